@@ -1,0 +1,40 @@
+"""fewshot: few-shot text classification with pluggable learners and one honest evaluator."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("fewshot")
+"""Marker for plugin hook implementations: ``@fewshot.hookimpl``."""
+
+try:
+    __version__ = version("fewshot")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+from fewshot.data import LabeledTexts, read_labeled_file  # noqa: E402
+from fewshot.datasets import DatasetInfo  # noqa: E402
+from fewshot.encoders import EncoderInfo  # noqa: E402
+from fewshot.episodes import ClassSplit, Episode, EpisodeSampler, FullWayTask  # noqa: E402
+from fewshot.errors import ConfigError, DataError, EpisodeError, FewshotError, PluginError  # noqa: E402
+from fewshot.learners import Learner, NotFittedError  # noqa: E402
+
+__all__ = [
+    "ClassSplit",
+    "ConfigError",
+    "DataError",
+    "DatasetInfo",
+    "EncoderInfo",
+    "Episode",
+    "EpisodeError",
+    "EpisodeSampler",
+    "FewshotError",
+    "FullWayTask",
+    "LabeledTexts",
+    "Learner",
+    "NotFittedError",
+    "PluginError",
+    "__version__",
+    "hookimpl",
+    "read_labeled_file",
+]

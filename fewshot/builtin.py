@@ -1,0 +1,21 @@
+"""The core's own plugin: the bundled datasets and the default encoder.
+
+It registers through the same hooks as any other plugin. (The built-in *learners* live in
+``plugins/`` and are found through the ``fewshot`` entry-point group, like third-party ones.)
+"""
+
+from __future__ import annotations
+
+from fewshot import hookimpl
+from fewshot.datasets import DatasetInfo, bundled_datasets
+from fewshot.encoders import EncoderInfo, bundled_encoders
+
+
+@hookimpl
+def fewshot_datasets() -> list[DatasetInfo]:
+    return bundled_datasets()
+
+
+@hookimpl
+def fewshot_encoders() -> list[EncoderInfo]:
+    return bundled_encoders()

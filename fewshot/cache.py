@@ -1,0 +1,84 @@
+"""An on-disk embedding cache shared by runs and processes.
+
+One SQLite file holds every (encoder identity, text) → vector entry. SQLite gives atomic,
+concurrent writers for free; each vector carries a CRC32 so a damaged entry is detected and
+recomputed rather than used.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    encoder TEXT NOT NULL,
+    key BLOB NOT NULL,
+    vector BLOB NOT NULL,
+    checksum INTEGER NOT NULL,
+    PRIMARY KEY (encoder, key)
+) WITHOUT ROWID
+"""
+# SQLite's default limit on bound parameters is 999 in old builds.
+_CHUNK = 900
+
+
+def default_cache_dir() -> Path:
+    """``$FEWSHOT_CACHE_DIR``, else ``$XDG_CACHE_HOME/fewshot``, else ``~/.cache/fewshot``."""
+    if os.environ.get("FEWSHOT_CACHE_DIR"):
+        return Path(os.environ["FEWSHOT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fewshot"
+
+
+class EmbeddingCache:
+    """Vectors keyed by encoder identity and a hash of the text."""
+
+    def __init__(self, directory: str | Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "embeddings.sqlite3"
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def get_many(self, encoder: str, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """The valid cached vectors among ``keys``; damaged entries are left out."""
+        found: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, vector, checksum FROM embeddings WHERE encoder = ? AND key IN ({marks})",
+                (encoder, *chunk),
+            )
+            for key, blob, checksum in rows:
+                if len(blob) % 4 or zlib.crc32(blob) != checksum:
+                    continue
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if np.isfinite(vector).all():
+                    found[key] = vector
+        return found
+
+    def put_many(self, encoder: str, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
+        rows = []
+        for key, vector in items:
+            blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+            rows.append((encoder, key, blob, zlib.crc32(blob)))
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+
+    def count(self, encoder: str | None = None) -> int:
+        if encoder is None:
+            return self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM embeddings WHERE encoder = ?", (encoder,)).fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,233 @@
+"""Few-shot tasks: N-way K-shot episodes, class splits, and the full-way protocol.
+
+Episode ``i`` is a pure function of ``(seed, i)``: it can be drawn alone, in any order, in any
+process, and is the same every time. Nothing enumerates the space of possible tasks, so memory
+stays proportional to the dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from fewshot.data import LabeledTexts
+from fewshot.errors import ConfigError, EpisodeError
+
+
+@dataclass(frozen=True, eq=False)
+class Episode:
+    """One N-way K-shot task: row indices into the dataset, and their labels."""
+
+    index: int
+    classes: tuple[str, ...]
+    support: np.ndarray
+    support_labels: np.ndarray
+    query: np.ndarray
+    query_labels: np.ndarray
+
+
+def _check_count(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class EpisodeSampler:
+    """Draws N-way K-shot episodes with Q queries per class from labelled texts.
+
+    Support and query examples of a class are distinct *texts*, so a text repeated in the data
+    never appears on both sides of an episode.
+
+    Parameters
+    ----------
+    data: the labelled texts to draw from.
+    ways, shots, queries: N classes per episode, K support and Q query examples per class.
+    seed: with the episode index, determines every random choice.
+    classes: draw only from these classes (e.g. ``ClassSplit.novel``).
+    domain: draw only examples of this domain.
+    small_classes: ``"error"`` (default) refuses a class with fewer than K+Q distinct texts;
+        ``"skip"`` leaves such classes out.
+    """
+
+    def __init__(
+        self,
+        data: LabeledTexts,
+        ways: int,
+        shots: int,
+        queries: int,
+        *,
+        seed: int = 0,
+        classes: Sequence[str] | None = None,
+        domain: str | None = None,
+        small_classes: Literal["error", "skip"] = "error",
+    ):
+        self.data = data
+        self.ways = _check_count("ways", ways, 2)
+        self.shots = _check_count("shots", shots, 1)
+        self.queries = _check_count("queries", queries, 1)
+        self.seed = _check_count("seed", seed, 0)
+        if small_classes not in ("error", "skip"):
+            raise ConfigError(f"small_classes must be 'error' or 'skip', got {small_classes!r}")
+        self.domain = domain
+        self.small_classes = small_classes
+
+        rows = np.arange(len(data))
+        if domain is not None:
+            if data.domains is None:
+                raise EpisodeError(f"{data.name} has no domain column; cannot restrict to {domain!r}")
+            domains = np.asarray(data.domains, dtype=object)
+            known = sorted(set(data.domains))
+            if domain not in known:
+                raise EpisodeError(f"{data.name} has no domain {domain!r}; its domains are {known}")
+            rows = rows[domains == domain]
+
+        labels = data.label_array[rows]
+        wanted = sorted(set(labels) if classes is None else set(classes))
+        unknown = sorted(set(wanted) - set(labels))
+        if unknown:
+            raise EpisodeError(f"{data.name} has no examples of classes {unknown[:10]}")
+
+        need = self.shots + self.queries
+        self._by_class: dict[str, np.ndarray] = {}
+        too_small: list[tuple[str, int]] = []
+        for label in wanted:
+            members = rows[labels == label]
+            distinct = _first_of_each_text(data.text_array[members])
+            if len(distinct) < need:
+                too_small.append((label, len(distinct)))
+            else:
+                self._by_class[label] = members[distinct]
+        if too_small and small_classes == "error":
+            label, count = too_small[0]
+            raise EpisodeError(
+                f"{data.name}: class {label!r} has {count} distinct examples, but a {self.shots}-shot "
+                f"{self.queries}-query episode needs {need} ({len(too_small)} classes are this small); "
+                "lower shots/queries or skip such classes (small_classes='skip', --skip-small-classes)"
+            )
+        self.classes: tuple[str, ...] = tuple(self._by_class)
+        if len(self.classes) < self.ways:
+            raise EpisodeError(
+                f"{data.name}: {self.ways}-way episodes need {self.ways} classes with at least {need} "
+                f"distinct examples, but only {len(self.classes)} have that many"
+            )
+
+    def episode(self, index: int) -> Episode:
+        """Episode ``index``, the same for a given seed whatever else was drawn."""
+        index = _check_count("episode index", index, 0)
+        rng = np.random.default_rng([self.seed, index])
+        chosen = rng.choice(len(self.classes), size=self.ways, replace=False)
+        classes = tuple(self.classes[c] for c in chosen)
+        support, query = [], []
+        for label in classes:
+            members = self._by_class[label]
+            picked = members[rng.choice(len(members), size=self.shots + self.queries, replace=False)]
+            support.append(picked[: self.shots])
+            query.append(picked[self.shots :])
+        support_rows = np.concatenate(support)
+        query_rows = np.concatenate(query)
+        return Episode(
+            index=index,
+            classes=classes,
+            support=support_rows,
+            support_labels=self.data.label_array[support_rows],
+            query=query_rows,
+            query_labels=self.data.label_array[query_rows],
+        )
+
+    def episodes(self, count: int, start: int = 0) -> Iterator[Episode]:
+        for index in range(start, start + count):
+            yield self.episode(index)
+
+
+def _first_of_each_text(texts: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct text, in order."""
+    seen: dict[str, int] = {}
+    for position, text in enumerate(texts):
+        seen.setdefault(text, position)
+    return np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
+
+
+@dataclass(frozen=True)
+class ClassSplit:
+    """Disjoint base / validation / novel classes, for meta-training and honest evaluation."""
+
+    base: tuple[str, ...]
+    validation: tuple[str, ...]
+    novel: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        parts = {"base": self.base, "validation": self.validation, "novel": self.novel}
+        for a, b in (("base", "validation"), ("base", "novel"), ("validation", "novel")):
+            shared = sorted(set(parts[a]) & set(parts[b]))
+            if shared:
+                raise ConfigError(f"class split: {a} and {b} share classes {shared[:5]}")
+
+    @classmethod
+    def by_fraction(
+        cls, classes: Sequence[str], *, base: float, validation: float, seed: int = 0
+    ) -> ClassSplit:
+        """Shuffle the classes with ``seed``; the first ``base`` fraction is base, and so on."""
+        if not (base >= 0 and validation >= 0 and base + validation <= 1):
+            raise ConfigError(
+                f"class split fractions must be >= 0 and add up to at most 1, got base={base}, "
+                f"validation={validation}"
+            )
+        ordered = sorted(set(classes))
+        order = np.random.default_rng(seed).permutation(len(ordered))
+        shuffled = [ordered[i] for i in order]
+        n_base = round(base * len(shuffled))
+        n_val = round(validation * len(shuffled))
+        return cls(
+            tuple(shuffled[:n_base]),
+            tuple(shuffled[n_base : n_base + n_val]),
+            tuple(shuffled[n_base + n_val :]),
+        )
+
+    @classmethod
+    def by_domain(
+        cls,
+        data: LabeledTexts,
+        *,
+        base: Sequence[str],
+        validation: Sequence[str] = (),
+        novel: Sequence[str],
+    ) -> ClassSplit:
+        """Split by domain: every class of a base domain is a base class, and so on."""
+        if data.domains is None:
+            raise ConfigError(f"{data.name} has no domain column; cannot split classes by domain")
+        known = set(data.domains)
+        for domain in (*base, *validation, *novel):
+            if domain not in known:
+                raise ConfigError(f"{data.name} has no domain {domain!r}; its domains are {sorted(known)}")
+
+        def classes_of(domains: Sequence[str]) -> tuple[str, ...]:
+            wanted = set(domains)
+            found = {lab for lab, dom in zip(data.labels, data.domains, strict=True) if dom in wanted}
+            return tuple(sorted(found))
+
+        return cls(classes_of(base), classes_of(validation), classes_of(novel))
+
+
+@dataclass(frozen=True, eq=False)
+class FullWayTask:
+    """The full-way K-shot protocol: train on a fixed K-shot split of all classes, test on all."""
+
+    train: LabeledTexts
+    test: LabeledTexts
+
+    def __post_init__(self) -> None:
+        unseen = sorted(set(self.test.classes) - set(self.train.classes))
+        if unseen:
+            raise EpisodeError(
+                f"{self.test.name} has {len(unseen)} classes that {self.train.name} lacks "
+                f"(e.g. {unseen[:3]}); full-way testing needs every test class in training"
+            )
+
+    @property
+    def shots(self) -> int:
+        """The smallest number of training examples of any class (K of a K-shot split)."""
+        _, counts = np.unique(self.train.label_array, return_counts=True)
+        return int(counts.min())

@@ -1,0 +1,377 @@
+"""The common evaluator: every learner sees the identical tasks and is scored the same way.
+
+Data flows one way: dataset → encoder (cached) → tasks → learner → :class:`SettingResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from tqdm.auto import tqdm
+
+import fewshot
+from fewshot.data import LabeledTexts
+from fewshot.datasets import Columns
+from fewshot.encoders import CachedEncoder
+from fewshot.episodes import ClassSplit, Episode, EpisodeSampler, FullWayTask
+from fewshot.errors import ConfigError
+from fewshot.learners import Learner
+from fewshot.plugins import Registry
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """A learner by name, its constructor parameters, and the label it is reported under."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        if not self.params:
+            return self.name
+        return self.name + "(" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items())) + ")"
+
+
+@dataclass(frozen=True)
+class EpisodeSetting:
+    """N-way K-shot episodes drawn from one dataset."""
+
+    dataset: str
+    ways: int
+    shots: int
+    queries: int
+    episodes: int
+    seed: int = 0
+    domain: str | None = None
+    classes: tuple[str, ...] | None = None
+    split: ClassSplit | None = None
+    split_fractions: tuple[float, float, int] | None = None  # (base, validation, seed)
+    split_part: str = "novel"
+    skip_small_classes: bool = False
+    protocol: str = "episodes"
+
+    def describe(self) -> str:
+        return f"{self.dataset} {self.ways}-way {self.shots}-shot"
+
+
+@dataclass(frozen=True)
+class FullWaySetting:
+    """Train on a fixed K-shot split of every class, test on the whole test split."""
+
+    train: str
+    test: str
+    seed: int = 0
+    protocol: str = "full-way"
+
+    def describe(self) -> str:
+        return f"{self.train} → {self.test}"
+
+
+Setting = EpisodeSetting | FullWaySetting
+
+
+@dataclass
+class LearnerOutcome:
+    """One learner on one setting: the summary record and what paired comparisons need."""
+
+    record: dict[str, Any]
+    episode_accuracy: np.ndarray  # per episode (episodes) or per test example correctness (full-way)
+
+
+@dataclass
+class SettingResult:
+    setting: Setting
+    outcomes: list[LearnerOutcome]
+    comparisons: list[dict[str, Any]]
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-averaged F1 over the classes present in ``y_true``."""
+    classes, true_codes = np.unique(y_true, return_inverse=True)
+    lookup = {c: i for i, c in enumerate(classes)}
+    pred_codes = np.fromiter((lookup.get(p, -1) for p in y_pred), dtype=np.int64, count=len(y_pred))
+    k = len(classes)
+    hit = pred_codes == true_codes
+    tp = np.bincount(true_codes[hit], minlength=k)
+    support = np.bincount(true_codes, minlength=k)
+    predicted = np.bincount(pred_codes[pred_codes >= 0], minlength=k)
+    denominator = support + predicted
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(k), where=denominator > 0)
+    return float(f1.mean())
+
+
+def mean_ci95(values: np.ndarray) -> float | None:
+    """Half-width of the 95% t-interval of the mean; None for a single value."""
+    if len(values) < 2:
+        return None
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def episode_seed(seed: int, episode: int) -> int:
+    """The seed handed to a learner's ``random_state`` for one episode."""
+    return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
+
+
+class Evaluator:
+    """Runs learners on settings and scores them identically.
+
+    Parameters
+    ----------
+    registry: where learner names and dataset names are resolved.
+    encoder: the (cached) encoder that turns texts into embeddings for embedding learners.
+    columns: column names for datasets given as files.
+    progress: show progress bars.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        encoder: CachedEncoder,
+        *,
+        columns: Columns = Columns(),
+        progress: bool = True,
+    ):
+        self.registry = registry
+        self.encoder = encoder
+        self.columns = columns
+        self.progress = progress
+        self._data: dict[str, LabeledTexts] = {}
+        self._embeddings: dict[str, np.ndarray] = {}
+
+    def run(self, settings: Iterable[Setting], learners: list[LearnerSpec]) -> Iterator[SettingResult]:
+        """Evaluate every learner on every setting, yielding each setting's result as it finishes."""
+        if not learners:
+            raise ConfigError("no learners to evaluate; name at least one (--learner NAME)")
+        labels = [spec.display for spec in learners]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"two learners share a label in {labels}; give them distinct labels")
+        for spec in learners:  # fail fast on names and parameters, before any work
+            self.registry.make_learner(spec.name, spec.params)
+        for setting in settings:
+            if isinstance(setting, FullWaySetting):
+                outcomes = [self._full_way(setting, spec) for spec in learners]
+            else:
+                outcomes = self._episodes(setting, learners)
+            yield SettingResult(setting, outcomes, paired_comparisons(setting, outcomes))
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def data(self, spec: str) -> LabeledTexts:
+        if spec not in self._data:
+            self._data[spec] = self.registry.datasets.load(spec, self.columns)
+        return self._data[spec]
+
+    def inputs(self, spec: str, input_kind: str) -> np.ndarray:
+        """What a learner of ``input_kind`` consumes, for every row of dataset ``spec``."""
+        data = self.data(spec)
+        if input_kind == "texts":
+            return data.text_array
+        if spec not in self._embeddings:
+            self._embeddings[spec] = self.encoder.encode(data.texts)
+        return self._embeddings[spec]
+
+    # -- protocols ----------------------------------------------------------------------------
+
+    def _episodes(self, setting: EpisodeSetting, learners: list[LearnerSpec]) -> list[LearnerOutcome]:
+        data = self.data(setting.dataset)
+        classes = setting.classes
+        split = setting.split
+        if split is None and setting.split_fractions is not None:
+            base, validation, seed = setting.split_fractions
+            split = ClassSplit.by_fraction(data.classes, base=base, validation=validation, seed=seed)
+        if split is not None:
+            classes = getattr(split, setting.split_part)
+        sampler = EpisodeSampler(
+            data,
+            setting.ways,
+            setting.shots,
+            setting.queries,
+            seed=setting.seed,
+            classes=classes,
+            domain=setting.domain,
+            small_classes="skip" if setting.skip_small_classes else "error",
+        )
+        episodes = list(sampler.episodes(setting.episodes))
+        return [self._run_episodes(setting, spec, episodes) for spec in learners]
+
+    def _run_episodes(
+        self, setting: EpisodeSetting, spec: LearnerSpec, episodes: list[Episode]
+    ) -> LearnerOutcome:
+        accuracy = np.full(len(episodes), np.nan)
+        f1 = np.full(len(episodes), np.nan)
+        fit_seconds = np.zeros(len(episodes))
+        predict_seconds = np.zeros(len(episodes))
+        error = None
+        bar = tqdm(
+            episodes, desc=f"{setting.describe()} {spec.display}", unit="ep", leave=False, disable=not self.progress
+        )
+        learner = None
+        X = self.inputs(setting.dataset, self.registry.learner_class(spec.name).input_kind)
+        for i, episode in enumerate(bar):
+            try:
+                learner = self._fresh(spec, setting.seed, episode.index)
+                y_pred, fit_seconds[i], predict_seconds[i] = _fit_predict(
+                    learner, X[episode.support], episode.support_labels, X[episode.query]
+                )
+            except Exception as exc:
+                error = f"episode {episode.index}: {type(exc).__name__}: {exc}"
+                break
+            accuracy[i] = np.mean(y_pred == episode.query_labels)
+            f1[i] = macro_f1(episode.query_labels, y_pred)
+        bar.close()
+        record = self._record(spec, setting, learner, error)
+        record.update(ways=setting.ways, shots=setting.shots, queries=setting.queries, episodes=len(episodes))
+        if error is None:
+            record.update(
+                accuracy=float(accuracy.mean()),
+                ci95=mean_ci95(accuracy),
+                accuracy_std=float(accuracy.std(ddof=1)) if len(accuracy) > 1 else 0.0,
+                macro_f1=float(f1.mean()),
+                fit_seconds=float(fit_seconds.mean()),
+                predict_seconds=float(predict_seconds.mean()),
+            )
+        return LearnerOutcome(record, accuracy)
+
+    def _full_way(self, setting: FullWaySetting, spec: LearnerSpec) -> LearnerOutcome:
+        task = FullWayTask(self.data(setting.train), self.data(setting.test))
+        kind = self.registry.learner_class(spec.name).input_kind
+        X_train, X_test = self.inputs(setting.train, kind), self.inputs(setting.test, kind)
+        learner = None
+        error = None
+        correct = np.zeros(0)
+        try:
+            learner = self._fresh(spec, setting.seed, 0)
+            y_pred, fit_s, predict_s = _fit_predict(learner, X_train, task.train.label_array, X_test)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        record = self._record(spec, setting, learner, error)
+        record.update(
+            train=setting.train,
+            ways=len(task.train.classes),
+            shots=task.shots,
+            queries=len(task.test),
+            episodes=1,
+        )
+        if error is None:
+            y_true = task.test.label_array
+            correct = (y_pred == y_true).astype(float)
+            accuracy = float(correct.mean())
+            per_class = {
+                label: float(correct[y_true == label].mean()) for label in task.test.classes
+            }
+            record.update(
+                accuracy=accuracy,
+                ci95=float(1.96 * np.sqrt(accuracy * (1 - accuracy) / len(correct))),
+                macro_f1=macro_f1(y_true, y_pred),
+                fit_seconds=fit_s,
+                predict_seconds=predict_s,
+                per_class_accuracy=per_class,
+            )
+        return LearnerOutcome(record, correct)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _fresh(self, spec: LearnerSpec, seed: int, episode: int) -> Learner:
+        learner = self.registry.make_learner(spec.name, spec.params)
+        if "random_state" in learner.get_params() and learner.get_params()["random_state"] is None:
+            learner.set_params(random_state=episode_seed(seed, episode))
+        return learner
+
+    def _record(self, spec: LearnerSpec, setting: Setting, learner: Learner | None, error: str | None) -> dict:
+        dataset = setting.test if isinstance(setting, FullWaySetting) else setting.dataset
+        return {
+            "learner": spec.display,
+            "learner_name": spec.name,
+            "plugin": self.registry.learner_plugin.get(spec.name, ""),
+            "params": _jsonable(learner.get_params()) if learner is not None else dict(spec.params),
+            "dataset": dataset,
+            "protocol": setting.protocol,
+            "full_way": isinstance(setting, FullWaySetting),
+            "domain": getattr(setting, "domain", None),
+            "seed": setting.seed,
+            "status": "failed" if error else "ok",
+            "error": error,
+            "accuracy": None,
+            "ci95": None,
+            "macro_f1": None,
+            "fit_seconds": None,
+            "predict_seconds": None,
+            "encoder": self.encoder.identity,
+            "fewshot_version": fewshot.__version__,
+        }
+
+
+def _fit_predict(learner: Learner, X_support, y_support, X_query) -> tuple[np.ndarray, float, float]:
+    start = time.perf_counter()
+    fitted = learner.fit(X_support, y_support)
+    middle = time.perf_counter()
+    if fitted is not learner:
+        raise TypeError(f"{type(learner).__name__}.fit must return self")
+    y_pred = np.asarray(learner.predict(X_query))
+    end = time.perf_counter()
+    if y_pred.shape != (len(X_query),):
+        raise ValueError(f"predict returned shape {y_pred.shape} for {len(X_query)} queries")
+    return y_pred, middle - start, end - middle
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else repr(v)
+        for k, v in params.items()
+    }
+
+
+def paired_comparisons(setting: Setting, outcomes: list[LearnerOutcome]) -> list[dict[str, Any]]:
+    """Every pair of successful learners, compared on the identical tasks.
+
+    Episodes: paired t-test on per-episode accuracy. Full-way: exact McNemar test on per-example
+    correctness.
+    """
+    done = [o for o in outcomes if o.record["status"] == "ok"]
+    comparisons = []
+    for a, b in combinations(done, 2):
+        diff = a.episode_accuracy - b.episode_accuracy
+        entry: dict[str, Any] = {
+            "dataset": a.record["dataset"],
+            "protocol": a.record["protocol"],
+            "ways": a.record["ways"],
+            "shots": a.record["shots"],
+            "learner_a": a.record["learner"],
+            "learner_b": b.record["learner"],
+            "accuracy_difference": float(diff.mean()),
+        }
+        if isinstance(setting, FullWaySetting):
+            a_only = int(np.sum(diff > 0))
+            b_only = int(np.sum(diff < 0))
+            n = len(diff)
+            discordant = a_only + b_only
+            p = stats.binomtest(min(a_only, b_only), discordant, 0.5).pvalue if discordant else 1.0
+            spread = np.sqrt(max(discordant - (a_only - b_only) ** 2 / n, 0.0)) / n
+            entry.update(
+                test="mcnemar-exact", ci95=float(1.96 * spread), p_value=float(p), a_only=a_only, b_only=b_only
+            )
+        else:
+            if np.all(diff == diff[0]):  # no spread: the t-test is undefined
+                p = 1.0 if diff[0] == 0 else 0.0
+            else:
+                p = float(stats.ttest_rel(a.episode_accuracy, b.episode_accuracy).pvalue)
+            entry.update(
+                test="paired-t",
+                ci95=mean_ci95(diff),
+                p_value=p,
+                a_wins=int(np.sum(diff > 0)),
+                b_wins=int(np.sum(diff < 0)),
+                ties=int(np.sum(diff == 0)),
+            )
+        comparisons.append(entry)
+    return comparisons

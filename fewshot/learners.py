@@ -1,0 +1,84 @@
+"""The learner interface every method implements, in scikit-learn's estimator style.
+
+A learner is configured only by its constructor arguments (stored as given), learns in ``fit``
+(which validates and returns ``self``), and answers ``predict`` / ``predict_proba``. The
+evaluator builds a fresh learner from those arguments for every episode, so no state can leak
+from one episode into the next.
+
+What a learner consumes is declared by ``input_kind``:
+
+- ``"embeddings"``: ``X`` is a float32 array (n, d) of frozen encoder outputs;
+- ``"texts"``: ``X`` is an array of strings, for learners that run or fine-tune an encoder
+  themselves.
+
+Extra information some methods use arrives as keyword arguments of ``fit``, and only when the
+setting has it: ``unlabeled=`` (unlabelled inputs of the target domain) and ``source=``
+(a ``(X, y)`` pair of labelled data from another domain). A learner lists the ones it uses in
+``fit_inputs``; the evaluator passes nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+
+__all__ = ["Learner", "NotFittedError", "check_query", "check_support"]
+
+
+class Learner(ClassifierMixin, BaseEstimator):
+    """Base class of fewshot learners. Subclasses set ``name`` and implement ``fit`` and
+    ``predict_proba``; ``predict`` takes the most probable class unless overridden."""
+
+    name: ClassVar[str] = ""
+    input_kind: ClassVar[Literal["embeddings", "texts"]] = "embeddings"
+    fit_inputs: ClassVar[frozenset[str]] = frozenset()
+
+    def fit(self, X: Any, y: Any, **fit_inputs: Any) -> Learner:
+        raise NotImplementedError
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _check_fitted(self, *attributes: str) -> None:
+        if not all(hasattr(self, a) for a in ("classes_", *attributes)):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+
+def check_support(learner: Learner, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a support set for ``learner`` and return it as arrays."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
+    X = _as_inputs(learner, X)
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
+    if len(y) == 0:
+        raise ValueError("the support set is empty")
+    return X, y
+
+
+def check_query(learner: Learner, X: Any) -> np.ndarray:
+    return _as_inputs(learner, X)
+
+
+def _as_inputs(learner: Learner, X: Any) -> np.ndarray:
+    if learner.input_kind == "texts":
+        X = np.asarray(X, dtype=object)
+        if X.ndim != 1:
+            raise ValueError(f"texts must be a one-dimensional sequence of strings, got shape {X.shape}")
+        return X
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-d array (examples, dimensions), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    n_features = getattr(learner, "n_features_in_", None)
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but the learner was fitted with {n_features}")
+    return X

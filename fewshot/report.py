@@ -1,0 +1,104 @@
+"""Writing results (JSON, CSV) atomically, and showing them as a table on the terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+CSV_FIELDS = [
+    "learner", "dataset", "train", "protocol", "full_way", "domain", "ways", "shots", "queries",
+    "episodes", "seed", "accuracy", "ci95", "macro_f1", "fit_seconds", "predict_seconds", "status",
+    "error", "learner_name", "plugin", "params", "encoder", "fewshot_version",
+]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: readers see the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_results(out: Path, records: Sequence[dict[str, Any]], comparisons: Sequence[dict[str, Any]]) -> None:
+    """``results.json`` (list of records), ``results.csv`` and ``comparisons.json`` under ``out``."""
+    write_atomic(out / "results.json", json.dumps(list(records), indent=2) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        row = dict(record)
+        row["params"] = json.dumps(record.get("params", {}), sort_keys=True)
+        writer.writerow(row)
+    write_atomic(out / "results.csv", buffer.getvalue())
+    write_atomic(out / "comparisons.json", json.dumps(list(comparisons), indent=2) + "\n")
+
+
+def _setting(record: dict[str, Any]) -> str:
+    if record["full_way"]:
+        return f"full-way {record['shots']}-shot ({record['ways']} classes)"
+    text = f"{record['ways']}-way {record['shots']}-shot"
+    return text + (f" [{record['domain']}]" if record.get("domain") else "")
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def results_table(records: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="fewshot results", show_lines=False)
+    for column, justify in [
+        ("dataset", "left"), ("setting", "left"), ("learner", "left"), ("accuracy ± 95% CI", "right"),
+        ("macro-F1", "right"), ("fit s/ep", "right"), ("predict s/ep", "right"), ("status", "left"),
+    ]:
+        table.add_column(column, justify=justify)
+    for r in records:
+        accuracy = "—" if r["accuracy"] is None else f"{r['accuracy']:.4f} ± {_number(r['ci95'], 4)}"
+        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/red]: {r['error']}"
+        table.add_row(
+            r["dataset"], _setting(r), r["learner"], accuracy, _number(r["macro_f1"], 4),
+            _number(r["fit_seconds"], 4), _number(r["predict_seconds"], 4), status,
+        )
+    return table
+
+
+def comparisons_table(comparisons: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="paired comparisons (same tasks)")
+    for column in ("dataset", "setting", "A", "B", "A − B ± 95% CI", "p", "test"):
+        table.add_column(column)
+    for c in comparisons:
+        setting = f"{c['ways']}-way {c['shots']}-shot" if c["protocol"] == "episodes" else f"full-way {c['shots']}-shot"
+        table.add_row(
+            c["dataset"], setting, c["learner_a"], c["learner_b"],
+            f"{c['accuracy_difference']:+.4f} ± {_number(c['ci95'], 4)}", f"{c['p_value']:.3g}", c["test"],
+        )
+    return table
+
+
+def wide_console(stderr: bool = False) -> Console:
+    """A console that keeps tables readable when output goes to a file or a pipe."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=160)
+
+
+def print_report(records, comparisons, console: Console | None = None) -> None:
+    console = console or wide_console()
+    console.print(results_table(records))
+    if comparisons:
+        console.print(comparisons_table(comparisons))

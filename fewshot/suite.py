@@ -1,0 +1,161 @@
+"""Benchmark suites: which learners run on which settings, read from TOML or built from flags.
+
+A suite file (see ``episodes/`` for real ones)::
+
+    name = "clinc150"
+    seed = 0
+    learners = ["protonet", "logreg", {name = "knn", label = "1-nn", n_neighbors = 1}]
+
+    [[episodes]]
+    dataset = "clinc150:test"
+    ways = 5
+    shots = [1, 5]          # a list expands into one setting per value
+    queries = 15
+    episodes = 600
+
+    [[full_way]]
+    train = "clinc150:train_5"
+    test = "clinc150:test"
+
+Unknown keys are errors, so a typo never silently changes a benchmark.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from fewshot.datasets import Columns
+from fewshot.errors import ConfigError
+from fewshot.evaluation import EpisodeSetting, FullWaySetting, LearnerSpec, Setting
+
+_TOP_KEYS = {"name", "description", "seed", "encoder", "learners", "episodes", "full_way", "columns"}
+_EPISODE_KEYS = {
+    "dataset", "ways", "shots", "queries", "episodes", "seed", "domain", "classes", "split",
+    "skip_small_classes",
+}
+_SPLIT_KEYS = {"base", "validation", "seed", "use"}
+_FULL_WAY_KEYS = {"train", "test", "seed"}
+_COLUMN_KEYS = {"text", "label", "domain"}
+
+
+@dataclass
+class Suite:
+    name: str
+    learners: list[LearnerSpec]
+    settings: list[Setting]
+    seed: int = 0
+    encoder: str | None = None
+    columns: Columns = field(default_factory=Columns)
+    description: str = ""
+
+
+def _check_keys(where: str, table: Any, allowed: set[str]) -> dict:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table, got {table!r}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}")
+    return table
+
+
+def _int_list(where: str, key: str, value: Any) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f"{where}: {key} must be an integer or a list of integers, got {value!r}")
+    return values
+
+
+def _positive(where: str, key: str, value: Any, minimum: int = 1, maximum: int = 10**7) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigError(f"{where}: {key} must be an integer from {minimum} to {maximum}, got {value!r}")
+    return value
+
+
+def learner_spec(entry: Any, where: str) -> LearnerSpec:
+    """``"name"`` or ``{name = ..., label = ..., <param> = ...}``."""
+    if isinstance(entry, str):
+        return LearnerSpec(entry)
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        params = {k: v for k, v in entry.items() if k not in ("name", "label")}
+        return LearnerSpec(entry["name"], params, str(entry.get("label", "")))
+    raise ConfigError(f"{where}: a learner is a name or a table with a 'name' key, got {entry!r}")
+
+
+def episode_settings(table: dict, where: str, default_seed: int) -> list[EpisodeSetting]:
+    _check_keys(where, table, _EPISODE_KEYS)
+    for key in ("dataset", "ways", "shots"):
+        if key not in table:
+            raise ConfigError(f"{where}: missing key {key!r}")
+    split = None
+    part = "novel"
+    if "split" in table:
+        spec = _check_keys(f"{where}.split", table["split"], _SPLIT_KEYS)
+        part = spec.get("use", "novel")
+        if part not in ("base", "validation", "novel"):
+            raise ConfigError(f"{where}.split: use must be 'base', 'validation' or 'novel', got {part!r}")
+        split = spec
+    seed = _positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
+    settings = []
+    for ways, shots in product(_int_list(where, "ways", table["ways"]), _int_list(where, "shots", table["shots"])):
+        settings.append(
+            EpisodeSetting(
+                dataset=str(table["dataset"]),
+                ways=_positive(where, "ways", ways, minimum=2, maximum=100_000),
+                shots=_positive(where, "shots", shots, maximum=100_000),
+                queries=_positive(where, "queries", table.get("queries", 15), maximum=100_000),
+                episodes=_positive(where, "episodes", table.get("episodes", 600), maximum=1_000_000),
+                seed=seed,
+                domain=table.get("domain"),
+                classes=tuple(table["classes"]) if "classes" in table else None,
+                split_fractions=None if split is None else (
+                    float(split.get("base", 0.0)), float(split.get("validation", 0.0)), int(split.get("seed", 0))
+                ),
+                split_part=part,
+                skip_small_classes=bool(table.get("skip_small_classes", False)),
+            )
+        )
+    return settings
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such suite file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    _check_keys(str(path), raw, _TOP_KEYS)
+    seed = _positive(str(path), "seed", raw.get("seed", 0), minimum=0, maximum=2**32 - 1)
+    learners_raw = raw.get("learners")
+    if not isinstance(learners_raw, list) or not learners_raw:
+        raise ConfigError(f"{path}: 'learners' must be a non-empty list of learner names or tables")
+    learners = [learner_spec(e, f"{path}: learners[{i}]") for i, e in enumerate(learners_raw)]
+    settings: list[Setting] = []
+    for i, table in enumerate(raw.get("episodes", [])):
+        settings += episode_settings(table, f"{path}: [[episodes]] #{i + 1}", seed)
+    for i, table in enumerate(raw.get("full_way", [])):
+        where = f"{path}: [[full_way]] #{i + 1}"
+        _check_keys(where, table, _FULL_WAY_KEYS)
+        for key in ("train", "test"):
+            if key not in table:
+                raise ConfigError(f"{where}: missing key {key!r}")
+        settings.append(FullWaySetting(str(table["train"]), str(table["test"]), seed=table.get("seed", seed)))
+    if not settings:
+        raise ConfigError(f"{path}: no [[episodes]] or [[full_way]] tables; nothing to run")
+    columns = _check_keys(f"{path}: [columns]", raw.get("columns", {}), _COLUMN_KEYS)
+    return Suite(
+        name=str(raw.get("name", path.stem)),
+        learners=learners,
+        settings=settings,
+        seed=seed,
+        encoder=raw.get("encoder"),
+        columns=Columns(**columns),
+        description=str(raw.get("description", "")),
+    )

@@ -1,0 +1,39 @@
+"""A linear probe: scikit-learn's logistic regression on frozen embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from fewshot import hookimpl
+from fewshot.learners import Learner, check_query, check_support
+
+
+class LogisticRegressionLearner(Learner):
+    """Multinomial logistic regression (L2-regularised, lbfgs) on frozen embeddings.
+
+    The default ``C=10`` was chosen on the `valid` splits of banking77 and clinc150 (full-way
+    5-shot; accuracy plateaus for C in 10..30), never on test data.
+    """
+
+    name = "logreg"
+
+    def __init__(self, C: float = 10.0, max_iter: int = 1000):
+        self.C = C
+        self.max_iter = max_iter
+
+    def fit(self, X, y) -> LogisticRegressionLearner:
+        X, y = check_support(self, X, y)
+        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(X, y)
+        self.classes_ = self.model_.classes_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        self._check_fitted("model_")
+        return self.model_.predict_proba(check_query(self, X))
+
+
+@hookimpl
+def fewshot_learners():
+    return [LogisticRegressionLearner]
