@@ -78,7 +78,9 @@ class EmbeddingCache:
     def count(self, encoder: str | None = None) -> int:
         if encoder is None:
             return self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM embeddings WHERE encoder = ?", (encoder,)).fetchone()[0]
+        return self._db.execute(
+            "SELECT COUNT(*) FROM embeddings WHERE encoder = ?", (encoder,)
+        ).fetchone()[0]
 
     def close(self) -> None:
         self._db.close()

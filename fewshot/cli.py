@@ -23,14 +23,16 @@ from fewshot.plugins import Registry, load_registry
 from fewshot.report import print_report, wide_console, write_atomic, write_results
 from fewshot.suite import Suite, load_suite
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _int_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
     if not values:
         raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
     return values
@@ -62,8 +64,13 @@ def _warn_failures(registry: Registry) -> None:
 
 def _suite_from_args(args: argparse.Namespace) -> Suite:
     flags = {
-        "--dataset": args.dataset, "--train": args.train, "--test": args.test, "--ways": args.ways,
-        "--shots": args.shots, "--queries": args.queries, "--episodes": args.episodes,
+        "--dataset": args.dataset,
+        "--train": args.train,
+        "--test": args.test,
+        "--ways": args.ways,
+        "--shots": args.shots,
+        "--queries": args.queries,
+        "--episodes": args.episodes,
         "--domain": args.domain,
     }
     if args.suite is not None:
@@ -81,7 +88,9 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
     if bool(args.train) != bool(args.test):
         raise ConfigError("full-way runs need both --train and --test")
     if not args.dataset and not args.train:
-        raise ConfigError("give a suite file, --dataset NAME:SPLIT for episodes, or --train/--test for full-way")
+        raise ConfigError(
+            "give a suite file, --dataset NAME:SPLIT for episodes, or --train/--test for full-way"
+        )
     seed = 0 if args.seed is None else args.seed
     settings: list = []
     for dataset in args.dataset or []:
@@ -89,13 +98,24 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
             for shots in args.shots or [1, 5]:
                 settings.append(
                     EpisodeSetting(
-                        dataset, ways, shots, args.queries or 15, args.episodes or 600, seed=seed,
-                        domain=args.domain, skip_small_classes=args.skip_small_classes,
+                        dataset,
+                        ways,
+                        shots,
+                        args.queries or 15,
+                        args.episodes or 600,
+                        seed=seed,
+                        domain=args.domain,
+                        skip_small_classes=args.skip_small_classes,
                     )
                 )
     if args.train:
         settings.append(FullWaySetting(args.train, args.test, seed=seed))
-    return Suite(name="command-line", learners=[parse_learner(t) for t in args.learner], settings=settings, seed=seed)
+    return Suite(
+        name="command-line",
+        learners=[parse_learner(t) for t in args.learner],
+        settings=settings,
+        seed=seed,
+    )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -111,30 +131,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
     progress = not args.no_progress and sys.stderr.isatty()
     encoder = registry.cached_encoder(
-        args.encoder or suite.encoder or DEFAULT_ENCODER, device=device, cache=cache, progress=progress
+        args.encoder or suite.encoder or DEFAULT_ENCODER,
+        device=device,
+        cache=cache,
+        progress=progress,
     )
     evaluator = Evaluator(registry, encoder, columns=columns, progress=progress)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(
-        out / "run.json",
-        json.dumps(
-            {"suite": suite.name, "argv": sys.argv[1:], "fewshot_version": fewshot.__version__,
-             "encoder": encoder.identity, "device": device},
-            indent=2,
-        ) + "\n",
-    )
     records: list[dict] = []
     comparisons: list[dict] = []
+    run = {
+        "suite": suite.name,
+        "argv": sys.argv[1:],
+        "fewshot_version": fewshot.__version__,
+        "encoder": encoder.identity,
+        "device": device,
+    }
     for result in evaluator.run(suite.settings, suite.learners):
+        if not records:  # nothing in --out is replaced until this run has a result
+            write_atomic(out / "run.json", json.dumps(run, indent=2) + "\n")
         records += [outcome.record for outcome in result.outcomes]
         comparisons += result.comparisons
         write_results(out, records, comparisons)  # after every setting, so finished work is kept
     print_report(records, comparisons)
     failed = [r for r in records if r["status"] != "ok"]
-    err.print(f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'comparisons.json'}", highlight=False)
+    err.print(
+        f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'comparisons.json'}",
+        highlight=False,
+    )
     if failed:
-        err.print(f"[red]{len(failed)} learner run(s) failed[/red]; see the 'error' field", highlight=False)
+        err.print(
+            f"[red]{len(failed)} learner run(s) failed[/red]; see the 'error' field",
+            highlight=False,
+        )
         return 1
     return 0
 
@@ -164,10 +194,19 @@ def cmd_learners(args: argparse.Namespace) -> int:
             f"{p.name}={p.default!r}" for p in signature.parameters.values() if p.name != "self"
         )
         description = (inspect.getdoc(cls) or "").split("\n")[0]
-        table.add_row(name, f"{plugin} ({version})" if version else plugin, cls.input_kind, params, description)
-    for failure in registry.failures:
-        table.add_row(f"[red]{failure.plugin}[/red]", failure.plugin, "—", "—", f"[red]unavailable[/red]: {failure}")
-    wide_console().print(table)
+        table.add_row(
+            name,
+            f"{plugin} ({version})" if version else plugin,
+            cls.input_kind,
+            params,
+            description,
+        )
+    console = wide_console()
+    console.print(table)
+    if registry.failures:
+        console.print("\nunavailable (the plugins below failed and were skipped):", style="red")
+        for failure in registry.failures:
+            console.print(f"  {failure}", soft_wrap=True, highlight=False, markup=False)
     return 0
 
 
@@ -181,28 +220,54 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("suite", nargs="?", type=Path, help="a suite TOML file (see episodes/)")
     bench.add_argument("--out", required=True, type=Path, help="directory for results.json/.csv")
     bench.add_argument("--learner", action="append", metavar="NAME[:p=v,...]", help="repeatable")
-    bench.add_argument("--dataset", action="append", metavar="NAME:SPLIT|FILE", help="episodes from this data")
-    bench.add_argument("--ways", type=_int_list, metavar="N[,N]", help="classes per episode (default 5)")
-    bench.add_argument("--shots", type=_int_list, metavar="K[,K]", help="support examples per class (default 1,5)")
-    bench.add_argument("--queries", type=int, metavar="Q", help="query examples per class (default 15)")
-    bench.add_argument("--episodes", type=int, metavar="E", help="episodes per setting (default 600)")
+    bench.add_argument(
+        "--dataset", action="append", metavar="NAME:SPLIT|FILE", help="episodes from this data"
+    )
+    bench.add_argument(
+        "--ways", type=_int_list, metavar="N[,N]", help="classes per episode (default 5)"
+    )
+    bench.add_argument(
+        "--shots", type=_int_list, metavar="K[,K]", help="support examples per class (default 1,5)"
+    )
+    bench.add_argument(
+        "--queries", type=int, metavar="Q", help="query examples per class (default 15)"
+    )
+    bench.add_argument(
+        "--episodes", type=int, metavar="E", help="episodes per setting (default 600)"
+    )
     bench.add_argument("--seed", type=int, help="episode seed (default 0)")
     bench.add_argument("--domain", help="draw episodes from this domain only")
-    bench.add_argument("--skip-small-classes", action="store_true", help="leave out classes with < K+Q examples")
-    bench.add_argument("--train", metavar="NAME:SPLIT|FILE", help="full-way protocol: training split")
+    bench.add_argument(
+        "--skip-small-classes", action="store_true", help="leave out classes with < K+Q examples"
+    )
+    bench.add_argument(
+        "--train", metavar="NAME:SPLIT|FILE", help="full-way protocol: training split"
+    )
     bench.add_argument("--test", metavar="NAME:SPLIT|FILE", help="full-way protocol: test split")
-    bench.add_argument("--encoder", help=f"encoder name or local model directory (default {DEFAULT_ENCODER})")
+    bench.add_argument(
+        "--encoder", help=f"encoder name or local model directory (default {DEFAULT_ENCODER})"
+    )
     bench.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    bench.add_argument("--cache-dir", type=Path, help="embedding cache (default $FEWSHOT_CACHE_DIR or ~/.cache/fewshot)")
-    bench.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    bench.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="embedding cache (default $FEWSHOT_CACHE_DIR or ~/.cache/fewshot)",
+    )
+    bench.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the embedding cache"
+    )
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
     bench.add_argument("--text-column", help="text column of file datasets (default text)")
     bench.add_argument("--label-column", help="label column of file datasets (default label)")
     bench.add_argument("--domain-column", help="domain column of file datasets (default domain)")
     bench.set_defaults(handler=cmd_bench)
 
-    commands.add_parser("datasets", help="list the named datasets").set_defaults(handler=cmd_datasets)
-    commands.add_parser("learners", help="list the installed learners").set_defaults(handler=cmd_learners)
+    commands.add_parser("datasets", help="list the named datasets").set_defaults(
+        handler=cmd_datasets
+    )
+    commands.add_parser("learners", help="list the installed learners").set_defaults(
+        handler=cmd_learners
+    )
     return parser
 
 
@@ -217,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"fewshot: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
-        err.print("fewshot: interrupted; results of finished settings are in --out", highlight=False)
+        err.print(
+            "fewshot: interrupted; results of finished settings are in --out", highlight=False
+        )
         return 130
 
 

@@ -102,7 +102,9 @@ class LabeledTexts:
     def text_array(self) -> np.ndarray:
         return np.asarray(self.texts, dtype=object)
 
-    def subset(self, indices: Sequence[int] | np.ndarray, *, name: str | None = None) -> LabeledTexts:
+    def subset(
+        self, indices: Sequence[int] | np.ndarray, *, name: str | None = None
+    ) -> LabeledTexts:
         idx = np.asarray(indices, dtype=np.int64)
         return LabeledTexts(
             texts=tuple(self.text_array[idx]),
@@ -145,7 +147,9 @@ def read_labeled_file(
     elif kind in (".csv", ".tsv"):
         rows = _csv_rows(path, delimiter="\t" if kind == ".tsv" else ",")
     else:
-        raise DataError(f"unknown file type {kind or '(none)'!r}; expected .jsonl, .csv or .tsv", path=path)
+        raise DataError(
+            f"unknown file type {kind or '(none)'!r}; expected .jsonl, .csv or .tsv", path=path
+        )
 
     texts: list[str] = []
     labels: list[str] = []
@@ -154,7 +158,11 @@ def read_labeled_file(
     for line, row in rows:
         if use_domain is None:
             use_domain = domain_column is not None and domain_column in row
-        wanted = (text_column, label_column, domain_column) if use_domain else (text_column, label_column)
+        wanted = (
+            (text_column, label_column, domain_column)
+            if use_domain
+            else (text_column, label_column)
+        )
         for column in wanted:
             if column not in row:
                 raise DataError(
@@ -176,7 +184,9 @@ def read_labeled_file(
             domains.append(str(row[domain_column]))
     if not texts:
         raise DataError("the file has no examples; expected at least one labelled row", path=path)
-    return LabeledTexts(tuple(texts), tuple(labels), tuple(domains) if use_domain else None, name=str(path))
+    return LabeledTexts(
+        tuple(texts), tuple(labels), tuple(domains) if use_domain else None, name=str(path)
+    )
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -211,10 +221,12 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
+            raise DataError(
+                f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number
+            ) from None
         if not isinstance(row, dict):
             raise DataError(
-                f"expected a JSON object like {{\"text\": ..., \"label\": ...}}, got {type(row).__name__}",
+                f'expected a JSON object like {{"text": ..., "label": ...}}, got {type(row).__name__}',
                 path=path,
                 line=number,
             )
@@ -240,6 +252,8 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]
                     )
                 yield reader.line_num, dict(zip(header, row, strict=True))
         except UnicodeDecodeError as exc:
-            raise DataError(f"not valid UTF-8 ({exc.reason}); save the file as UTF-8", path=path) from None
+            raise DataError(
+                f"not valid UTF-8 ({exc.reason}); save the file as UTF-8", path=path
+            ) from None
         except csv.Error as exc:
             raise DataError(f"malformed CSV ({exc})", path=path, line=reader.line_num) from None

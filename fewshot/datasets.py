@@ -51,12 +51,19 @@ class DatasetCatalog:
 
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)
 
-    def load(self, spec: str, columns: Columns = Columns()) -> LabeledTexts:
+    def load(self, spec: str, columns: Columns | None = None) -> LabeledTexts:
         """Load ``NAME:SPLIT`` from the catalog, or a JSONL/CSV file by path."""
+        columns = columns or Columns()
         path = Path(spec)
-        if path.suffix.lower() in {".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".gz"} or path.exists():
+        if (
+            path.suffix.lower() in {".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".gz"}
+            or path.exists()
+        ):
             return read_labeled_file(
-                path, text_column=columns.text, label_column=columns.label, domain_column=columns.domain
+                path,
+                text_column=columns.text,
+                label_column=columns.label,
+                domain_column=columns.domain,
             )
         name, _, split = spec.partition(":")
         if name not in self.datasets:

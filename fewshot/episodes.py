@@ -77,7 +77,9 @@ class EpisodeSampler:
         rows = np.arange(len(data))
         if domain is not None:
             if data.domains is None:
-                raise EpisodeError(f"{data.name} has no domain column; cannot restrict to {domain!r}")
+                raise EpisodeError(
+                    f"{data.name} has no domain column; cannot restrict to {domain!r}"
+                )
             domains = np.asarray(data.domains, dtype=object)
             known = sorted(set(data.domains))
             if domain not in known:
@@ -123,7 +125,9 @@ class EpisodeSampler:
         support, query = [], []
         for label in classes:
             members = self._by_class[label]
-            picked = members[rng.choice(len(members), size=self.shots + self.queries, replace=False)]
+            picked = members[
+                rng.choice(len(members), size=self.shots + self.queries, replace=False)
+            ]
             support.append(picked[: self.shots])
             query.append(picked[self.shots :])
         support_rows = np.concatenate(support)
@@ -201,11 +205,15 @@ class ClassSplit:
         known = set(data.domains)
         for domain in (*base, *validation, *novel):
             if domain not in known:
-                raise ConfigError(f"{data.name} has no domain {domain!r}; its domains are {sorted(known)}")
+                raise ConfigError(
+                    f"{data.name} has no domain {domain!r}; its domains are {sorted(known)}"
+                )
 
         def classes_of(domains: Sequence[str]) -> tuple[str, ...]:
             wanted = set(domains)
-            found = {lab for lab, dom in zip(data.labels, data.domains, strict=True) if dom in wanted}
+            found = {
+                lab for lab, dom in zip(data.labels, data.domains, strict=True) if dom in wanted
+            }
             return tuple(sorted(found))
 
         return cls(classes_of(base), classes_of(validation), classes_of(novel))

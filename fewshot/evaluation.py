@@ -85,7 +85,9 @@ class LearnerOutcome:
     """One learner on one setting: the summary record and what paired comparisons need."""
 
     record: dict[str, Any]
-    episode_accuracy: np.ndarray  # per episode (episodes) or per test example correctness (full-way)
+    episode_accuracy: (
+        np.ndarray
+    )  # per episode (episodes) or per test example correctness (full-way)
 
 
 @dataclass
@@ -138,30 +140,35 @@ class Evaluator:
         registry: Registry,
         encoder: CachedEncoder,
         *,
-        columns: Columns = Columns(),
+        columns: Columns | None = None,
         progress: bool = True,
     ):
         self.registry = registry
         self.encoder = encoder
-        self.columns = columns
+        self.columns = columns or Columns()
         self.progress = progress
         self._data: dict[str, LabeledTexts] = {}
         self._embeddings: dict[str, np.ndarray] = {}
 
-    def run(self, settings: Iterable[Setting], learners: list[LearnerSpec]) -> Iterator[SettingResult]:
+    def run(
+        self, settings: Iterable[Setting], learners: list[LearnerSpec]
+    ) -> Iterator[SettingResult]:
         """Evaluate every learner on every setting, yielding each setting's result as it finishes."""
         if not learners:
             raise ConfigError("no learners to evaluate; name at least one (--learner NAME)")
         labels = [spec.display for spec in learners]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"two learners share a label in {labels}; give them distinct labels")
-        for spec in learners:  # fail fast on names and parameters, before any work
+        settings = list(settings)
+        for spec in learners:  # fail fast on names, parameters, data and episode sizes
             self.registry.make_learner(spec.name, spec.params)
-        for setting in settings:
-            if isinstance(setting, FullWaySetting):
-                outcomes = [self._full_way(setting, spec) for spec in learners]
+        tasks = [self._task(setting) for setting in settings]
+        for setting, task in zip(settings, tasks, strict=True):
+            if isinstance(task, FullWayTask):
+                outcomes = [self._full_way(setting, task, spec) for spec in learners]
             else:
-                outcomes = self._episodes(setting, learners)
+                episodes = list(task.episodes(setting.episodes))
+                outcomes = [self._run_episodes(setting, spec, episodes) for spec in learners]
             yield SettingResult(setting, outcomes, paired_comparisons(setting, outcomes))
 
     # -- data ---------------------------------------------------------------------------------
@@ -182,16 +189,20 @@ class Evaluator:
 
     # -- protocols ----------------------------------------------------------------------------
 
-    def _episodes(self, setting: EpisodeSetting, learners: list[LearnerSpec]) -> list[LearnerOutcome]:
+    def _task(self, setting: Setting) -> EpisodeSampler | FullWayTask:
+        if isinstance(setting, FullWaySetting):
+            return FullWayTask(self.data(setting.train), self.data(setting.test))
         data = self.data(setting.dataset)
         classes = setting.classes
         split = setting.split
         if split is None and setting.split_fractions is not None:
             base, validation, seed = setting.split_fractions
-            split = ClassSplit.by_fraction(data.classes, base=base, validation=validation, seed=seed)
+            split = ClassSplit.by_fraction(
+                data.classes, base=base, validation=validation, seed=seed
+            )
         if split is not None:
             classes = getattr(split, setting.split_part)
-        sampler = EpisodeSampler(
+        return EpisodeSampler(
             data,
             setting.ways,
             setting.shots,
@@ -201,8 +212,6 @@ class Evaluator:
             domain=setting.domain,
             small_classes="skip" if setting.skip_small_classes else "error",
         )
-        episodes = list(sampler.episodes(setting.episodes))
-        return [self._run_episodes(setting, spec, episodes) for spec in learners]
 
     def _run_episodes(
         self, setting: EpisodeSetting, spec: LearnerSpec, episodes: list[Episode]
@@ -213,7 +222,11 @@ class Evaluator:
         predict_seconds = np.zeros(len(episodes))
         error = None
         bar = tqdm(
-            episodes, desc=f"{setting.describe()} {spec.display}", unit="ep", leave=False, disable=not self.progress
+            episodes,
+            desc=f"{setting.describe()} {spec.display}",
+            unit="ep",
+            leave=False,
+            disable=not self.progress,
         )
         learner = None
         X = self.inputs(setting.dataset, self.registry.learner_class(spec.name).input_kind)
@@ -230,7 +243,9 @@ class Evaluator:
             f1[i] = macro_f1(episode.query_labels, y_pred)
         bar.close()
         record = self._record(spec, setting, learner, error)
-        record.update(ways=setting.ways, shots=setting.shots, queries=setting.queries, episodes=len(episodes))
+        record.update(
+            ways=setting.ways, shots=setting.shots, queries=setting.queries, episodes=len(episodes)
+        )
         if error is None:
             record.update(
                 accuracy=float(accuracy.mean()),
@@ -242,8 +257,9 @@ class Evaluator:
             )
         return LearnerOutcome(record, accuracy)
 
-    def _full_way(self, setting: FullWaySetting, spec: LearnerSpec) -> LearnerOutcome:
-        task = FullWayTask(self.data(setting.train), self.data(setting.test))
+    def _full_way(
+        self, setting: FullWaySetting, task: FullWayTask, spec: LearnerSpec
+    ) -> LearnerOutcome:
         kind = self.registry.learner_class(spec.name).input_kind
         X_train, X_test = self.inputs(setting.train, kind), self.inputs(setting.test, kind)
         learner = None
@@ -251,7 +267,9 @@ class Evaluator:
         correct = np.zeros(0)
         try:
             learner = self._fresh(spec, setting.seed, 0)
-            y_pred, fit_s, predict_s = _fit_predict(learner, X_train, task.train.label_array, X_test)
+            y_pred, fit_s, predict_s = _fit_predict(
+                learner, X_train, task.train.label_array, X_test
+            )
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         record = self._record(spec, setting, learner, error)
@@ -287,7 +305,9 @@ class Evaluator:
             learner.set_params(random_state=episode_seed(seed, episode))
         return learner
 
-    def _record(self, spec: LearnerSpec, setting: Setting, learner: Learner | None, error: str | None) -> dict:
+    def _record(
+        self, spec: LearnerSpec, setting: Setting, learner: Learner | None, error: str | None
+    ) -> dict:
         dataset = setting.test if isinstance(setting, FullWaySetting) else setting.dataset
         return {
             "learner": spec.display,
@@ -311,7 +331,9 @@ class Evaluator:
         }
 
 
-def _fit_predict(learner: Learner, X_support, y_support, X_query) -> tuple[np.ndarray, float, float]:
+def _fit_predict(
+    learner: Learner, X_support, y_support, X_query
+) -> tuple[np.ndarray, float, float]:
     start = time.perf_counter()
     fitted = learner.fit(X_support, y_support)
     middle = time.perf_counter()
@@ -358,7 +380,11 @@ def paired_comparisons(setting: Setting, outcomes: list[LearnerOutcome]) -> list
             p = stats.binomtest(min(a_only, b_only), discordant, 0.5).pvalue if discordant else 1.0
             spread = np.sqrt(max(discordant - (a_only - b_only) ** 2 / n, 0.0)) / n
             entry.update(
-                test="mcnemar-exact", ci95=float(1.96 * spread), p_value=float(p), a_only=a_only, b_only=b_only
+                test="mcnemar-exact",
+                ci95=float(1.96 * spread),
+                p_value=float(p),
+                a_only=a_only,
+                b_only=b_only,
             )
         else:
             if np.all(diff == diff[0]):  # no spread: the t-test is undefined

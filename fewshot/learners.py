@@ -43,7 +43,8 @@ class Learner(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # raises NotFittedError first, before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _check_fitted(self, *attributes: str) -> None:
         if not all(hasattr(self, a) for a in ("classes_", *attributes)):
@@ -71,14 +72,20 @@ def _as_inputs(learner: Learner, X: Any) -> np.ndarray:
     if learner.input_kind == "texts":
         X = np.asarray(X, dtype=object)
         if X.ndim != 1:
-            raise ValueError(f"texts must be a one-dimensional sequence of strings, got shape {X.shape}")
+            raise ValueError(
+                f"texts must be a one-dimensional sequence of strings, got shape {X.shape}"
+            )
         return X
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-d array (examples, dimensions), got shape {X.shape}")
+        raise ValueError(
+            f"embeddings must be a 2-d array (examples, dimensions), got shape {X.shape}"
+        )
     if not np.isfinite(X).all():
         raise ValueError("embeddings contain NaN or infinite values")
     n_features = getattr(learner, "n_features_in_", None)
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features, but the learner was fitted with {n_features}")
+        raise ValueError(
+            f"X has {X.shape[1]} features, but the learner was fitted with {n_features}"
+        )
     return X

@@ -80,7 +80,9 @@ class Registry:
             return SentenceTransformerEncoder(name_or_path, device=device)
         raise unknown_name("encoder (or model directory)", name_or_path, self.encoders)
 
-    def cached_encoder(self, name_or_path: str, *, device: str, cache, progress: bool) -> CachedEncoder:
+    def cached_encoder(
+        self, name_or_path: str, *, device: str, cache, progress: bool
+    ) -> CachedEncoder:
         return CachedEncoder(self.encoder(name_or_path, device=device), cache, progress=progress)
 
 
@@ -114,7 +116,9 @@ def _first_unloaded_entry_point(pm: pluggy.PluginManager) -> str | None:
     return None
 
 
-def build_plugin_manager(*, autoload: bool | None = None) -> tuple[pluggy.PluginManager, list[PluginFailure]]:
+def build_plugin_manager(
+    *, autoload: bool | None = None
+) -> tuple[pluggy.PluginManager, list[PluginFailure]]:
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name="builtin")
@@ -127,19 +131,30 @@ def build_plugin_manager(*, autoload: bool | None = None) -> tuple[pluggy.Plugin
     return pm, failures
 
 
-def _collect(pm: pluggy.PluginManager, hook_name: str, failures: list[PluginFailure]):
-    """Call one collection hook plugin by plugin, so one failure stays that plugin's."""
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+def _collect(
+    pm: pluggy.PluginManager, hook_name: str, failures: list[PluginFailure], core: set[str]
+):
+    """Call one collection hook plugin by plugin, so one failure stays that plugin's.
+
+    The core's plugins go first, then the others by name: on a name clash the built-in keeps its
+    name, and which third-party plugin wins does not depend on the order of ``sys.path``.
+    """
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    for impl in sorted(impls, key=lambda impl: (impl.plugin_name not in core, impl.plugin_name)):
         try:
             contributed = impl.function()
         except Exception as exc:
-            failures.append(PluginFailure(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}"))
+            failures.append(
+                PluginFailure(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}")
+            )
             continue
         if contributed is None:
             continue
         if not isinstance(contributed, (list, tuple)):
             failures.append(
-                PluginFailure(impl.plugin_name, hook_name, f"returned {contributed!r}; expected a list")
+                PluginFailure(
+                    impl.plugin_name, hook_name, f"returned {contributed!r}; expected a list"
+                )
             )
             continue
         for item in contributed:
@@ -150,19 +165,28 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
     """Discover the installed plugins and merge their contributions."""
     pm, failures = build_plugin_manager(autoload=autoload)
     registry = Registry(failures=failures)
+    core = {"builtin"}
     for plugin, dist in pm.list_plugin_distinfo():
         registry.plugin_versions[pm.get_name(plugin)] = f"{dist.project_name} {dist.version}"
+        if dist.project_name == "fewshot":
+            core.add(pm.get_name(plugin))
 
     def clash(kind: str, name: str, plugin: str, owner: str) -> None:
         failures.append(
-            PluginFailure(plugin, f"fewshot_{kind}s", f"{kind} name {name!r} is already taken by plugin {owner!r}")
+            PluginFailure(
+                plugin,
+                f"fewshot_{kind}s",
+                f"{kind} name {name!r} is already taken by plugin {owner!r}",
+            )
         )
 
-    for plugin, cls in _collect(pm, "fewshot_learners", failures):
+    for plugin, cls in _collect(pm, "fewshot_learners", failures, core):
         if not (isinstance(cls, type) and issubclass(cls, Learner)) or not getattr(cls, "name", ""):
             failures.append(
                 PluginFailure(
-                    plugin, "fewshot_learners", f"{cls!r} is not a fewshot.Learner subclass with a name"
+                    plugin,
+                    "fewshot_learners",
+                    f"{cls!r} is not a fewshot.Learner subclass with a name",
                 )
             )
         elif cls.name in registry.learners:
@@ -172,7 +196,7 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
             registry.learner_plugin[cls.name] = plugin
     for kind, table in (("dataset", registry.datasets.datasets), ("encoder", registry.encoders)):
         owner: dict[str, str] = {}
-        for plugin, info in _collect(pm, f"fewshot_{kind}s", failures):
+        for plugin, info in _collect(pm, f"fewshot_{kind}s", failures, core):
             if info.name in table:
                 clash(kind, info.name, plugin, owner[info.name])
             else:

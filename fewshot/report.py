@@ -15,9 +15,29 @@ from rich.console import Console
 from rich.table import Table
 
 CSV_FIELDS = [
-    "learner", "dataset", "train", "protocol", "full_way", "domain", "ways", "shots", "queries",
-    "episodes", "seed", "accuracy", "ci95", "macro_f1", "fit_seconds", "predict_seconds", "status",
-    "error", "learner_name", "plugin", "params", "encoder", "fewshot_version",
+    "learner",
+    "dataset",
+    "train",
+    "protocol",
+    "full_way",
+    "domain",
+    "ways",
+    "shots",
+    "queries",
+    "episodes",
+    "seed",
+    "accuracy",
+    "ci95",
+    "macro_f1",
+    "fit_seconds",
+    "predict_seconds",
+    "status",
+    "error",
+    "learner_name",
+    "plugin",
+    "params",
+    "encoder",
+    "fewshot_version",
 ]
 
 
@@ -36,7 +56,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_results(out: Path, records: Sequence[dict[str, Any]], comparisons: Sequence[dict[str, Any]]) -> None:
+def write_results(
+    out: Path, records: Sequence[dict[str, Any]], comparisons: Sequence[dict[str, Any]]
+) -> None:
     """``results.json`` (list of records), ``results.csv`` and ``comparisons.json`` under ``out``."""
     write_atomic(out / "results.json", json.dumps(list(records), indent=2) + "\n")
     buffer = io.StringIO()
@@ -64,16 +86,30 @@ def _number(value: float | None, digits: int = 3) -> str:
 def results_table(records: Sequence[dict[str, Any]]) -> Table:
     table = Table(title="fewshot results", show_lines=False)
     for column, justify in [
-        ("dataset", "left"), ("setting", "left"), ("learner", "left"), ("accuracy ± 95% CI", "right"),
-        ("macro-F1", "right"), ("fit s/ep", "right"), ("predict s/ep", "right"), ("status", "left"),
+        ("dataset", "left"),
+        ("setting", "left"),
+        ("learner", "left"),
+        ("accuracy ± 95% CI", "right"),
+        ("macro-F1", "right"),
+        ("fit s/ep", "right"),
+        ("predict s/ep", "right"),
+        ("status", "left"),
     ]:
         table.add_column(column, justify=justify)
     for r in records:
-        accuracy = "—" if r["accuracy"] is None else f"{r['accuracy']:.4f} ± {_number(r['ci95'], 4)}"
+        accuracy = (
+            "—" if r["accuracy"] is None else f"{r['accuracy']:.4f} ± {_number(r['ci95'], 4)}"
+        )
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/red]: {r['error']}"
         table.add_row(
-            r["dataset"], _setting(r), r["learner"], accuracy, _number(r["macro_f1"], 4),
-            _number(r["fit_seconds"], 4), _number(r["predict_seconds"], 4), status,
+            r["dataset"],
+            _setting(r),
+            r["learner"],
+            accuracy,
+            _number(r["macro_f1"], 4),
+            _number(r["fit_seconds"], 4),
+            _number(r["predict_seconds"], 4),
+            status,
         )
     return table
 
@@ -83,10 +119,19 @@ def comparisons_table(comparisons: Sequence[dict[str, Any]]) -> Table:
     for column in ("dataset", "setting", "A", "B", "A − B ± 95% CI", "p", "test"):
         table.add_column(column)
     for c in comparisons:
-        setting = f"{c['ways']}-way {c['shots']}-shot" if c["protocol"] == "episodes" else f"full-way {c['shots']}-shot"
+        setting = (
+            f"{c['ways']}-way {c['shots']}-shot"
+            if c["protocol"] == "episodes"
+            else f"full-way {c['shots']}-shot"
+        )
         table.add_row(
-            c["dataset"], setting, c["learner_a"], c["learner_b"],
-            f"{c['accuracy_difference']:+.4f} ± {_number(c['ci95'], 4)}", f"{c['p_value']:.3g}", c["test"],
+            c["dataset"],
+            setting,
+            c["learner_a"],
+            c["learner_b"],
+            f"{c['accuracy_difference']:+.4f} ± {_number(c['ci95'], 4)}",
+            f"{c['p_value']:.3g}",
+            c["test"],
         )
     return table
 

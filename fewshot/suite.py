@@ -32,9 +32,26 @@ from fewshot.datasets import Columns
 from fewshot.errors import ConfigError
 from fewshot.evaluation import EpisodeSetting, FullWaySetting, LearnerSpec, Setting
 
-_TOP_KEYS = {"name", "description", "seed", "encoder", "learners", "episodes", "full_way", "columns"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "seed",
+    "encoder",
+    "learners",
+    "episodes",
+    "full_way",
+    "columns",
+}
 _EPISODE_KEYS = {
-    "dataset", "ways", "shots", "queries", "episodes", "seed", "domain", "classes", "split",
+    "dataset",
+    "ways",
+    "shots",
+    "queries",
+    "episodes",
+    "seed",
+    "domain",
+    "classes",
+    "split",
     "skip_small_classes",
 }
 _SPLIT_KEYS = {"base", "validation", "seed", "use"}
@@ -58,7 +75,9 @@ def _check_keys(where: str, table: Any, allowed: set[str]) -> dict:
         raise ConfigError(f"{where}: expected a table, got {table!r}")
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}"
+        )
     return table
 
 
@@ -71,7 +90,9 @@ def _int_list(where: str, key: str, value: Any) -> list[int]:
 
 def _positive(where: str, key: str, value: Any, minimum: int = 1, maximum: int = 10**7) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise ConfigError(f"{where}: {key} must be an integer from {minimum} to {maximum}, got {value!r}")
+        raise ConfigError(
+            f"{where}: {key} must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
     return value
 
 
@@ -96,23 +117,33 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
         spec = _check_keys(f"{where}.split", table["split"], _SPLIT_KEYS)
         part = spec.get("use", "novel")
         if part not in ("base", "validation", "novel"):
-            raise ConfigError(f"{where}.split: use must be 'base', 'validation' or 'novel', got {part!r}")
+            raise ConfigError(
+                f"{where}.split: use must be 'base', 'validation' or 'novel', got {part!r}"
+            )
         split = spec
     seed = _positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
     settings = []
-    for ways, shots in product(_int_list(where, "ways", table["ways"]), _int_list(where, "shots", table["shots"])):
+    for ways, shots in product(
+        _int_list(where, "ways", table["ways"]), _int_list(where, "shots", table["shots"])
+    ):
         settings.append(
             EpisodeSetting(
                 dataset=str(table["dataset"]),
                 ways=_positive(where, "ways", ways, minimum=2, maximum=100_000),
                 shots=_positive(where, "shots", shots, maximum=100_000),
                 queries=_positive(where, "queries", table.get("queries", 15), maximum=100_000),
-                episodes=_positive(where, "episodes", table.get("episodes", 600), maximum=1_000_000),
+                episodes=_positive(
+                    where, "episodes", table.get("episodes", 600), maximum=1_000_000
+                ),
                 seed=seed,
                 domain=table.get("domain"),
                 classes=tuple(table["classes"]) if "classes" in table else None,
-                split_fractions=None if split is None else (
-                    float(split.get("base", 0.0)), float(split.get("validation", 0.0)), int(split.get("seed", 0))
+                split_fractions=None
+                if split is None
+                else (
+                    float(split.get("base", 0.0)),
+                    float(split.get("validation", 0.0)),
+                    int(split.get("seed", 0)),
                 ),
                 split_part=part,
                 skip_small_classes=bool(table.get("skip_small_classes", False)),
@@ -146,7 +177,9 @@ def load_suite(path: str | Path) -> Suite:
         for key in ("train", "test"):
             if key not in table:
                 raise ConfigError(f"{where}: missing key {key!r}")
-        settings.append(FullWaySetting(str(table["train"]), str(table["test"]), seed=table.get("seed", seed)))
+        settings.append(
+            FullWaySetting(str(table["train"]), str(table["test"]), seed=table.get("seed", seed))
+        )
     if not settings:
         raise ConfigError(f"{path}: no [[episodes]] or [[full_way]] tables; nothing to run")
     columns = _check_keys(f"{path}: [columns]", raw.get("columns", {}), _COLUMN_KEYS)

@@ -26,7 +26,9 @@ class PrototypicalLearner(Learner):
 
     def fit(self, X, y) -> PrototypicalLearner:
         if self.metric not in ("cosine", "euclidean"):
-            raise ConfigError(f"protonet: metric must be 'cosine' or 'euclidean', got {self.metric!r}")
+            raise ConfigError(
+                f"protonet: metric must be 'cosine' or 'euclidean', got {self.metric!r}"
+            )
         X, y = check_support(self, X, y)
         self.classes_, self.prototypes_ = class_means(X, y)
         if self.metric == "cosine":

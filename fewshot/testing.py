@@ -1,0 +1,207 @@
+"""A conformance suite for learners, in the spirit of scikit-learn's ``check_estimator``.
+
+A plugin author checks a learner in one line::
+
+    from fewshot.testing import check_learner
+    check_learner(MyLearner())
+
+or gets one pytest test per check::
+
+    @pytest.mark.parametrize("check", learner_checks(MyLearner()), ids=lambda c: c.__name__)
+    def test_conformance(check):
+        check()
+
+Each check builds fresh learners with ``sklearn.base.clone`` and small synthetic tasks: Gaussian
+clusters for embedding learners, keyword sentences for text learners.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+from sklearn.base import clone
+
+from fewshot.learners import Learner, NotFittedError
+
+_WORDS = {
+    "sport": ["football", "tennis", "goal", "match", "team", "score"],
+    "food": ["pizza", "pasta", "salad", "bread", "cheese", "soup"],
+    "money": ["bank", "loan", "credit", "cash", "account", "payment"],
+}
+
+
+def make_task(
+    learner: Learner, *, ways: int = 3, shots: int = 5, queries: int = 10, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An easy task of the kind ``learner`` consumes: (X_support, y_support, X_query, y_query)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([f"class {chr(65 + i)}/ü" for i in range(ways)], dtype=object)
+    y_support = np.repeat(labels, shots)
+    y_query = np.repeat(labels, queries)
+    if learner.input_kind == "texts":
+        topics = list(_WORDS)[:ways]
+        if ways > len(topics):
+            raise ValueError(f"text tasks have at most {len(_WORDS)} classes")
+
+        def sentences(count: int) -> np.ndarray:
+            out = []
+            for topic in topics:
+                for _ in range(count):
+                    words = rng.choice(_WORDS[topic], size=4)
+                    out.append("we talked about " + " and ".join(words))
+            return np.array(out, dtype=object)
+
+        return sentences(shots), y_support, sentences(queries), y_query
+    centers = rng.normal(size=(ways, 32)) * 3.0
+    X_support = (
+        np.repeat(centers, shots, axis=0) + rng.normal(size=(ways * shots, 32)) * 0.3
+    ).astype(np.float32)
+    X_query = (
+        np.repeat(centers, queries, axis=0) + rng.normal(size=(ways * queries, 32)) * 0.3
+    ).astype(np.float32)
+    return X_support, y_support, X_query, y_query
+
+
+def check_declares_itself(learner: Learner) -> None:
+    assert isinstance(learner, Learner), f"{type(learner).__name__} must subclass fewshot.Learner"
+    assert isinstance(type(learner).name, str) and type(learner).name, (
+        "set a non-empty `name` class attribute"
+    )
+    assert learner.input_kind in ("embeddings", "texts"), f"input_kind is {learner.input_kind!r}"
+    unknown = set(learner.fit_inputs) - {"unlabeled", "source"}
+    assert not unknown, f"fit_inputs has unknown entries {sorted(unknown)}"
+
+
+def check_parameters_stored_as_given(learner: Learner) -> None:
+    signature = inspect.signature(type(learner).__init__)
+    params = learner.get_params(deep=False)
+    for name, parameter in signature.parameters.items():
+        if name == "self":
+            continue
+        assert parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD), (
+            f"{type(learner).__name__}.__init__ must not take *args/**kwargs"
+        )
+        assert name in params, (
+            f"constructor argument {name!r} is not stored as an attribute of that name"
+        )
+    rebuilt = clone(learner)
+    assert rebuilt.get_params(deep=False).keys() == params.keys(), "clone() lost parameters"
+
+
+def check_fit_returns_self(learner: Learner) -> None:
+    X, y, _, _ = make_task(learner)
+    fresh = clone(learner)
+    assert fresh.fit(X, y) is fresh, "fit must return self"
+
+
+def check_not_fitted_error(learner: Learner) -> None:
+    _, _, Xq, _ = make_task(learner)
+    fresh = clone(learner)
+    for method in ("predict", "predict_proba"):
+        try:
+            getattr(fresh, method)(Xq)
+        except NotFittedError:
+            continue
+        except Exception as exc:
+            raise AssertionError(
+                f"{method} before fit raised {type(exc).__name__}, not NotFittedError"
+            ) from exc
+        raise AssertionError(f"{method} before fit must raise NotFittedError")
+
+
+def check_predictions_are_consistent(learner: Learner) -> None:
+    X, y, Xq, _ = make_task(learner)
+    fitted = clone(learner).fit(X, y)
+    assert list(fitted.classes_) == sorted(set(y)), "classes_ must be the sorted distinct labels"
+    proba = np.asarray(fitted.predict_proba(Xq))
+    assert proba.shape == (len(Xq), len(fitted.classes_)), f"predict_proba shape {proba.shape}"
+    assert np.isfinite(proba).all() and (proba >= 0).all(), "probabilities must be finite and >= 0"
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5), "probability rows must sum to 1"
+    predicted = np.asarray(fitted.predict(Xq))
+    assert predicted.shape == (len(Xq),), f"predict shape {predicted.shape}"
+    assert set(predicted) <= set(y), "predict returned labels that were not in the support set"
+    assert (predicted == fitted.classes_[proba.argmax(axis=1)]).mean() >= 0.95, (
+        "predict must agree with the most probable class of predict_proba"
+    )
+
+
+def check_learns_an_easy_task(learner: Learner, shots: int = 5, minimum: float = 0.9) -> None:
+    X, y, Xq, yq = make_task(learner, shots=shots)
+    accuracy = float((np.asarray(clone(learner).fit(X, y).predict(Xq)) == yq).mean())
+    assert accuracy >= minimum, (
+        f"{shots}-shot accuracy {accuracy:.2f} on a well-separated task (need {minimum})"
+    )
+
+
+def check_deterministic(learner: Learner) -> None:
+    X, y, Xq, _ = make_task(learner)
+    first = clone(learner).fit(X, y).predict_proba(Xq)
+    second = clone(learner).fit(X, y).predict_proba(Xq)
+    assert np.allclose(first, second, atol=1e-6), (
+        "two fits on the same data must give the same output"
+    )
+
+
+def check_refit_forgets(learner: Learner) -> None:
+    X, y, _, _ = make_task(learner, ways=3)
+    X2, y2, Xq2, _ = make_task(learner, ways=2, seed=1)
+    y2 = np.array([label.replace("class", "other") for label in y2], dtype=object)
+    fitted = clone(learner).fit(X, y).fit(X2, y2)
+    assert set(fitted.classes_) == set(y2), "a second fit must forget the classes of the first"
+    assert set(fitted.predict(Xq2)) <= set(y2)
+
+
+def check_does_not_modify_inputs(learner: Learner) -> None:
+    X, y, Xq, _ = make_task(learner)
+    copies = [np.array(a, copy=True) for a in (X, y, Xq)]
+    clone(learner).fit(X, y).predict(Xq)
+    for original, copy in zip((X, y, Xq), copies, strict=True):
+        assert np.array_equal(original, copy), "fit/predict must not modify their inputs"
+
+
+def check_rejects_mismatched_lengths(learner: Learner) -> None:
+    X, y, _, _ = make_task(learner)
+    try:
+        clone(learner).fit(X, y[:-1])
+    except ValueError:
+        return
+    raise AssertionError("fit with len(X) != len(y) must raise ValueError")
+
+
+CHECKS: tuple[Callable[[Learner], None], ...] = (
+    check_declares_itself,
+    check_parameters_stored_as_given,
+    check_fit_returns_self,
+    check_not_fitted_error,
+    check_predictions_are_consistent,
+    check_learns_an_easy_task,
+    partial(check_learns_an_easy_task, shots=1, minimum=0.8),
+    check_deterministic,
+    check_refit_forgets,
+    check_does_not_modify_inputs,
+    check_rejects_mismatched_lengths,
+)
+
+
+def learner_checks(learner: Learner) -> list[Callable[[], None]]:
+    """One zero-argument callable per check, named after it (for ``pytest.mark.parametrize``)."""
+    checks = []
+    for check in CHECKS:
+        bound = partial(check, learner)
+        base = check.func if isinstance(check, partial) else check
+        suffix = "_1shot" if isinstance(check, partial) and check.keywords.get("shots") == 1 else ""
+        bound.__name__ = base.__name__ + suffix  # type: ignore[attr-defined]
+        checks.append(bound)
+    return checks
+
+
+def check_learner(learner: Learner) -> None:
+    """Run every conformance check; the first failure raises AssertionError naming the check."""
+    for check in learner_checks(learner):
+        try:
+            check()
+        except AssertionError as exc:
+            raise AssertionError(f"{type(learner).__name__} fails {check.__name__}: {exc}") from exc

@@ -1,0 +1,85 @@
+"""Shared fixtures. Everything is real: the bundled data, the bundled MiniLM model, pip-installed
+plugin packages. Nothing is downloaded (HF_HUB_OFFLINE=1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("FEWSHOT_DISABLE_PLUGIN_AUTOLOAD", None)
+os.environ.pop("FEWSHOT_BLOCK_PLUGINS", None)
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache(tmp_path_factory) -> Path:
+    """One embedding cache for the session (FEWSHOT_TEST_CACHE_DIR reuses one across sessions)."""
+    directory = Path(os.environ.get("FEWSHOT_TEST_CACHE_DIR") or tmp_path_factory.mktemp("cache"))
+    os.environ["FEWSHOT_CACHE_DIR"] = str(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from fewshot.plugins import load_registry
+
+    return load_registry()
+
+
+@pytest.fixture(scope="session")
+def encoder(registry, shared_cache):
+    from fewshot.cache import EmbeddingCache
+
+    return registry.cached_encoder(
+        "all-MiniLM-L6-v2", device="cpu", cache=EmbeddingCache(shared_cache), progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory) -> Path:
+    """The example and the broken plugin packages, really installed by pip into a directory.
+
+    Subprocesses given it on PYTHONPATH discover their entry points like any installed package.
+    """
+    target = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(FIXTURES / "example_plugin"),
+            str(FIXTURES / "broken_plugin"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def run_fewshot(*args: str, pythonpath: Path | None = None, env: dict | None = None, cwd=None):
+    """Run the installed ``fewshot`` CLI in a fresh process."""
+    environment = dict(os.environ, COLUMNS="200", **(env or {}))
+    if pythonpath is not None:
+        environment["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        [sys.executable, "-m", "fewshot", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=600,
+    )
