@@ -19,6 +19,14 @@ from fewshot.episodes import ClassSplit, Episode, EpisodeSampler, FullWayTask  #
 from fewshot.errors import ConfigError, DataError, EpisodeError, FewshotError, PluginError  # noqa: E402
 from fewshot.learners import Learner, NotFittedError  # noqa: E402
 
+
+def load(directory, *, device=None, cache=None):
+    """Load a model directory written by ``fewshot adapt``; see :mod:`fewshot.models`."""
+    from fewshot.models import load as _load
+
+    return _load(directory, device=device, cache=cache)
+
+
 __all__ = [
     "ClassSplit",
     "ConfigError",
@@ -36,5 +44,6 @@ __all__ = [
     "PluginError",
     "__version__",
     "hookimpl",
+    "load",
     "read_labeled_file",
 ]

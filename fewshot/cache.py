@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
+import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,6 +30,11 @@ CREATE TABLE IF NOT EXISTS embeddings (
 _CHUNK = 900
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    message = str(exc).lower()
+    return "not a database" in message or "malformed" in message or "corrupt" in message
+
+
 def default_cache_dir() -> Path:
     """``$FEWSHOT_CACHE_DIR``, else ``$XDG_CACHE_HOME/fewshot``, else ``~/.cache/fewshot``."""
     if os.environ.get("FEWSHOT_CACHE_DIR"):
@@ -43,14 +50,55 @@ class EmbeddingCache:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "embeddings.sqlite3"
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):  # "database is locked" and the like are not damage
+                raise
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{uuid.uuid4().hex[:8]}")
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            warnings.warn(
+                f"embedding cache {self.path} was unreadable ({exc}); moved it to {aside.name} and started afresh",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._db = self._connect()
+        self._broken = False
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        return db
+
+    def _give_up(self, exc: Exception) -> None:
+        # Damage found mid-run: carry on without the cache rather than fail or trust it.
+        if not self._broken:
+            warnings.warn(
+                f"embedding cache {self.path} is damaged ({exc}); not using it for this run",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self._broken = True
 
     def get_many(self, encoder: str, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         """The valid cached vectors among ``keys``; damaged entries are left out."""
         found: dict[bytes, np.ndarray] = {}
+        if self._broken:
+            return found
+        try:
+            self._select(encoder, keys, found)
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self._give_up(exc)
+            return {}
+        return found
+
+    def _select(self, encoder: str, keys: Sequence[bytes], found: dict[bytes, np.ndarray]) -> None:
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -64,16 +112,22 @@ class EmbeddingCache:
                 vector = np.frombuffer(blob, dtype=np.float32)
                 if np.isfinite(vector).all():
                     found[key] = vector
-        return found
 
     def put_many(self, encoder: str, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
         rows = []
         for key, vector in items:
             blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
             rows.append((encoder, key, blob, zlib.crc32(blob)))
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        if self._broken:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self._give_up(exc)
 
     def count(self, encoder: str | None = None) -> int:
         if encoder is None:

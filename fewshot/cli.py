@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import inspect
+import io
 import json
 import sys
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -18,10 +22,11 @@ from fewshot.cache import EmbeddingCache, default_cache_dir
 from fewshot.datasets import Columns
 from fewshot.encoders import DEFAULT_ENCODER, check_device
 from fewshot.errors import ConfigError, FewshotError
-from fewshot.evaluation import EpisodeSetting, Evaluator, FullWaySetting, LearnerSpec
+from fewshot.evaluation import Evaluator, FullWaySetting, LearnerSpec
+from fewshot.journal import JOURNAL, Journal, fingerprint
 from fewshot.plugins import Registry, load_registry
 from fewshot.report import print_report, wide_console, write_atomic, write_results
-from fewshot.suite import Suite, load_suite
+from fewshot.suite import Suite, episode_settings, load_suite
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -94,20 +99,18 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
     seed = 0 if args.seed is None else args.seed
     settings: list = []
     for dataset in args.dataset or []:
-        for ways in args.ways or [5]:
-            for shots in args.shots or [1, 5]:
-                settings.append(
-                    EpisodeSetting(
-                        dataset,
-                        ways,
-                        shots,
-                        args.queries or 15,
-                        args.episodes or 600,
-                        seed=seed,
-                        domain=args.domain,
-                        skip_small_classes=args.skip_small_classes,
-                    )
-                )
+        table = {
+            "dataset": dataset,
+            "ways": args.ways or [5],
+            "shots": args.shots or [1, 5],
+            "queries": 15 if args.queries is None else args.queries,
+            "episodes": 600 if args.episodes is None else args.episodes,
+            "seed": seed,
+            "skip_small_classes": args.skip_small_classes,
+        }
+        if args.domain:
+            table["domain"] = args.domain
+        settings += episode_settings(table, "command line", seed)  # the checks suite files get
     if args.train:
         settings.append(FullWaySetting(args.train, args.test, seed=seed))
     return Suite(
@@ -116,6 +119,28 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
         settings=settings,
         seed=seed,
     )
+
+
+def _check_out_dir(out: Path, run_fingerprint: str, *, resume: bool, overwrite: bool) -> None:
+    """Never lose finished work by accident: continuing or replacing an earlier run is explicit."""
+    earlier = out / "run.json"
+    if resume:
+        if not earlier.is_file():
+            raise ConfigError(f"{out}: no earlier run to resume (no run.json there); drop --resume")
+        try:
+            previous = json.loads(earlier.read_text(encoding="utf-8")).get("fingerprint")
+        except ValueError:
+            raise ConfigError(f"{earlier}: damaged; cannot tell which run it was") from None
+        if previous != run_fingerprint:
+            raise ConfigError(
+                f"{out} holds a run with another suite, seed, learners or encoder (fingerprint {previous}, "
+                f"this run {run_fingerprint}); --resume only continues the same run: use another --out"
+            )
+    elif not overwrite and any((out / name).exists() for name in ("results.json", JOURNAL)):
+        raise ConfigError(
+            f"{out} holds results of an earlier run; continue it with --resume, replace it with --overwrite, "
+            "or choose another --out"
+        )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -136,24 +161,55 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cache=cache,
         progress=progress,
     )
-    evaluator = Evaluator(registry, encoder, columns=columns, progress=progress)
+    evaluator = Evaluator(
+        registry,
+        encoder,
+        columns=columns,
+        progress=progress,
+        device=device,
+        episode_timeout=args.episode_timeout,
+    )
+    evaluator.prepare(
+        suite.settings, suite.learners
+    )  # every input error surfaces before --out is touched
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records: list[dict] = []
-    comparisons: list[dict] = []
     run = {
         "suite": suite.name,
+        "fingerprint": fingerprint(
+            {
+                "settings": [{"type": type(s).__name__, **asdict(s)} for s in suite.settings],
+                "learners": [
+                    [spec.name, dict(spec.params), spec.display] for spec in suite.learners
+                ],
+                "encoder": encoder.identity,
+            }
+        ),
         "argv": sys.argv[1:],
         "fewshot_version": fewshot.__version__,
         "encoder": encoder.identity,
         "device": device,
     }
-    for result in evaluator.run(suite.settings, suite.learners):
-        if not records:  # nothing in --out is replaced until this run has a result
-            write_atomic(out / "run.json", json.dumps(run, indent=2) + "\n")
-        records += [outcome.record for outcome in result.outcomes]
-        comparisons += result.comparisons
-        write_results(out, records, comparisons)  # after every setting, so finished work is kept
+    _check_out_dir(out, run["fingerprint"], resume=args.resume, overwrite=args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    journal = Journal(out, resume=args.resume)
+    write_atomic(out / "run.json", json.dumps(run, indent=2) + "\n")
+    evaluator.journal = journal
+    records: list[dict] = []
+    comparisons: list[dict] = []
+    try:
+        for result in evaluator.run(suite.settings, suite.learners):
+            records += [outcome.record for outcome in result.outcomes]
+            comparisons += result.comparisons
+            write_results(
+                out, records, comparisons
+            )  # after every setting, so finished work is kept
+    finally:
+        journal.close()
+    if args.resume:
+        err.print(
+            f"resumed: {journal.reused_total()} episodes taken from the journal, {journal.computed} computed",
+            highlight=False,
+        )
     print_report(records, comparisons)
     failed = [r for r in records if r["status"] != "ok"]
     err.print(
@@ -210,6 +266,129 @@ def cmd_learners(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_run_options(learner, spec: LearnerSpec, device: str, seed: int | None) -> None:
+    """--device and --seed reach learners that take them, unless the learner spec set them."""
+    params = learner.get_params()
+    if "device" in params and "device" not in spec.params:
+        learner.set_params(device=device)
+    if seed is not None and "random_state" in params and "random_state" not in spec.params:
+        learner.set_params(random_state=seed)
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from fewshot.data import read_texts
+    from fewshot.models import data_fingerprint, save_model
+
+    registry = load_registry()
+    _warn_failures(registry)
+    device = check_device(args.device)
+    columns = Columns(
+        args.text_column or "text", args.label_column or "label", args.domain_column or "domain"
+    )
+    spec = parse_learner(args.learner)
+    learner = registry.make_learner(spec.name, spec.params)
+    _apply_run_options(learner, spec, device, args.seed)
+    for flag, needed in (("--unlabeled", "unlabeled"), ("--source", "source")):
+        if getattr(args, needed) and needed not in learner.fit_inputs:
+            raise ConfigError(
+                f"learner {spec.name!r} does not use {flag}; learners that do: see `fewshot learners`"
+            )
+    train = registry.datasets.load(args.train, columns)
+    encoder = None
+    if learner.input_kind == "embeddings":
+        cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
+        encoder = registry.cached_encoder(
+            args.encoder or DEFAULT_ENCODER,
+            device=device,
+            cache=cache,
+            progress=sys.stderr.isatty(),
+        )
+
+    def inputs(texts):
+        return encoder.encode(texts) if encoder is not None else np.asarray(texts, dtype=object)
+
+    fit_inputs: dict = {}
+    if args.unlabeled:
+        fit_inputs["unlabeled"] = inputs(read_texts(args.unlabeled, text_column=columns.text)[0])
+    if args.source:
+        source = registry.datasets.load(args.source, columns)
+        fit_inputs["source"] = (inputs(source.texts), source.label_array)
+    start = time.perf_counter()
+    learner.fit(inputs(train.texts), train.label_array, **fit_inputs)
+    seconds = time.perf_counter() - start
+    encoder_info = (
+        {"name": args.encoder or DEFAULT_ENCODER, "identity": encoder.identity}
+        if encoder is not None
+        else {
+            "name": str(learner.get_params().get("encoder", "")),
+            "fine_tuned": learner.owns_encoder,
+        }
+    )
+    training = {
+        "data": args.train,
+        "examples": len(train),
+        "classes": len(train.classes),
+        "fingerprint": data_fingerprint(train),
+        "fit_seconds": round(seconds, 3),
+        "unlabeled": args.unlabeled,
+        "source": args.source,
+    }
+    out = save_model(learner, args.out, encoder=encoder_info, training=training)
+    err.print(
+        f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts, fit in {seconds:.1f} s) to {out}",
+        highlight=False,
+    )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from fewshot.data import read_texts
+    from fewshot.models import load
+
+    device = check_device(args.device)
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
+    cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
+    model = load(args.model, device=device, cache=cache)
+    if Path(args.input).exists():
+        texts, labels = read_texts(args.input, text_column=args.text_column or "text")
+    else:
+        data = load_registry().datasets.load(args.input)
+        texts, labels = list(data.texts), list(data.labels)
+    proba = model.predict_proba(texts)
+    order = np.argsort(-proba, axis=1, kind="stable")
+    names = model.labels
+    rows = []
+    for i, text in enumerate(texts):
+        best = order[i, 0]
+        row = {"text": text, "label": names[best], "probability": round(float(proba[i, best]), 6)}
+        if args.top_k:
+            row["top_k"] = [
+                {"label": names[j], "probability": round(float(proba[i, j]), 6)}
+                for j in order[i, : args.top_k]
+            ]
+        rows.append(row)
+    out = Path(args.out)
+    if out.suffix.lower() == ".csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(
+            {k: json.dumps(v) if k == "top_k" else v for k, v in row.items()} for row in rows
+        )
+        write_atomic(out, buffer.getvalue())
+    else:
+        write_atomic(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    message = f"{len(rows)} predictions written to {out}"
+    if labels is not None:
+        accuracy = float(
+            np.mean([row["label"] == label for row, label in zip(rows, labels, strict=True)])
+        )
+        message += f"; accuracy on the labelled inputs: {accuracy:.4f}"
+    err.print(message, highlight=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fewshot", description=fewshot.__doc__)
     parser.add_argument("--version", action="version", version=f"fewshot {fewshot.__version__}")
@@ -257,10 +436,63 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true", help="do not read or write the embedding cache"
     )
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    bench.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run's results in --out"
+    )
+    bench.add_argument(
+        "--episode-timeout",
+        type=float,
+        metavar="S",
+        help="fail a learner's setting when one episode takes > S s",
+    )
     bench.add_argument("--text-column", help="text column of file datasets (default text)")
     bench.add_argument("--label-column", help="label column of file datasets (default label)")
     bench.add_argument("--domain-column", help="domain column of file datasets (default domain)")
     bench.set_defaults(handler=cmd_bench)
+
+    adapt = commands.add_parser(
+        "adapt", help="train a learner on labelled texts and save it as a model directory"
+    )
+    adapt.add_argument(
+        "--train", required=True, metavar="NAME:SPLIT|FILE", help="labelled training texts"
+    )
+    adapt.add_argument(
+        "--learner", required=True, metavar="NAME[:p=v,...]", help="e.g. finetune, logreg"
+    )
+    adapt.add_argument("--out", required=True, type=Path, help="the model directory to write")
+    adapt.add_argument(
+        "--unlabeled", metavar="FILE", help="unlabelled target texts (domain-alignment learners)"
+    )
+    adapt.add_argument(
+        "--source",
+        metavar="NAME:SPLIT|FILE",
+        help="labelled source data (domain-alignment learners)",
+    )
+    adapt.add_argument("--seed", type=int, help="random_state for learners that take one")
+    predict = commands.add_parser("predict", help="label texts with a saved model directory")
+    predict.add_argument("model", type=Path, help="a model directory from `fewshot adapt`")
+    predict.add_argument(
+        "input", help="a .txt (one text per line), .jsonl or .csv file, or NAME:SPLIT"
+    )
+    predict.add_argument(
+        "--out", required=True, type=Path, help="predictions, .jsonl (default) or .csv"
+    )
+    predict.add_argument(
+        "--top-k", type=int, metavar="K", help="also list the K most probable labels"
+    )
+    for sub in (adapt, predict):
+        sub.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+        sub.add_argument("--cache-dir", type=Path, help="embedding cache directory")
+        sub.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
+        sub.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
+    adapt.add_argument(
+        "--encoder", help=f"encoder for embedding learners (default {DEFAULT_ENCODER})"
+    )
+    adapt.add_argument("--label-column", help="label column (default label)")
+    adapt.add_argument("--domain-column", help="domain column (default domain)")
+    adapt.set_defaults(handler=cmd_adapt)
+    predict.set_defaults(handler=cmd_predict)
 
     commands.add_parser("datasets", help="list the named datasets").set_defaults(
         handler=cmd_datasets

@@ -189,6 +189,22 @@ def read_labeled_file(
     )
 
 
+def _kind(path: Path) -> str:
+    """The file type, ignoring a trailing .gz: '.jsonl', '.csv', ..."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    return suffixes[-1] if suffixes else ""
+
+
+def _rows(path: Path, *, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs of a JSONL, CSV or TSV file."""
+    kind = _kind(path)
+    if kind in (".jsonl", ".json", ".ndjson"):
+        return _jsonl_rows(path)
+    if kind in (".csv", ".tsv"):
+        return _csv_rows(path, delimiter="\t" if kind == ".tsv" else ",")
+    raise DataError(f"unknown file type {kind or '(none)'!r}; expected {expected}", path=path)
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")  # noqa: SIM115
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -257,3 +273,44 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]
             ) from None
         except csv.Error as exc:
             raise DataError(f"malformed CSV ({exc})", path=path, line=reader.line_num) from None
+
+
+def read_texts(
+    path: str | Path, *, text_column: str = "text"
+) -> tuple[list[str], list[str] | None]:
+    """Texts to predict or unlabelled texts: a ``.txt`` file (one per line), or the text column
+    of a JSONL/CSV/TSV file. Returns the texts and, when every row has one, their labels."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file" if not path.exists() else "not a file", path=path)
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    kind = suffixes[-1] if suffixes else ""
+    if kind in ("", ".txt"):
+        texts = [line.rstrip("\r\n") for _, line in _lines(path)]
+        texts = [t for t in texts if t.strip()]
+        if not texts:
+            raise DataError("the file has no texts; expected one text per line", path=path)
+        return texts, None
+    if kind in (".jsonl", ".json", ".ndjson"):
+        rows = _jsonl_rows(path)
+    elif kind in (".csv", ".tsv"):
+        rows = _csv_rows(path, delimiter="\t" if kind == ".tsv" else ",")
+    else:
+        raise DataError(
+            f"unknown file type {kind!r}; expected .txt, .jsonl, .csv or .tsv", path=path
+        )
+    texts, labels = [], []
+    for line, row in rows:
+        text = row.get(text_column)
+        if text_column not in row:
+            raise DataError(
+                f"missing column {text_column!r}; this row has {sorted(row)}", path=path, line=line
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"empty or non-string text {text!r}", path=path, line=line)
+        texts.append(text)
+        labels.append(row.get("label"))
+    if not texts:
+        raise DataError("the file has no texts", path=path)
+    known = None if any(label is None for label in labels) else [str(label) for label in labels]
+    return texts, known

@@ -5,9 +5,12 @@ Data flows one way: dataset → encoder (cached) → tasks → learner → :clas
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -21,6 +24,7 @@ from fewshot.datasets import Columns
 from fewshot.encoders import CachedEncoder
 from fewshot.episodes import ClassSplit, Episode, EpisodeSampler, FullWayTask
 from fewshot.errors import ConfigError
+from fewshot.journal import Journal, fingerprint
 from fewshot.learners import Learner
 from fewshot.plugins import Registry
 
@@ -133,6 +137,10 @@ class Evaluator:
     encoder: the (cached) encoder that turns texts into embeddings for embedding learners.
     columns: column names for datasets given as files.
     progress: show progress bars.
+    device: handed to learners that take a ``device`` parameter and were not given one.
+    journal: where finished episodes are recorded and, when resuming, found.
+    episode_timeout: seconds one episode (fit + predict) may take before the learner's setting
+        is marked failed.
     """
 
     def __init__(
@@ -142,11 +150,17 @@ class Evaluator:
         *,
         columns: Columns | None = None,
         progress: bool = True,
+        device: str = "cpu",
+        journal: Journal | None = None,
+        episode_timeout: float | None = None,
     ):
         self.registry = registry
         self.encoder = encoder
         self.columns = columns or Columns()
         self.progress = progress
+        self.device = device
+        self.journal = journal
+        self.episode_timeout = episode_timeout
         self._data: dict[str, LabeledTexts] = {}
         self._embeddings: dict[str, np.ndarray] = {}
 
@@ -154,22 +168,31 @@ class Evaluator:
         self, settings: Iterable[Setting], learners: list[LearnerSpec]
     ) -> Iterator[SettingResult]:
         """Evaluate every learner on every setting, yielding each setting's result as it finishes."""
-        if not learners:
-            raise ConfigError("no learners to evaluate; name at least one (--learner NAME)")
-        labels = [spec.display for spec in learners]
-        if len(set(labels)) != len(labels):
-            raise ConfigError(f"two learners share a label in {labels}; give them distinct labels")
-        settings = list(settings)
-        for spec in learners:  # fail fast on names, parameters, data and episode sizes
-            self.registry.make_learner(spec.name, spec.params)
-        tasks = [self._task(setting) for setting in settings]
-        for setting, task in zip(settings, tasks, strict=True):
+        for setting, task in self.prepare(settings, learners):
             if isinstance(task, FullWayTask):
                 outcomes = [self._full_way(setting, task, spec) for spec in learners]
             else:
                 episodes = list(task.episodes(setting.episodes))
                 outcomes = [self._run_episodes(setting, spec, episodes) for spec in learners]
             yield SettingResult(setting, outcomes, paired_comparisons(setting, outcomes))
+
+    def prepare(
+        self, settings: Iterable[Setting], learners: list[LearnerSpec]
+    ) -> list[tuple[Setting, EpisodeSampler | FullWayTask]]:
+        """Check everything that can be checked before any work: learner names and parameters,
+        data, and whether the episodes can be drawn. Raises a FewshotError on the first problem."""
+        if not learners:
+            raise ConfigError("no learners to evaluate; name at least one (--learner NAME)")
+        labels = [spec.display for spec in learners]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"two learners share a label in {labels}; give them distinct labels")
+        kinds = {self._configured(spec).input_kind for spec in learners}
+        prepared = [(setting, self._task(setting)) for setting in settings]
+        if "embeddings" in kinds:  # encoding can fail too (a broken model): better now than midway
+            for setting, _ in prepared:
+                for spec in _datasets_of(setting):
+                    self.inputs(spec, "embeddings")
+        return prepared
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -228,21 +251,34 @@ class Evaluator:
             leave=False,
             disable=not self.progress,
         )
-        learner = None
         X = self.inputs(setting.dataset, self.registry.learner_class(spec.name).input_kind)
+        key = setting_key(setting)
+        done = self.journal.finished(key, spec.display) if self.journal else {}
         for i, episode in enumerate(bar):
-            try:
-                learner = self._fresh(spec, setting.seed, episode.index)
-                y_pred, fit_seconds[i], predict_seconds[i] = _fit_predict(
-                    learner, X[episode.support], episode.support_labels, X[episode.query]
-                )
-            except Exception as exc:
-                error = f"episode {episode.index}: {type(exc).__name__}: {exc}"
-                break
-            accuracy[i] = np.mean(y_pred == episode.query_labels)
-            f1[i] = macro_f1(episode.query_labels, y_pred)
+            outcome = done.get(episode.index)
+            if outcome is None:
+                try:
+                    learner = self._fresh(spec, setting.seed, episode.index)
+                    y_pred, fit_s, predict_s = self._fit_predict(
+                        learner, X[episode.support], episode.support_labels, X[episode.query]
+                    )
+                except Exception as exc:
+                    error = f"episode {episode.index}: {type(exc).__name__}: {exc}"
+                    break
+                outcome = {
+                    "accuracy": float(np.mean(y_pred == episode.query_labels)),
+                    "macro_f1": macro_f1(episode.query_labels, y_pred),
+                    "fit_seconds": fit_s,
+                    "predict_seconds": predict_s,
+                }
+                if self.journal:
+                    self.journal.record(key, spec.display, episode.index, outcome)
+            accuracy[i] = outcome["accuracy"]
+            f1[i] = outcome["macro_f1"]
+            fit_seconds[i] = outcome["fit_seconds"]
+            predict_seconds[i] = outcome["predict_seconds"]
         bar.close()
-        record = self._record(spec, setting, learner, error)
+        record = self._record(spec, setting, error)
         record.update(
             ways=setting.ways, shots=setting.shots, queries=setting.queries, episodes=len(episodes)
         )
@@ -262,17 +298,29 @@ class Evaluator:
     ) -> LearnerOutcome:
         kind = self.registry.learner_class(spec.name).input_kind
         X_train, X_test = self.inputs(setting.train, kind), self.inputs(setting.test, kind)
-        learner = None
         error = None
         correct = np.zeros(0)
-        try:
-            learner = self._fresh(spec, setting.seed, 0)
-            y_pred, fit_s, predict_s = _fit_predict(
-                learner, X_train, task.train.label_array, X_test
-            )
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        record = self._record(spec, setting, learner, error)
+        key = setting_key(setting)
+        outcome = self.journal.finished(key, spec.display).get(0) if self.journal else None
+        if outcome is None:
+            try:
+                learner = self._fresh(spec, setting.seed, 0)
+                y_pred, fit_s, predict_s = self._fit_predict(
+                    learner, X_train, task.train.label_array, X_test
+                )
+                outcome = {
+                    "predictions": [str(p) for p in y_pred],
+                    "fit_seconds": fit_s,
+                    "predict_seconds": predict_s,
+                }
+                if self.journal:
+                    self.journal.record(key, spec.display, 0, outcome)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        if outcome is not None:
+            y_pred = np.asarray(outcome["predictions"], dtype=object)
+            fit_s, predict_s = outcome["fit_seconds"], outcome["predict_seconds"]
+        record = self._record(spec, setting, error)
         record.update(
             train=setting.train,
             ways=len(task.train.classes),
@@ -299,21 +347,46 @@ class Evaluator:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _fresh(self, spec: LearnerSpec, seed: int, episode: int) -> Learner:
+    def _configured(self, spec: LearnerSpec) -> Learner:
+        """A new learner from its spec; learners that run a model follow the evaluator's device."""
         learner = self.registry.make_learner(spec.name, spec.params)
-        if "random_state" in learner.get_params() and learner.get_params()["random_state"] is None:
+        if "device" in learner.get_params() and "device" not in spec.params:
+            learner.set_params(device=self.device)
+        return learner
+
+    def _fresh(self, spec: LearnerSpec, seed: int, episode: int) -> Learner:
+        learner = self._configured(spec)
+        if learner.get_params().get("random_state", 0) is None:
             learner.set_params(random_state=episode_seed(seed, episode))
         return learner
 
-    def _record(
-        self, spec: LearnerSpec, setting: Setting, learner: Learner | None, error: str | None
-    ) -> dict:
+    def _fit_predict(
+        self, learner: Learner, X_support, y_support, X_query
+    ) -> tuple[np.ndarray, float, float]:
+        """Fit, then score the queries by ``predict_proba`` (predictions are its argmax)."""
+        with time_limit(self.episode_timeout):
+            start = time.perf_counter()
+            fitted = learner.fit(X_support, y_support)
+            middle = time.perf_counter()
+            if fitted is not learner:
+                raise TypeError(f"{type(learner).__name__}.fit must return self")
+            proba = np.asarray(learner.predict_proba(X_query), dtype=np.float64)
+            end = time.perf_counter()
+        if proba.shape != (len(X_query), len(learner.classes_)):
+            raise ValueError(
+                f"predict_proba returned shape {proba.shape} for {len(X_query)} queries"
+            )
+        if not np.isfinite(proba).all():
+            raise ValueError("predict_proba returned NaN or infinite values")
+        return np.asarray(learner.classes_)[proba.argmax(axis=1)], middle - start, end - middle
+
+    def _record(self, spec: LearnerSpec, setting: Setting, error: str | None) -> dict:
         dataset = setting.test if isinstance(setting, FullWaySetting) else setting.dataset
         return {
             "learner": spec.display,
             "learner_name": spec.name,
             "plugin": self.registry.learner_plugin.get(spec.name, ""),
-            "params": _jsonable(learner.get_params()) if learner is not None else dict(spec.params),
+            "params": _jsonable(self._configured(spec).get_params()),
             "dataset": dataset,
             "protocol": setting.protocol,
             "full_way": isinstance(setting, FullWaySetting),
@@ -331,19 +404,45 @@ class Evaluator:
         }
 
 
-def _fit_predict(
-    learner: Learner, X_support, y_support, X_query
-) -> tuple[np.ndarray, float, float]:
+class EpisodeTimeout(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (main thread only; checked again afterwards)."""
+    if seconds is None:
+        yield
+        return
+    use_alarm = threading.current_thread() is threading.main_thread()
     start = time.perf_counter()
-    fitted = learner.fit(X_support, y_support)
-    middle = time.perf_counter()
-    if fitted is not learner:
-        raise TypeError(f"{type(learner).__name__}.fit must return self")
-    y_pred = np.asarray(learner.predict(X_query))
-    end = time.perf_counter()
-    if y_pred.shape != (len(X_query),):
-        raise ValueError(f"predict returned shape {y_pred.shape} for {len(X_query)} queries")
-    return y_pred, middle - start, end - middle
+
+    def expire(signum, frame):
+        raise EpisodeTimeout(f"took longer than the {seconds:g} s limit per episode")
+
+    if use_alarm:
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    elapsed = time.perf_counter() - start
+    if elapsed > seconds:  # a C call may hold off the alarm until it returns
+        raise EpisodeTimeout(f"took {elapsed:.1f} s, over the {seconds:g} s limit per episode")
+
+
+def _datasets_of(setting: Setting) -> tuple[str, ...]:
+    return (
+        (setting.train, setting.test) if isinstance(setting, FullWaySetting) else (setting.dataset,)
+    )
+
+
+def setting_key(setting: Setting) -> str:
+    """A stable name for a setting in the run journal."""
+    return fingerprint({"type": type(setting).__name__, **asdict(setting)})
 
 
 def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:

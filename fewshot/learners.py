@@ -35,6 +35,9 @@ class Learner(ClassifierMixin, BaseEstimator):
     name: ClassVar[str] = ""
     input_kind: ClassVar[Literal["embeddings", "texts"]] = "embeddings"
     fit_inputs: ClassVar[frozenset[str]] = frozenset()
+    #: True for learners that fine-tune their own sentence-transformers encoder; a saved model
+    #: then carries that encoder in ``encoder/`` (see ``save_encoder``).
+    owns_encoder: ClassVar[bool] = False
 
     def fit(self, X: Any, y: Any, **fit_inputs: Any) -> Learner:
         raise NotImplementedError
@@ -45,6 +48,28 @@ class Learner(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)  # raises NotFittedError first, before classes_ is read
         return self.classes_[np.argmax(proba, axis=1)]
+
+    # -- saving: a learner that can be saved returns its learned arrays, and restores them --------
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The learned arrays (``classes_`` aside) that ``set_state`` restores.
+
+        Saved as safetensors in a model directory (``fewshot adapt``). Learners that cannot be
+        saved leave this unimplemented.
+        """
+        raise NotImplementedError(f"learner {self.name!r} cannot be saved")
+
+    def set_state(self, classes: np.ndarray, state: dict[str, np.ndarray]) -> Learner:
+        """Restore a fitted learner from ``classes_`` and the arrays of ``get_state``."""
+        raise NotImplementedError(f"learner {self.name!r} cannot be loaded")
+
+    def save_encoder(self, directory: Any) -> None:
+        """Write the fine-tuned encoder (``owns_encoder`` learners only)."""
+        raise NotImplementedError
+
+    def load_encoder(self, directory: Any) -> None:
+        """Read the encoder written by ``save_encoder``."""
+        raise NotImplementedError
 
     def _check_fitted(self, *attributes: str) -> None:
         if not all(hasattr(self, a) for a in ("classes_", *attributes)):

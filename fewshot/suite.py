@@ -122,6 +122,8 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
             )
         split = spec
     seed = _positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
+    if "domain" in table and not isinstance(table["domain"], str):
+        raise ConfigError(f"{where}: domain must be a string, got {table['domain']!r}")
     settings = []
     for ways, shots in product(
         _int_list(where, "ways", table["ways"]), _int_list(where, "shots", table["shots"])

@@ -24,9 +24,19 @@ class NearestNeighborsLearner(Learner):
         k = min(self.n_neighbors, len(y))
         self.model_ = KNeighborsClassifier(n_neighbors=k, metric=self.metric, weights=self.weights)
         self.model_.fit(X, y)
+        self.support_, self.support_labels_ = X, y
         self.classes_ = self.model_.classes_
         self.n_features_in_ = X.shape[1]
         return self
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        self._check_fitted("model_")
+        codes = np.searchsorted(self.classes_, self.support_labels_)
+        return {"support": self.support_, "support_codes": codes.astype(np.int64)}
+
+    def set_state(self, classes, state) -> NearestNeighborsLearner:
+        classes = np.asarray(classes, dtype=object)
+        return self.fit(state["support"], classes[state["support_codes"]])
 
     def predict_proba(self, X) -> np.ndarray:
         self._check_fitted("model_")

@@ -29,6 +29,19 @@ class LogisticRegressionLearner(Learner):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        self._check_fitted("model_")
+        return {"coef": self.model_.coef_, "intercept": self.model_.intercept_}
+
+    def set_state(self, classes, state) -> LogisticRegressionLearner:
+        # A fitted LogisticRegression is fully described by these attributes.
+        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter)
+        self.model_.classes_ = self.classes_ = np.asarray(classes, dtype=object)
+        self.model_.coef_ = np.asarray(state["coef"])  # keep the dtype it was fitted with
+        self.model_.intercept_ = np.asarray(state["intercept"])
+        self.model_.n_features_in_ = self.n_features_in_ = self.model_.coef_.shape[1]
+        return self
+
     def predict_proba(self, X) -> np.ndarray:
         self._check_fitted("model_")
         return self.model_.predict_proba(check_query(self, X))

@@ -36,6 +36,16 @@ class PrototypicalLearner(Learner):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        self._check_fitted("prototypes_")
+        return {"prototypes": self.prototypes_}
+
+    def set_state(self, classes, state) -> PrototypicalLearner:
+        self.classes_ = np.asarray(classes, dtype=object)
+        self.prototypes_ = np.asarray(state["prototypes"], dtype=np.float32)
+        self.n_features_in_ = self.prototypes_.shape[1]
+        return self
+
     def decision_function(self, X) -> np.ndarray:
         self._check_fitted("prototypes_")
         X = check_query(self, X)

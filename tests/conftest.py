@@ -4,7 +4,6 @@ plugin packages. Nothing is downloaded (HF_HUB_OFFLINE=1)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

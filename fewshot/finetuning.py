@@ -1,0 +1,198 @@
+"""Fine-tuning a sentence-transformers encoder on a few labelled texts.
+
+Two recipes, both seeded end to end and both linear in the number of examples (no O(n²) pairs):
+
+- ``contrastive_epoch`` (SetFit-style): every example is paired with another example of its class;
+  each batch holds pairs of distinct classes, and the other pairs of the batch are the negatives
+  (in-batch negatives with a symmetric InfoNCE loss, as in sentence-transformers'
+  MultipleNegativesRankingLoss).
+- ``cross_entropy_epoch``: end-to-end training of encoder and a cosine classifier whose weights
+  start at the class prototypes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fewshot.errors import ConfigError, DataError
+
+# Module types a saved encoder may name in modules.json: loading imports them, so a tampered
+# file must not be able to name anything else.
+SAFE_MODULES = {
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+    "sentence_transformers.models.Dense",
+    "sentence_transformers.sentence_transformer.modules.Transformer",
+    "sentence_transformers.sentence_transformer.modules.Pooling",
+    "sentence_transformers.sentence_transformer.modules.Normalize",
+    "sentence_transformers.sentence_transformer.modules.Dense",
+}
+_PRISTINE: dict[tuple[str, str], object] = {}
+
+
+def resolve_model_path(encoder: str) -> Path:
+    """The directory of a registered encoder name or of a local model."""
+    from fewshot.encoders import DEFAULT_ENCODER, SentenceTransformerEncoder, default_model_path
+
+    if encoder == DEFAULT_ENCODER:
+        return default_model_path()
+    if Path(encoder).is_dir():
+        return Path(encoder)
+    from fewshot.plugins import load_registry
+
+    resolved = load_registry().encoder(encoder)
+    if not isinstance(resolved, SentenceTransformerEncoder):
+        raise ConfigError(
+            f"encoder {encoder!r} is not a sentence-transformers model; it cannot be fine-tuned"
+        )
+    return resolved.model
+
+
+def check_modules(directory: Path) -> None:
+    """Refuse a model directory whose modules.json names code outside sentence-transformers."""
+    modules = directory / "modules.json"
+    if not modules.is_file():
+        raise DataError("missing modules.json; not a sentence-transformers model", path=directory)
+    try:
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+        types = [entry["type"] for entry in entries]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(f"unreadable modules.json ({exc})", path=directory) from None
+    unsafe = [t for t in types if t not in SAFE_MODULES]
+    if unsafe:
+        raise DataError(
+            f"modules.json names module types that fewshot will not import: {unsafe}", path=modules
+        )
+
+
+def load_sentence_transformer(directory: Path, device: str):
+    """A fresh, trainable copy of the model in ``directory`` (read from disk once per process)."""
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    transformers.utils.logging.disable_progress_bar()
+    check_modules(directory)
+    key = (str(Path(directory).resolve()), device)
+    if key not in _PRISTINE:
+        _PRISTINE[key] = SentenceTransformer(
+            str(directory), device=device, local_files_only=True, trust_remote_code=False
+        )
+    return copy.deepcopy(_PRISTINE[key])
+
+
+def embed(model, texts: Sequence[str]):
+    """Sentence embeddings with gradients (``model.encode`` runs without them)."""
+    preprocess = (
+        getattr(model, "preprocess", None) or model.tokenize
+    )  # renamed in sentence-transformers 6
+    features = preprocess(list(texts))
+    features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
+    return model(features)["sentence_embedding"]
+
+
+def contrastive_epoch(
+    model,
+    optimizer,
+    texts: Sequence[str],
+    codes: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    scale: float = 20.0,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """One pass: a positive partner for every example; returns the number of optimiser steps."""
+    import torch
+    import torch.nn.functional as F
+
+    members = {c: np.flatnonzero(codes == c) for c in np.unique(codes)}
+    pending = list(rng.permutation(len(texts)))
+    steps = 0
+    while pending and not stop():
+        batch, classes, rest = [], set(), []
+        for anchor in pending:
+            if codes[anchor] in classes or len(batch) == batch_size:
+                rest.append(anchor)
+            else:
+                batch.append(anchor)
+                classes.add(codes[anchor])
+        pending = rest
+        if len(batch) < 2:
+            continue  # a lone pair has no negatives
+        partners = []
+        for anchor in batch:
+            others = members[codes[anchor]][members[codes[anchor]] != anchor]
+            partners.append(rng.choice(others) if len(others) else anchor)
+        a = F.normalize(embed(model, [texts[i] for i in batch]), dim=1)
+        b = F.normalize(embed(model, [texts[i] for i in partners]), dim=1)
+        logits = scale * a @ b.T
+        target = torch.arange(len(batch), device=logits.device)
+        _step(optimizer, (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
+        steps += 1
+    return steps
+
+
+def cross_entropy_epoch(
+    model,
+    head,
+    optimizer,
+    texts: Sequence[str],
+    codes: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    scale: float = 20.0,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    import torch
+    import torch.nn.functional as F
+
+    order = rng.permutation(len(texts))
+    steps = 0
+    for start in range(0, len(order), batch_size):
+        if stop():
+            break
+        batch = order[start : start + batch_size]
+        e = F.normalize(embed(model, [texts[i] for i in batch]), dim=1)
+        logits = scale * e @ F.normalize(head, dim=1).T
+        _step(
+            optimizer, F.cross_entropy(logits, torch.as_tensor(codes[batch], device=logits.device))
+        )
+        steps += 1
+    return steps
+
+
+def _step(optimizer, loss) -> None:
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def freeze_bottom_layers(model, layers: int) -> None:
+    """Freeze the embeddings and the lowest ``layers`` transformer layers."""
+    if layers <= 0:
+        return
+    transformer = model[0].auto_model
+    for parameter in transformer.embeddings.parameters():
+        parameter.requires_grad = False
+    blocks = transformer.encoder.layer
+    if layers > len(blocks):
+        raise ConfigError(f"freeze_layers={layers}, but the encoder has only {len(blocks)} layers")
+    for block in blocks[:layers]:
+        for parameter in block.parameters():
+            parameter.requires_grad = False
+
+
+class Deadline:
+    """``stop()`` is true once ``seconds`` have passed (never, for None)."""
+
+    def __init__(self, seconds: float | None):
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def __call__(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end

@@ -1,0 +1,136 @@
+"""The finetune learner with the real MiniLM encoder: conformance, reproducibility, budgets, saving."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+import fewshot
+from fewshot.finetuning import SAFE_MODULES, check_modules
+from fewshot.models import save_model
+from fewshot.testing import check_learner, make_task
+from tests.conftest import run_fewshot
+
+pytestmark = pytest.mark.slow
+FAST = {"epochs": 1, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def finetune(registry):
+    return lambda **params: registry.make_learner("finetune", {**FAST, **params})
+
+
+def test_conformance(finetune):
+    check_learner(finetune())
+
+
+@pytest.mark.parametrize("recipe", ["contrastive", "end-to-end"])
+def test_same_seed_same_model(finetune, recipe):
+    X, y, _, _ = make_task(finetune(), shots=4)
+    a = finetune(recipe=recipe, random_state=3).fit(X, y)
+    b = finetune(recipe=recipe, random_state=3).fit(X, y)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    for (name, p), (_, q) in zip(
+        a.model_.state_dict().items(), b.model_.state_dict().items(), strict=True
+    ):
+        assert np.array_equal(p.numpy(), q.numpy()), name
+    c = finetune(recipe=recipe, random_state=4).fit(X, y)
+    assert not np.array_equal(a.weights_, c.weights_)
+
+
+def test_training_moves_the_encoder_and_freezing_holds_layers(finetune):
+    X, y, _, _ = make_task(finetune(), shots=4)
+    from fewshot.encoders import default_model_path
+    from fewshot.finetuning import load_sentence_transformer
+
+    pristine = load_sentence_transformer(default_model_path(), "cpu").state_dict()
+    tuned = finetune(freeze_layers=4).fit(X, y).model_.state_dict()
+    frozen = [k for k in pristine if ".layer.0." in k or ".layer.3." in k or "embeddings" in k]
+    moved = [k for k in pristine if ".layer.5." in k]
+    assert frozen and moved
+    assert all(np.array_equal(pristine[k].numpy(), tuned[k].numpy()) for k in frozen)
+    assert any(not np.array_equal(pristine[k].numpy(), tuned[k].numpy()) for k in moved)
+
+
+def test_pairs_are_linear_in_the_data(finetune):
+    # 3 classes x 8 shots: each step takes one anchor per class, so an epoch is 8 steps, not 24^2 pairs.
+    X, y, _, _ = make_task(finetune(), shots=8)
+    assert finetune(batch_size=32).fit(X, y).steps_ == 8
+
+
+def test_time_budget_and_max_steps(finetune):
+    X, y, _, _ = make_task(finetune(), shots=8)
+    assert finetune(epochs=50, max_steps=3).fit(X, y).steps_ == 3
+    start = time.perf_counter()
+    budgeted = finetune(epochs=500, time_budget=3.0).fit(X, y)
+    assert time.perf_counter() - start < 30 and 0 < budgeted.steps_ < 500 * 8
+
+
+def test_early_stopping_runs_on_held_out_support(finetune):
+    X, y, Xq, yq = make_task(finetune(), shots=6)
+    learner = finetune(epochs=6, validation_fraction=0.34, patience=0).fit(X, y)
+    assert (learner.predict(Xq) == yq).mean() >= 0.9
+
+
+def test_bad_parameters(finetune):
+    X, y, _, _ = make_task(finetune())
+    with pytest.raises(fewshot.ConfigError, match="recipe must be one of"):
+        finetune(recipe="magic").fit(X, y)
+    with pytest.raises(
+        fewshot.ConfigError, match="freeze_layers=9, but the encoder has only 6 layers"
+    ):
+        finetune(freeze_layers=9).fit(X, y)
+
+
+def test_saved_finetuned_model_roundtrip_and_unsafe_modules(finetune, tmp_path):
+    X, y, Xq, _ = make_task(finetune())
+    learner = finetune().fit(X, y)
+    save_model(learner, tmp_path / "m", encoder={"name": "all-MiniLM-L6-v2"}, training={})
+    files = json.loads((tmp_path / "m" / "fewshot.json").read_text())["files"]
+    assert "encoder/model.safetensors" in files
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pkl", ".pickle"))]
+    model = fewshot.load(tmp_path / "m")
+    np.testing.assert_allclose(model.predict_proba(list(Xq)), learner.predict_proba(Xq), atol=1e-5)
+
+    check_modules(tmp_path / "m" / "encoder")
+    modules = tmp_path / "m" / "encoder" / "modules.json"
+    entries = json.loads(modules.read_text())
+    assert {e["type"] for e in entries} <= SAFE_MODULES
+    entries[0]["type"] = "os.system"
+    modules.write_text(json.dumps(entries))
+    with pytest.raises(fewshot.FewshotError, match="modules.json"):
+        fewshot.load(tmp_path / "m")
+
+
+def test_banking77_adapt_predict_reproduces_the_benchmark(tmp_path):
+    bench = run_fewshot(
+        "bench",
+        "--train",
+        "banking77:train_5",
+        "--test",
+        "banking77:test",
+        "--learner",
+        "finetune",
+        "--out",
+        str(tmp_path / "bench"),
+    )
+    assert bench.returncode == 0, bench.stderr
+    [record] = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert record["accuracy"] >= 0.82
+
+    adapt = run_fewshot(
+        "adapt",
+        "--train",
+        "banking77:train_5",
+        "--learner",
+        "finetune",
+        "--out",
+        str(tmp_path / "m"),
+    )
+    assert adapt.returncode == 0, adapt.stderr
+    predict = run_fewshot(
+        "predict", str(tmp_path / "m"), "banking77:test", "--out", str(tmp_path / "p.jsonl")
+    )
+    assert predict.returncode == 0, predict.stderr
+    assert f"accuracy on the labelled inputs: {record['accuracy']:.4f}" in predict.stderr
