@@ -14,26 +14,19 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from fewshot.errors import ConfigError, DataError
 
-# Module types a saved encoder may name in modules.json: loading imports them, so a tampered
-# file must not be able to name anything else.
-SAFE_MODULES = {
-    "sentence_transformers.models.Transformer",
-    "sentence_transformers.models.Pooling",
-    "sentence_transformers.models.Normalize",
-    "sentence_transformers.models.Dense",
-    "sentence_transformers.sentence_transformer.modules.Transformer",
-    "sentence_transformers.sentence_transformer.modules.Pooling",
-    "sentence_transformers.sentence_transformer.modules.Normalize",
-    "sentence_transformers.sentence_transformer.modules.Dense",
-}
+# modules.json names the classes that loading imports. A saved encoder may only name
+# sentence-transformers' own classes, so a tampered file cannot make fewshot import anything else.
+SAFE_MODULE_PREFIX = "sentence_transformers."
+_DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _PRISTINE: dict[tuple[str, str], object] = {}
 
 
@@ -65,7 +58,13 @@ def check_modules(directory: Path) -> None:
         types = [entry["type"] for entry in entries]
     except (ValueError, TypeError, KeyError) as exc:
         raise DataError(f"unreadable modules.json ({exc})", path=directory) from None
-    unsafe = [t for t in types if t not in SAFE_MODULES]
+    unsafe = [
+        t
+        for t in types
+        if not (
+            isinstance(t, str) and t.startswith(SAFE_MODULE_PREFIX) and _DOTTED_NAME.fullmatch(t)
+        )
+    ]
     if unsafe:
         raise DataError(
             f"modules.json names module types that fewshot will not import: {unsafe}", path=modules
@@ -104,17 +103,16 @@ def contrastive_epoch(
     codes: np.ndarray,
     batch_size: int,
     rng: np.random.Generator,
+    budget: TrainingBudget,
     scale: float = 20.0,
-    stop: Callable[[], bool] = lambda: False,
-) -> int:
-    """One pass: a positive partner for every example; returns the number of optimiser steps."""
+) -> None:
+    """One pass: a positive partner for every example, unless the budget runs out first."""
     import torch
     import torch.nn.functional as F
 
     members = {c: np.flatnonzero(codes == c) for c in np.unique(codes)}
     pending = list(rng.permutation(len(texts)))
-    steps = 0
-    while pending and not stop():
+    while pending and not budget.exhausted():
         batch, classes, rest = [], set(), []
         for anchor in pending:
             if codes[anchor] in classes or len(batch) == batch_size:
@@ -134,8 +132,7 @@ def contrastive_epoch(
         logits = scale * a @ b.T
         target = torch.arange(len(batch), device=logits.device)
         _step(optimizer, (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
-        steps += 1
-    return steps
+        budget.steps += 1
 
 
 def cross_entropy_epoch(
@@ -146,16 +143,15 @@ def cross_entropy_epoch(
     codes: np.ndarray,
     batch_size: int,
     rng: np.random.Generator,
+    budget: TrainingBudget,
     scale: float = 20.0,
-    stop: Callable[[], bool] = lambda: False,
-) -> int:
+) -> None:
     import torch
     import torch.nn.functional as F
 
     order = rng.permutation(len(texts))
-    steps = 0
     for start in range(0, len(order), batch_size):
-        if stop():
+        if budget.exhausted():
             break
         batch = order[start : start + batch_size]
         e = F.normalize(embed(model, [texts[i] for i in batch]), dim=1)
@@ -163,8 +159,7 @@ def cross_entropy_epoch(
         _step(
             optimizer, F.cross_entropy(logits, torch.as_tensor(codes[batch], device=logits.device))
         )
-        steps += 1
-    return steps
+        budget.steps += 1
 
 
 def _step(optimizer, loss) -> None:
@@ -188,11 +183,15 @@ def freeze_bottom_layers(model, layers: int) -> None:
             parameter.requires_grad = False
 
 
-class Deadline:
-    """``stop()`` is true once ``seconds`` have passed (never, for None)."""
+class TrainingBudget:
+    """Stops training after ``max_steps`` optimiser steps or ``seconds``, whichever comes first."""
 
-    def __init__(self, seconds: float | None):
+    def __init__(self, max_steps: int | None = None, seconds: float | None = None):
+        self.max_steps = max_steps
         self.end = None if seconds is None else time.monotonic() + seconds
+        self.steps = 0
 
-    def __call__(self) -> bool:
+    def exhausted(self) -> bool:
+        if self.max_steps is not None and self.steps >= self.max_steps:
+            return True
         return self.end is not None and time.monotonic() >= self.end

@@ -8,8 +8,8 @@ Layout::
       encoder/            only for learners that fine-tune their encoder (a sentence-transformers
                           directory, weights in safetensors)
 
-Loading never unpickles and never imports code a file names, apart from the
-sentence-transformers module types allowed in ``fewshot.finetuning.SAFE_MODULES``. Every file is
+Loading never unpickles and never imports code a file names, apart from
+sentence-transformers' own module classes (``fewshot.finetuning.check_modules``). Every file is
 checked against the SHA-256 recorded at save time, so a missing, truncated or modified file is an
 error, never a silently different model. Saving builds the directory under a temporary name and
 renames it into place, so an interrupted save never leaves a half-written model that loads.

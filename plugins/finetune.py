@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from fewshot import hookimpl
 from fewshot.errors import ConfigError
 from fewshot.finetuning import (
-    Deadline,
+    TrainingBudget,
     contrastive_epoch,
     cross_entropy_epoch,
     freeze_bottom_layers,
@@ -98,23 +98,19 @@ class FineTuneLearner(Learner):
                 )
                 groups.append({"params": [head], "lr": 1e-2})
             optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-            deadline = Deadline(self.time_budget)
-            steps, best, best_state, waited = 0, -1.0, None, 0
-
-            def stop() -> bool:
-                return deadline() or (self.max_steps is not None and steps >= self.max_steps)
-
+            budget = TrainingBudget(self.max_steps, self.time_budget)
+            best, best_state, waited = -1.0, None, 0
             model.train()
             train_texts, train_codes = [texts[i] for i in train], codes[train]
             for _ in range(self.epochs):
-                if stop():
+                if budget.exhausted():
                     break
                 if self.recipe == "contrastive":
-                    steps += contrastive_epoch(
-                        model, optimizer, train_texts, train_codes, self.batch_size, rng, stop=stop
+                    contrastive_epoch(
+                        model, optimizer, train_texts, train_codes, self.batch_size, rng, budget
                     )
                 else:
-                    steps += cross_entropy_epoch(
+                    cross_entropy_epoch(
                         model,
                         head,
                         optimizer,
@@ -122,7 +118,7 @@ class FineTuneLearner(Learner):
                         train_codes,
                         self.batch_size,
                         rng,
-                        stop=stop,
+                        budget,
                     )
                 if len(held_out):
                     score = _prototype_accuracy(model, texts, codes, train, held_out)
@@ -136,7 +132,7 @@ class FineTuneLearner(Learner):
             if best_state is not None:
                 model.load_state_dict(best_state)
             model.eval()
-        self.steps_ = steps
+        self.steps_ = budget.steps
         self.model_ = model
         embeddings = self._embed(texts)
         # Both recipes end with a logistic-regression head on the tuned embeddings: on banking77's
