@@ -121,6 +121,23 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
     )
 
 
+def _describe_run(suite: Suite, encoder_identity: str, device: str) -> dict:
+    """run.json: what this run computes; its fingerprint decides whether --resume may continue it."""
+    computed = {
+        "settings": [{"type": type(s).__name__, **asdict(s)} for s in suite.settings],
+        "learners": [[spec.name, dict(spec.params), spec.display] for spec in suite.learners],
+        "encoder": encoder_identity,
+    }
+    return {
+        "suite": suite.name,
+        "fingerprint": fingerprint(computed),
+        "argv": sys.argv[1:],
+        "fewshot_version": fewshot.__version__,
+        "encoder": encoder_identity,
+        "device": device,
+    }
+
+
 def _check_out_dir(out: Path, run_fingerprint: str, *, resume: bool, overwrite: bool) -> None:
     """Never lose finished work by accident: continuing or replacing an earlier run is explicit."""
     earlier = out / "run.json"
@@ -169,26 +186,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         device=device,
         episode_timeout=args.episode_timeout,
     )
-    evaluator.prepare(
-        suite.settings, suite.learners
-    )  # every input error surfaces before --out is touched
+    # Every input error surfaces here, before --out is touched.
+    evaluator.prepare(suite.settings, suite.learners)
     out = Path(args.out)
-    run = {
-        "suite": suite.name,
-        "fingerprint": fingerprint(
-            {
-                "settings": [{"type": type(s).__name__, **asdict(s)} for s in suite.settings],
-                "learners": [
-                    [spec.name, dict(spec.params), spec.display] for spec in suite.learners
-                ],
-                "encoder": encoder.identity,
-            }
-        ),
-        "argv": sys.argv[1:],
-        "fewshot_version": fewshot.__version__,
-        "encoder": encoder.identity,
-        "device": device,
-    }
+    run = _describe_run(suite, encoder.identity, device)
     _check_out_dir(out, run["fingerprint"], resume=args.resume, overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     journal = Journal(out, resume=args.resume)
@@ -200,9 +201,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for result in evaluator.run(suite.settings, suite.learners):
             records += [outcome.record for outcome in result.outcomes]
             comparisons += result.comparisons
-            write_results(
-                out, records, comparisons
-            )  # after every setting, so finished work is kept
+            # After every setting, so finished work is kept whatever happens next.
+            write_results(out, records, comparisons)
     finally:
         journal.close()
     if args.resume:

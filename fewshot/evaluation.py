@@ -89,9 +89,8 @@ class LearnerOutcome:
     """One learner on one setting: the summary record and what paired comparisons need."""
 
     record: dict[str, Any]
-    episode_accuracy: (
-        np.ndarray
-    )  # per episode (episodes) or per test example correctness (full-way)
+    # Accuracy per episode (episodes), or 1/0 correctness per test example (full-way).
+    episode_accuracy: np.ndarray
 
 
 @dataclass

@@ -88,9 +88,8 @@ def load_sentence_transformer(directory: Path, device: str):
 
 def embed(model, texts: Sequence[str]):
     """Sentence embeddings with gradients (``model.encode`` runs without them)."""
-    preprocess = (
-        getattr(model, "preprocess", None) or model.tokenize
-    )  # renamed in sentence-transformers 6
+    # sentence-transformers 6 renamed tokenize to preprocess.
+    preprocess = getattr(model, "preprocess", None) or model.tokenize
     features = preprocess(list(texts))
     features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
     return model(features)["sentence_embedding"]
