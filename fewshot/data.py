@@ -140,16 +140,7 @@ def read_labeled_file(
         raise DataError("no such file", path=path)
     if path.is_dir():
         raise DataError("is a directory; expected a JSONL or CSV file", path=path)
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    kind = suffixes[-1] if suffixes else ""
-    if kind in (".jsonl", ".json", ".ndjson"):
-        rows = _jsonl_rows(path)
-    elif kind in (".csv", ".tsv"):
-        rows = _csv_rows(path, delimiter="\t" if kind == ".tsv" else ",")
-    else:
-        raise DataError(
-            f"unknown file type {kind or '(none)'!r}; expected .jsonl, .csv or .tsv", path=path
-        )
+    rows = _rows(path, expected=".jsonl, .csv or .tsv")
 
     texts: list[str] = []
     labels: list[str] = []
@@ -283,24 +274,14 @@ def read_texts(
     path = Path(path)
     if not path.is_file():
         raise DataError("no such file" if not path.exists() else "not a file", path=path)
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    kind = suffixes[-1] if suffixes else ""
-    if kind in ("", ".txt"):
+    if _kind(path) in ("", ".txt"):
         texts = [line.rstrip("\r\n") for _, line in _lines(path)]
         texts = [t for t in texts if t.strip()]
         if not texts:
             raise DataError("the file has no texts; expected one text per line", path=path)
         return texts, None
-    if kind in (".jsonl", ".json", ".ndjson"):
-        rows = _jsonl_rows(path)
-    elif kind in (".csv", ".tsv"):
-        rows = _csv_rows(path, delimiter="\t" if kind == ".tsv" else ",")
-    else:
-        raise DataError(
-            f"unknown file type {kind!r}; expected .txt, .jsonl, .csv or .tsv", path=path
-        )
     texts, labels = [], []
-    for line, row in rows:
+    for line, row in _rows(path, expected=".txt, .jsonl, .csv or .tsv"):
         text = row.get(text_column)
         if text_column not in row:
             raise DataError(

@@ -93,6 +93,11 @@ def save_model(
         save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(staging / STATE))
         if learner.owns_encoder:
             learner.save_encoder(staging / ENCODER_DIR)
+        # Some writers use private temporary files (mode 0600); a model directory is for sharing.
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in [staging, *staging.rglob("*")]:
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
         files = {
             p.relative_to(staging).as_posix(): _sha256(p)
             for p in sorted(staging.rglob("*"))
