@@ -26,7 +26,7 @@ from fewshot.evaluation import Evaluator, FullWaySetting, LearnerSpec
 from fewshot.journal import JOURNAL, Journal, fingerprint
 from fewshot.plugins import Registry, load_registry
 from fewshot.report import print_report, wide_console, write_atomic, write_results
-from fewshot.suite import Suite, episode_settings, load_suite
+from fewshot.suite import Suite, cross_domain_settings, episode_settings, load_suite
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -77,6 +77,12 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
         "--queries": args.queries,
         "--episodes": args.episodes,
         "--domain": args.domain,
+        "--source": args.source,
+        "--target": args.target,
+        "--seeds": args.seeds,
+        "--unlabeled": args.unlabeled,
+        "--source-domain": args.source_domain,
+        "--target-domain": args.target_domain,
     }
     if args.suite is not None:
         given = [flag for flag, value in flags.items() if value]
@@ -92,10 +98,20 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
         raise ConfigError("name at least one learner with --learner (see `fewshot learners`)")
     if bool(args.train) != bool(args.test):
         raise ConfigError("full-way runs need both --train and --test")
-    if not args.dataset and not args.train:
+    if bool(args.source) != bool(args.target):
+        raise ConfigError("cross-domain runs need both --source and --target")
+    if not args.dataset and not args.train and not args.source:
         raise ConfigError(
-            "give a suite file, --dataset NAME:SPLIT for episodes, or --train/--test for full-way"
+            "give a suite file, --dataset NAME:SPLIT for episodes, --train/--test for full-way, "
+            "or --source/--target for cross-domain runs"
         )
+    cross_only = {"--seeds": args.seeds, "--unlabeled": args.unlabeled}
+    cross_only.update(
+        {"--source-domain": args.source_domain, "--target-domain": args.target_domain}
+    )
+    stray = [flag for flag, value in cross_only.items() if value is not None and not args.source]
+    if stray:
+        raise ConfigError(f"{stray[0]} belongs to cross-domain runs; add --source and --target")
     seed = 0 if args.seed is None else args.seed
     settings: list = []
     for dataset in args.dataset or []:
@@ -113,6 +129,22 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
         settings += episode_settings(table, "command line", seed)  # the checks suite files get
     if args.train:
         settings.append(FullWaySetting(args.train, args.test, seed=seed))
+    if args.source:
+        table = {"source": args.source, "target": args.target, "shots": args.shots or [0, 8]}
+        table.update(
+            {
+                key: value
+                for key, value in (
+                    ("seeds", args.seeds),
+                    ("unlabeled", args.unlabeled),
+                    ("source_domain", args.source_domain),
+                    ("target_domain", args.target_domain),
+                    ("ways", args.ways[0] if args.ways and len(args.ways) == 1 else args.ways),
+                )
+                if value is not None
+            }
+        )
+        settings += cross_domain_settings(table, "command line", seed)
     return Suite(
         name="command-line",
         learners=[parse_learner(t) for t in args.learner],
@@ -253,7 +285,7 @@ def cmd_learners(args: argparse.Namespace) -> int:
         table.add_row(
             name,
             f"{plugin} ({version})" if version else plugin,
-            cls.input_kind,
+            cls.input_kind if isinstance(cls.input_kind, str) else "set by parameters",
             params,
             description,
         )
@@ -423,6 +455,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--train", metavar="NAME:SPLIT|FILE", help="full-way protocol: training split"
     )
     bench.add_argument("--test", metavar="NAME:SPLIT|FILE", help="full-way protocol: test split")
+    bench.add_argument(
+        "--source", action="append", metavar="NAME:SPLIT|FILE", help="cross-domain: labelled source"
+    )
+    bench.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME:SPLIT|FILE",
+        help="cross-domain: target domain (K labels per class from --shots, default 0,8)",
+    )
+    bench.add_argument(
+        "--seeds", type=int, metavar="S", help="cross-domain: tasks, one per seed (default 10)"
+    )
+    bench.add_argument(
+        "--unlabeled",
+        type=float,
+        metavar="SHARE",
+        help="cross-domain: share of the target (after the K labels) given unlabelled (default 0.5)",
+    )
+    bench.add_argument("--source-domain", help="cross-domain: source rows of this domain only")
+    bench.add_argument("--target-domain", help="cross-domain: target rows of this domain only")
     bench.add_argument(
         "--encoder", help=f"encoder name or local model directory (default {DEFAULT_ENCODER})"
     )

@@ -27,6 +27,8 @@ class Episode:
     support_labels: np.ndarray
     query: np.ndarray
     query_labels: np.ndarray
+    #: Cross-domain tasks only: unlabelled target rows (disjoint from support and query).
+    unlabeled: np.ndarray | None = None
 
 
 def _check_count(name: str, value: int, minimum: int) -> int:
@@ -74,17 +76,7 @@ class EpisodeSampler:
         self.domain = domain
         self.small_classes = small_classes
 
-        rows = np.arange(len(data))
-        if domain is not None:
-            if data.domains is None:
-                raise EpisodeError(
-                    f"{data.name} has no domain column; cannot restrict to {domain!r}"
-                )
-            domains = np.asarray(data.domains, dtype=object)
-            known = sorted(set(data.domains))
-            if domain not in known:
-                raise EpisodeError(f"{data.name} has no domain {domain!r}; its domains are {known}")
-            rows = rows[domains == domain]
+        rows = _domain_rows(data, domain)
 
         labels = data.label_array[rows]
         wanted = sorted(set(labels) if classes is None else set(classes))
@@ -144,6 +136,116 @@ class EpisodeSampler:
     def episodes(self, count: int, start: int = 0) -> Iterator[Episode]:
         for index in range(start, start + count):
             yield self.episode(index)
+
+
+class CrossDomainSampler:
+    """Cross-domain tasks: labelled source data, K labels per target class, unlabelled target.
+
+    Task ``i`` (one per seed of a benchmark) splits the target's distinct texts, at random, into
+    K labelled support texts per class, an unlabelled pool (``unlabeled`` of the rest) and the
+    queries (all that remain), so the three never share a text. The learner also gets every
+    labelled source row. With ``shots=0`` there are no target labels and the target's classes
+    must all occur in the source.
+
+    Parameters
+    ----------
+    source, target: labelled texts of the two domains.
+    shots: K target labels per class (0 for unsupervised adaptation).
+    ways: classes per task, drawn from the target's; None uses all of them.
+    unlabeled: the share of the target texts left after the support that goes to the unlabelled
+        pool; the rest are queries.
+    seed: with the task index, determines every random choice.
+    source_domain, target_domain: keep only rows of this domain (datasets with a domain column).
+    """
+
+    def __init__(
+        self,
+        source: LabeledTexts,
+        target: LabeledTexts,
+        shots: int,
+        *,
+        ways: int | None = None,
+        unlabeled: float = 0.5,
+        seed: int = 0,
+        source_domain: str | None = None,
+        target_domain: str | None = None,
+    ):
+        self.source, self.target = source, target
+        self.shots = _check_count("shots", shots, 0)
+        self.seed = _check_count("seed", seed, 0)
+        if not (isinstance(unlabeled, (int, float)) and 0 <= unlabeled < 1):
+            raise ConfigError(f"unlabeled must be a share in [0, 1), got {unlabeled!r}")
+        self.unlabeled = float(unlabeled)
+        self.source_rows = _domain_rows(source, source_domain)
+        if len(self.source_rows) == 0:
+            raise EpisodeError(f"{source.name}: no labelled source rows")
+        target_rows = _domain_rows(target, target_domain)
+        distinct = target_rows[_first_of_each_text(target.text_array[target_rows])]
+        labels = target.label_array[distinct]
+        self.classes: tuple[str, ...] = tuple(sorted(set(labels)))
+        self.ways = len(self.classes) if ways is None else _check_count("ways", ways, 2)
+        if self.ways > len(self.classes):
+            raise EpisodeError(
+                f"{target.name}: {self.ways}-way tasks need {self.ways} classes, it has "
+                f"{len(self.classes)}"
+            )
+        self._by_class = {label: distinct[labels == label] for label in self.classes}
+        small = [(c, len(rows)) for c, rows in self._by_class.items() if len(rows) < shots + 1]
+        if small:
+            raise EpisodeError(
+                f"{target.name}: class {small[0][0]!r} has {small[0][1]} distinct texts; "
+                f"{shots} labels and at least one query need {shots + 1}"
+            )
+        if self.shots == 0:
+            missing = sorted(set(self.classes) - set(source.label_array[self.source_rows]))
+            if missing:
+                raise EpisodeError(
+                    f"{source.name} has no examples of target classes {missing[:5]}; with 0 target "
+                    "labels (shots=0) the source must cover every target class"
+                )
+
+    def episode(self, index: int) -> Episode:
+        index = _check_count("task index", index, 0)
+        rng = np.random.default_rng([self.seed, index])
+        if self.ways == len(self.classes):
+            classes = self.classes
+        else:
+            chosen = rng.choice(len(self.classes), size=self.ways, replace=False)
+            classes = tuple(self.classes[c] for c in sorted(chosen))
+        support, rest = [], []
+        for label in classes:
+            members = rng.permutation(self._by_class[label])
+            support.append(members[: self.shots])
+            rest.append(members[self.shots :])
+        rest_rows = rng.permutation(np.concatenate(rest))
+        n_unlabeled = int(self.unlabeled * len(rest_rows))
+        support_rows = np.concatenate(support)
+        query_rows = np.sort(rest_rows[n_unlabeled:])
+        return Episode(
+            index=index,
+            classes=classes,
+            support=support_rows,
+            support_labels=self.target.label_array[support_rows],
+            query=query_rows,
+            query_labels=self.target.label_array[query_rows],
+            unlabeled=np.sort(rest_rows[:n_unlabeled]),
+        )
+
+    def episodes(self, count: int, start: int = 0) -> Iterator[Episode]:
+        for index in range(start, start + count):
+            yield self.episode(index)
+
+
+def _domain_rows(data: LabeledTexts, domain: str | None) -> np.ndarray:
+    rows = np.arange(len(data))
+    if domain is None:
+        return rows
+    if data.domains is None:
+        raise EpisodeError(f"{data.name} has no domain column; cannot restrict to {domain!r}")
+    known = sorted(set(data.domains))
+    if domain not in known:
+        raise EpisodeError(f"{data.name} has no domain {domain!r}; its domains are {known}")
+    return rows[np.asarray(data.domains, dtype=object) == domain]
 
 
 def _first_of_each_text(texts: np.ndarray) -> np.ndarray:

@@ -22,7 +22,13 @@ import fewshot
 from fewshot.data import LabeledTexts
 from fewshot.datasets import Columns
 from fewshot.encoders import CachedEncoder
-from fewshot.episodes import ClassSplit, Episode, EpisodeSampler, FullWayTask
+from fewshot.episodes import (
+    ClassSplit,
+    CrossDomainSampler,
+    Episode,
+    EpisodeSampler,
+    FullWayTask,
+)
 from fewshot.errors import ConfigError
 from fewshot.journal import Journal, fingerprint
 from fewshot.learners import Learner
@@ -81,7 +87,29 @@ class FullWaySetting:
         return f"{self.train} → {self.test}"
 
 
-Setting = EpisodeSetting | FullWaySetting
+@dataclass(frozen=True)
+class CrossDomainSetting:
+    """Labelled source data, K labels per target class (K may be 0) and unlabelled target texts;
+    one task per seed (see :class:`~fewshot.episodes.CrossDomainSampler`)."""
+
+    source: str
+    target: str
+    shots: int
+    seeds: int = 10
+    seed: int = 0
+    ways: int | None = None
+    unlabeled: float = 0.5
+    source_domain: str | None = None
+    target_domain: str | None = None
+    protocol: str = "cross-domain"
+
+    def describe(self) -> str:
+        source = self.source + (f"[{self.source_domain}]" if self.source_domain else "")
+        target = self.target + (f"[{self.target_domain}]" if self.target_domain else "")
+        return f"{source} → {target} {self.shots}-shot"
+
+
+Setting = EpisodeSetting | FullWaySetting | CrossDomainSetting
 
 
 @dataclass
@@ -171,13 +199,16 @@ class Evaluator:
             if isinstance(task, FullWayTask):
                 outcomes = [self._full_way(setting, task, spec) for spec in learners]
             else:
-                episodes = list(task.episodes(setting.episodes))
-                outcomes = [self._run_episodes(setting, spec, episodes) for spec in learners]
+                count = (
+                    setting.seeds if isinstance(setting, CrossDomainSetting) else setting.episodes
+                )
+                episodes = list(task.episodes(count))
+                outcomes = [self._run_episodes(setting, spec, episodes, task) for spec in learners]
             yield SettingResult(setting, outcomes, paired_comparisons(setting, outcomes))
 
     def prepare(
         self, settings: Iterable[Setting], learners: list[LearnerSpec]
-    ) -> list[tuple[Setting, EpisodeSampler | FullWayTask]]:
+    ) -> list[tuple[Setting, EpisodeSampler | FullWayTask | CrossDomainSampler]]:
         """Check everything that can be checked before any work: learner names and parameters,
         data, and whether the episodes can be drawn. Raises a FewshotError on the first problem."""
         if not learners:
@@ -211,9 +242,20 @@ class Evaluator:
 
     # -- protocols ----------------------------------------------------------------------------
 
-    def _task(self, setting: Setting) -> EpisodeSampler | FullWayTask:
+    def _task(self, setting: Setting) -> EpisodeSampler | FullWayTask | CrossDomainSampler:
         if isinstance(setting, FullWaySetting):
             return FullWayTask(self.data(setting.train), self.data(setting.test))
+        if isinstance(setting, CrossDomainSetting):
+            return CrossDomainSampler(
+                self.data(setting.source),
+                self.data(setting.target),
+                setting.shots,
+                ways=setting.ways,
+                unlabeled=setting.unlabeled,
+                seed=setting.seed,
+                source_domain=setting.source_domain,
+                target_domain=setting.target_domain,
+            )
         data = self.data(setting.dataset)
         classes = setting.classes
         split = setting.split
@@ -236,7 +278,11 @@ class Evaluator:
         )
 
     def _run_episodes(
-        self, setting: EpisodeSetting, spec: LearnerSpec, episodes: list[Episode]
+        self,
+        setting: EpisodeSetting | CrossDomainSetting,
+        spec: LearnerSpec,
+        episodes: list[Episode],
+        task: EpisodeSampler | CrossDomainSampler,
     ) -> LearnerOutcome:
         accuracy = np.full(len(episodes), np.nan)
         f1 = np.full(len(episodes), np.nan)
@@ -250,7 +296,14 @@ class Evaluator:
             leave=False,
             disable=not self.progress,
         )
-        X = self.inputs(setting.dataset, self.registry.learner_class(spec.name).input_kind)
+        configured = self._configured(spec)
+        cross_domain = isinstance(setting, CrossDomainSetting)
+        X = self.inputs(setting.target if cross_domain else setting.dataset, configured.input_kind)
+        extra: dict[str, Any] = {}
+        if cross_domain and "source" in configured.fit_inputs:
+            rows = task.source_rows
+            X_source = self.inputs(setting.source, configured.input_kind)[rows]
+            extra["source"] = (X_source, task.source.label_array[rows])
         key = setting_key(setting)
         done = self.journal.finished(key, spec.display) if self.journal else {}
         for i, episode in enumerate(bar):
@@ -258,8 +311,14 @@ class Evaluator:
             if outcome is None:
                 try:
                     learner = self._fresh(spec, setting.seed, episode.index)
+                    if cross_domain and "unlabeled" in configured.fit_inputs:
+                        extra["unlabeled"] = X[episode.unlabeled]
                     y_pred, fit_s, predict_s = self._fit_predict(
-                        learner, X[episode.support], episode.support_labels, X[episode.query]
+                        learner,
+                        X[episode.support],
+                        episode.support_labels,
+                        X[episode.query],
+                        **extra,
                     )
                 except Exception as exc:
                     error = f"episode {episode.index}: {type(exc).__name__}: {exc}"
@@ -278,9 +337,23 @@ class Evaluator:
             predict_seconds[i] = outcome["predict_seconds"]
         bar.close()
         record = self._record(spec, setting, error)
-        record.update(
-            ways=setting.ways, shots=setting.shots, queries=setting.queries, episodes=len(episodes)
-        )
+        if cross_domain:
+            record.update(
+                ways=len(episodes[0].classes),
+                shots=setting.shots,
+                queries=round(float(np.mean([len(e.query) for e in episodes])), 1),
+                unlabeled=round(float(np.mean([len(e.unlabeled) for e in episodes])), 1),
+                source_examples=len(task.source_rows),
+                episodes=len(episodes),
+                seeds=len(episodes),
+            )
+        else:
+            record.update(
+                ways=setting.ways,
+                shots=setting.shots,
+                queries=setting.queries,
+                episodes=len(episodes),
+            )
         if error is None:
             record.update(
                 accuracy=float(accuracy.mean()),
@@ -295,7 +368,7 @@ class Evaluator:
     def _full_way(
         self, setting: FullWaySetting, task: FullWayTask, spec: LearnerSpec
     ) -> LearnerOutcome:
-        kind = self.registry.learner_class(spec.name).input_kind
+        kind = self._configured(spec).input_kind
         X_train, X_test = self.inputs(setting.train, kind), self.inputs(setting.test, kind)
         error = None
         correct = np.zeros(0)
@@ -360,12 +433,12 @@ class Evaluator:
         return learner
 
     def _fit_predict(
-        self, learner: Learner, X_support, y_support, X_query
+        self, learner: Learner, X_support, y_support, X_query, **fit_inputs: Any
     ) -> tuple[np.ndarray, float, float]:
         """Fit, then score the queries by ``predict_proba`` (predictions are its argmax)."""
         with time_limit(self.episode_timeout):
             start = time.perf_counter()
-            fitted = learner.fit(X_support, y_support)
+            fitted = learner.fit(X_support, y_support, **fit_inputs)
             middle = time.perf_counter()
             if fitted is not learner:
                 raise TypeError(f"{type(learner).__name__}.fit must return self")
@@ -380,7 +453,13 @@ class Evaluator:
         return np.asarray(learner.classes_)[proba.argmax(axis=1)], middle - start, end - middle
 
     def _record(self, spec: LearnerSpec, setting: Setting, error: str | None) -> dict:
-        dataset = setting.test if isinstance(setting, FullWaySetting) else setting.dataset
+        if isinstance(setting, FullWaySetting):
+            dataset = setting.test
+        elif isinstance(setting, CrossDomainSetting):
+            dataset = setting.target
+        else:
+            dataset = setting.dataset
+        cross_domain = isinstance(setting, CrossDomainSetting)
         return {
             "learner": spec.display,
             "learner_name": spec.name,
@@ -390,6 +469,10 @@ class Evaluator:
             "protocol": setting.protocol,
             "full_way": isinstance(setting, FullWaySetting),
             "domain": getattr(setting, "domain", None),
+            "source": setting.source if cross_domain else None,
+            "target": setting.target if cross_domain else None,
+            "source_domain": setting.source_domain if cross_domain else None,
+            "target_domain": setting.target_domain if cross_domain else None,
             "seed": setting.seed,
             "status": "failed" if error else "ok",
             "error": error,
@@ -434,9 +517,11 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def _datasets_of(setting: Setting) -> tuple[str, ...]:
-    return (
-        (setting.train, setting.test) if isinstance(setting, FullWaySetting) else (setting.dataset,)
-    )
+    if isinstance(setting, FullWaySetting):
+        return (setting.train, setting.test)
+    if isinstance(setting, CrossDomainSetting):
+        return (setting.source, setting.target)
+    return (setting.dataset,)
 
 
 def setting_key(setting: Setting) -> str:
@@ -464,6 +549,8 @@ def paired_comparisons(setting: Setting, outcomes: list[LearnerOutcome]) -> list
         entry: dict[str, Any] = {
             "dataset": a.record["dataset"],
             "protocol": a.record["protocol"],
+            "source": a.record["source"],
+            "target": a.record["target"],
             "ways": a.record["ways"],
             "shots": a.record["shots"],
             "learner_a": a.record["learner"],

@@ -21,10 +21,13 @@ CSV_FIELDS = [
     "protocol",
     "full_way",
     "domain",
+    "source",
+    "target",
     "ways",
     "shots",
     "queries",
     "episodes",
+    "unlabeled",
     "seed",
     "accuracy",
     "ci95",
@@ -75,8 +78,17 @@ def write_results(
 def _setting(record: dict[str, Any]) -> str:
     if record["full_way"]:
         return f"full-way {record['shots']}-shot ({record['ways']} classes)"
+    if record.get("source"):
+        return (
+            f"from {_where(record, 'source')}, {record['shots']}-shot, {record['episodes']} seeds"
+        )
     text = f"{record['ways']}-way {record['shots']}-shot"
     return text + (f" [{record['domain']}]" if record.get("domain") else "")
+
+
+def _where(record: dict[str, Any], side: str) -> str:
+    domain = record.get(f"{side}_domain")
+    return record[side] + (f"[{domain}]" if domain else "")
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -102,7 +114,7 @@ def results_table(records: Sequence[dict[str, Any]]) -> Table:
         )
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/red]: {r['error']}"
         table.add_row(
-            r["dataset"],
+            _where(r, "target") if r.get("target") else r["dataset"],
             _setting(r),
             r["learner"],
             accuracy,
@@ -119,11 +131,12 @@ def comparisons_table(comparisons: Sequence[dict[str, Any]]) -> Table:
     for column in ("dataset", "setting", "A", "B", "A − B ± 95% CI", "p", "test"):
         table.add_column(column)
     for c in comparisons:
-        setting = (
-            f"{c['ways']}-way {c['shots']}-shot"
-            if c["protocol"] == "episodes"
-            else f"full-way {c['shots']}-shot"
-        )
+        if c["protocol"] == "full-way":
+            setting = f"full-way {c['shots']}-shot"
+        elif c.get("source"):
+            setting = f"from {c['source']}, {c['shots']}-shot"
+        else:
+            setting = f"{c['ways']}-way {c['shots']}-shot"
         table.add_row(
             c["dataset"],
             setting,

@@ -17,6 +17,12 @@ A suite file (see ``episodes/`` for real ones)::
     train = "clinc150:train_5"
     test = "clinc150:test"
 
+    [[cross_domain]]        # every ordered pair of distinct source and target
+    source = ["amazon_reviews:books", "amazon_reviews:dvd"]
+    target = ["amazon_reviews:books", "amazon_reviews:dvd"]
+    shots = [0, 8]          # target labels per class; 0 = unsupervised adaptation
+    seeds = 10              # tasks (random target splits), each with its own seed
+
 Unknown keys are errors, so a typo never silently changes a benchmark.
 """
 
@@ -30,7 +36,13 @@ from typing import Any
 
 from fewshot.datasets import Columns
 from fewshot.errors import ConfigError
-from fewshot.evaluation import EpisodeSetting, FullWaySetting, LearnerSpec, Setting
+from fewshot.evaluation import (
+    CrossDomainSetting,
+    EpisodeSetting,
+    FullWaySetting,
+    LearnerSpec,
+    Setting,
+)
 
 _TOP_KEYS = {
     "name",
@@ -40,6 +52,7 @@ _TOP_KEYS = {
     "learners",
     "episodes",
     "full_way",
+    "cross_domain",
     "columns",
 }
 _EPISODE_KEYS = {
@@ -56,6 +69,17 @@ _EPISODE_KEYS = {
 }
 _SPLIT_KEYS = {"base", "validation", "seed", "use"}
 _FULL_WAY_KEYS = {"train", "test", "seed"}
+_CROSS_DOMAIN_KEYS = {
+    "source",
+    "target",
+    "shots",
+    "seeds",
+    "seed",
+    "ways",
+    "unlabeled",
+    "source_domain",
+    "target_domain",
+}
 _COLUMN_KEYS = {"text", "label", "domain"}
 
 
@@ -154,6 +178,61 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
     return settings
 
 
+def _names(where: str, key: str, value: Any) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(f"{where}: {key} must be a dataset name or a list of them, got {value!r}")
+    return values
+
+
+def cross_domain_settings(table: dict, where: str, default_seed: int) -> list[CrossDomainSetting]:
+    """One setting per (source, target, shots). ``source``, ``target`` and the optional
+    ``source_domain`` / ``target_domain`` may be lists: every ordered pair of distinct
+    (dataset, domain) sides is a setting."""
+    _check_keys(where, table, _CROSS_DOMAIN_KEYS)
+    for key in ("source", "target", "shots"):
+        if key not in table:
+            raise ConfigError(f"{where}: missing key {key!r}")
+    unlabeled = table.get("unlabeled", 0.5)
+    if (
+        isinstance(unlabeled, bool)
+        or not isinstance(unlabeled, (int, float))
+        or not 0 <= unlabeled < 1
+    ):
+        raise ConfigError(
+            f"{where}: unlabeled must be a share from 0 up to (not including) 1, got {unlabeled!r}"
+        )
+    ways = table.get("ways")
+    seed = _positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
+    settings = []
+    sides = {}
+    for side in ("source", "target"):
+        domains = table.get(f"{side}_domain")
+        domains = [None] if domains is None else _names(where, f"{side}_domain", domains)
+        sides[side] = list(product(_names(where, side, table[side]), domains))
+    for (source, source_domain), (target, target_domain), shots in product(
+        sides["source"], sides["target"], _int_list(where, "shots", table["shots"])
+    ):
+        if source == target and source_domain == target_domain:
+            continue  # not a domain shift
+        settings.append(
+            CrossDomainSetting(
+                source=source,
+                target=target,
+                shots=_positive(where, "shots", shots, minimum=0, maximum=100_000),
+                seeds=_positive(where, "seeds", table.get("seeds", 10), maximum=100_000),
+                seed=seed,
+                ways=None if ways is None else _positive(where, "ways", ways, minimum=2),
+                unlabeled=float(unlabeled),
+                source_domain=source_domain,
+                target_domain=target_domain,
+            )
+        )
+    if not settings:
+        raise ConfigError(f"{where}: source and target are the same; nothing to adapt across")
+    return settings
+
+
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     try:
@@ -182,8 +261,12 @@ def load_suite(path: str | Path) -> Suite:
         settings.append(
             FullWaySetting(str(table["train"]), str(table["test"]), seed=table.get("seed", seed))
         )
+    for i, table in enumerate(raw.get("cross_domain", [])):
+        settings += cross_domain_settings(table, f"{path}: [[cross_domain]] #{i + 1}", seed)
     if not settings:
-        raise ConfigError(f"{path}: no [[episodes]] or [[full_way]] tables; nothing to run")
+        raise ConfigError(
+            f"{path}: no [[episodes]], [[full_way]] or [[cross_domain]] tables; nothing to run"
+        )
     columns = _check_keys(f"{path}: [columns]", raw.get("columns", {}), _COLUMN_KEYS)
     return Suite(
         name=str(raw.get("name", path.stem)),
