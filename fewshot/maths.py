@@ -29,3 +29,29 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def softmax_weights(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted scikit-learn logistic model as softmax weights, one row per class.
+
+    A binary model has one row (class 1 against class 0); ``softmax([0, z])`` equals its
+    ``sigmoid(z)``, so a row of zeros for class 0 makes it a two-class softmax.
+    """
+    if coef.shape[0] == 1:
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    return coef.astype(np.float32), intercept.astype(np.float32)
+
+
+def stratified_hold_out(
+    codes: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions to train on and to hold out, ``fraction`` of every class held out (none of a
+    class with a single member)."""
+    train, held = [], []
+    for c in np.unique(codes):
+        members = rng.permutation(np.flatnonzero(codes == c))
+        n_held = round(fraction * len(members)) if len(members) > 1 else 0
+        held += list(members[:n_held])
+        train += list(members[n_held:])
+    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))

@@ -12,7 +12,8 @@ or gets one pytest test per check::
         check()
 
 Each check builds fresh learners with ``sklearn.base.clone`` and small synthetic tasks: Gaussian
-clusters for embedding learners, keyword sentences for text learners.
+clusters for embedding learners, keyword sentences for text learners. Learners that declare
+``fit_inputs`` get them too (the support set serves as source and as unlabelled data).
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ def make_task(
     return X_support, y_support, X_query, y_query
 
 
+def _fit(learner: Learner, X, y, source=None, unlabeled=None) -> Learner:
+    """``learner.fit(X, y)``, with the extra inputs it declares: by default the support set
+    doubles as the labelled source (``source``) and as unlabelled target data (``unlabeled``)."""
+    extra: dict = {}
+    if "source" in learner.fit_inputs:
+        extra["source"] = (X, y) if source is None else source
+    if "unlabeled" in learner.fit_inputs:
+        extra["unlabeled"] = X if unlabeled is None else unlabeled
+    return learner.fit(X, y, **extra)
+
+
 def check_declares_itself(learner: Learner) -> None:
     assert isinstance(learner, Learner), f"{type(learner).__name__} must subclass fewshot.Learner"
     assert isinstance(type(learner).name, str) and type(learner).name, (
@@ -94,7 +106,7 @@ def check_parameters_stored_as_given(learner: Learner) -> None:
 def check_fit_returns_self(learner: Learner) -> None:
     X, y, _, _ = make_task(learner)
     fresh = clone(learner)
-    assert fresh.fit(X, y) is fresh, "fit must return self"
+    assert _fit(fresh, X, y) is fresh, "fit must return self"
 
 
 def check_not_fitted_error(learner: Learner) -> None:
@@ -114,7 +126,7 @@ def check_not_fitted_error(learner: Learner) -> None:
 
 def check_predictions_are_consistent(learner: Learner) -> None:
     X, y, Xq, _ = make_task(learner)
-    fitted = clone(learner).fit(X, y)
+    fitted = _fit(clone(learner), X, y)
     assert list(fitted.classes_) == sorted(set(y)), "classes_ must be the sorted distinct labels"
     proba = np.asarray(fitted.predict_proba(Xq))
     assert proba.shape == (len(Xq), len(fitted.classes_)), f"predict_proba shape {proba.shape}"
@@ -130,7 +142,10 @@ def check_predictions_are_consistent(learner: Learner) -> None:
 
 def check_learns_an_easy_task(learner: Learner, shots: int = 5, minimum: float = 0.9) -> None:
     X, y, Xq, yq = make_task(learner, shots=shots)
-    accuracy = float((np.asarray(clone(learner).fit(X, y).predict(Xq)) == yq).mean())
+    # Learners that use a source domain get one from the same distribution, 20 per class.
+    X_source, y_source, X_unlabeled, _ = make_task(learner, shots=20)
+    fitted = _fit(clone(learner), X, y, source=(X_source, y_source), unlabeled=X_unlabeled)
+    accuracy = float((np.asarray(fitted.predict(Xq)) == yq).mean())
     assert accuracy >= minimum, (
         f"{shots}-shot accuracy {accuracy:.2f} on a well-separated task (need {minimum})"
     )
@@ -138,8 +153,8 @@ def check_learns_an_easy_task(learner: Learner, shots: int = 5, minimum: float =
 
 def check_deterministic(learner: Learner) -> None:
     X, y, Xq, _ = make_task(learner)
-    first = clone(learner).fit(X, y).predict_proba(Xq)
-    second = clone(learner).fit(X, y).predict_proba(Xq)
+    first = _fit(clone(learner), X, y).predict_proba(Xq)
+    second = _fit(clone(learner), X, y).predict_proba(Xq)
     assert np.allclose(first, second, atol=1e-6), (
         "two fits on the same data must give the same output"
     )
@@ -149,7 +164,7 @@ def check_refit_forgets(learner: Learner) -> None:
     X, y, _, _ = make_task(learner, ways=3)
     X2, y2, Xq2, _ = make_task(learner, ways=2, seed=1)
     y2 = np.array([label.replace("class", "other") for label in y2], dtype=object)
-    fitted = clone(learner).fit(X, y).fit(X2, y2)
+    fitted = _fit(_fit(clone(learner), X, y), X2, y2)
     assert set(fitted.classes_) == set(y2), "a second fit must forget the classes of the first"
     assert set(fitted.predict(Xq2)) <= set(y2)
 
@@ -157,7 +172,7 @@ def check_refit_forgets(learner: Learner) -> None:
 def check_does_not_modify_inputs(learner: Learner) -> None:
     X, y, Xq, _ = make_task(learner)
     copies = [np.array(a, copy=True) for a in (X, y, Xq)]
-    clone(learner).fit(X, y).predict(Xq)
+    _fit(clone(learner), X, y).predict(Xq)
     for original, copy in zip((X, y, Xq), copies, strict=True):
         assert np.array_equal(original, copy), "fit/predict must not modify their inputs"
 
@@ -165,7 +180,7 @@ def check_does_not_modify_inputs(learner: Learner) -> None:
 def check_rejects_mismatched_lengths(learner: Learner) -> None:
     X, y, _, _ = make_task(learner)
     try:
-        clone(learner).fit(X, y[:-1])
+        _fit(clone(learner), X, y[:-1])
     except ValueError:
         return
     raise AssertionError("fit with len(X) != len(y) must raise ValueError")

@@ -27,7 +27,7 @@ from fewshot.finetuning import (
     resolve_model_path,
 )
 from fewshot.learners import Learner, check_query, check_support
-from fewshot.maths import class_means, l2_normalize, softmax
+from fewshot.maths import class_means, l2_normalize, softmax, softmax_weights, stratified_hold_out
 
 RECIPES = ("contrastive", "end-to-end")
 
@@ -83,7 +83,7 @@ class FineTuneLearner(Learner):
         self.classes_, codes = np.unique(y, return_inverse=True)
         seed = 0 if self.random_state is None else int(self.random_state)
         rng = np.random.default_rng(seed)
-        train, held_out = _hold_out(codes, self.validation_fraction, rng)
+        train, held_out = stratified_hold_out(codes, self.validation_fraction, rng)
 
         with torch.random.fork_rng(devices=[]):  # seeds dropout without touching the caller's RNG
             torch.manual_seed(seed)
@@ -139,7 +139,7 @@ class FineTuneLearner(Learner):
         # valid split (end-to-end, 5 epochs) it beat the cosine head trained with the encoder,
         # 0.799 vs 0.786.
         probe = LogisticRegression(C=self.head_C, max_iter=1000).fit(embeddings, codes)
-        self.weights_, self.bias_ = _as_softmax(probe.coef_, probe.intercept_)
+        self.weights_, self.bias_ = softmax_weights(probe.coef_, probe.intercept_)
         self.n_features_in_ = embeddings.shape[1]
         return self
 
@@ -174,17 +174,6 @@ class FineTuneLearner(Learner):
         self.model_.eval()
 
 
-def _hold_out(codes: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Split support positions into training and early-stopping sets, per class."""
-    train, held = [], []
-    for c in np.unique(codes):
-        members = rng.permutation(np.flatnonzero(codes == c))
-        n_held = round(fraction * len(members)) if len(members) > 1 else 0
-        held += list(members[:n_held])
-        train += list(members[n_held:])
-    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
-
-
 def _prototype_accuracy(model, texts, codes, train, held_out) -> float:
     model.eval()
     vectors = l2_normalize(
@@ -194,14 +183,6 @@ def _prototype_accuracy(model, texts, codes, train, held_out) -> float:
     labels, prototypes = class_means(vectors[train], codes[train])
     predicted = labels[np.argmax(vectors[held_out] @ l2_normalize(prototypes).T, axis=1)]
     return float(np.mean(predicted == codes[held_out]))
-
-
-def _as_softmax(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's binary logistic model as an equivalent two-class softmax."""
-    if coef.shape[0] == 1:
-        coef = np.vstack([np.zeros_like(coef), coef])
-        intercept = np.concatenate([[0.0], intercept])
-    return coef.astype(np.float32), intercept.astype(np.float32)
 
 
 @hookimpl
