@@ -212,3 +212,16 @@ def test_a_corrupted_cache_file_is_set_aside_and_recomputed(tmp_path, registry):
     np.testing.assert_allclose(again.encode(texts), good, atol=1e-6)
     assert again.encoded == len(set(texts))
     assert [p.name for p in tmp_path.glob("embeddings.sqlite3.corrupt-*")]
+
+
+def test_results_files_follow_the_umask_not_private_temporary_modes(tmp_path):
+    import os
+
+    from fewshot.report import write_atomic
+
+    previous = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "results.json", "[]\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "results.json").stat().st_mode & 0o777 == 0o644
