@@ -551,6 +551,8 @@ def paired_comparisons(setting: Setting, outcomes: list[LearnerOutcome]) -> list
             "protocol": a.record["protocol"],
             "source": a.record["source"],
             "target": a.record["target"],
+            "source_domain": a.record["source_domain"],
+            "target_domain": a.record["target_domain"],
             "ways": a.record["ways"],
             "shots": a.record["shots"],
             "learner_a": a.record["learner"],

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 CSV_FIELDS = [
@@ -91,8 +92,9 @@ def _setting(record: dict[str, Any]) -> str:
 
 
 def _where(record: dict[str, Any], side: str) -> str:
+    """``dataset[domain]``, escaped so that rich does not take ``[domain]`` for markup."""
     domain = record.get(f"{side}_domain")
-    return record[side] + (f"[{domain}]" if domain else "")
+    return escape(record[side] + (f"[{domain}]" if domain else ""))
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -116,7 +118,11 @@ def results_table(records: Sequence[dict[str, Any]]) -> Table:
         accuracy = (
             "—" if r["accuracy"] is None else f"{r['accuracy']:.4f} ± {_number(r['ci95'], 4)}"
         )
-        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/red]: {r['error']}"
+        status = (
+            r["status"]
+            if r["status"] == "ok"
+            else f"[red]{r['status']}[/red]: {escape(str(r['error']))}"
+        )
         table.add_row(
             _where(r, "target") if r.get("target") else r["dataset"],
             _setting(r),
@@ -138,11 +144,11 @@ def comparisons_table(comparisons: Sequence[dict[str, Any]]) -> Table:
         if c["protocol"] == "full-way":
             setting = f"full-way {c['shots']}-shot"
         elif c.get("source"):
-            setting = f"from {c['source']}, {c['shots']}-shot"
+            setting = f"from {_where(c, 'source')}, {c['shots']}-shot"
         else:
             setting = f"{c['ways']}-way {c['shots']}-shot"
         table.add_row(
-            c["dataset"],
+            _where(c, "target") if c.get("target") else c["dataset"],
             setting,
             c["learner_a"],
             c["learner_b"],
