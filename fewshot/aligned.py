@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from fewshot.errors import ConfigError
+from fewshot.finetuning import TunedEncoderMixin
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import softmax, stratified_hold_out
 
 
-class AlignedLearner(Learner):
+class AlignedLearner(TunedEncoderMixin, Learner):
     """Projection + classifier trained on source and target with an alignment penalty."""
 
     fit_inputs = frozenset({"source", "unlabeled"})
@@ -321,16 +322,6 @@ class AlignedLearner(Learner):
         if not self.finetune_encoder:
             self.n_features_in_ = dimensions
         return self
-
-    def save_encoder(self, directory) -> None:
-        self._check_fitted("model_")
-        self.model_.save(str(directory), safe_serialization=True)
-
-    def load_encoder(self, directory) -> None:
-        from fewshot.finetuning import load_sentence_transformer
-
-        self.model_ = load_sentence_transformer(directory, self.device)
-        self.model_.eval()
 
 
 def _pooled_logistic(X_source, source_codes, X_support, support_codes):

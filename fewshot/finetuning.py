@@ -194,3 +194,16 @@ class TrainingBudget:
         if self.max_steps is not None and self.steps >= self.max_steps:
             return True
         return self.end is not None and time.monotonic() >= self.end
+
+
+class TunedEncoderMixin:
+    """``save_encoder`` / ``load_encoder`` for learners that keep the sentence-transformers model
+    they fine-tuned in ``model_`` (and take a ``device`` parameter)."""
+
+    def save_encoder(self, directory) -> None:
+        self._check_fitted("model_")
+        self.model_.save(str(directory), safe_serialization=True)
+
+    def load_encoder(self, directory) -> None:
+        self.model_ = load_sentence_transformer(directory, self.device)
+        self.model_.eval()

@@ -20,6 +20,7 @@ from fewshot import hookimpl
 from fewshot.errors import ConfigError
 from fewshot.finetuning import (
     TrainingBudget,
+    TunedEncoderMixin,
     contrastive_epoch,
     cross_entropy_epoch,
     freeze_bottom_layers,
@@ -32,7 +33,7 @@ from fewshot.maths import class_means, l2_normalize, softmax, softmax_weights, s
 RECIPES = ("contrastive", "end-to-end")
 
 
-class FineTuneLearner(Learner):
+class FineTuneLearner(TunedEncoderMixin, Learner):
     """Fine-tunes the encoder on the support texts (contrastive or end-to-end), then a head."""
 
     name = "finetune"
@@ -164,14 +165,6 @@ class FineTuneLearner(Learner):
         self.bias_ = np.asarray(state["head_bias"], dtype=np.float32)
         self.n_features_in_ = self.weights_.shape[1]
         return self
-
-    def save_encoder(self, directory) -> None:
-        self._check_fitted("model_")
-        self.model_.save(str(directory), safe_serialization=True)
-
-    def load_encoder(self, directory) -> None:
-        self.model_ = load_sentence_transformer(directory, self.device)
-        self.model_.eval()
 
 
 def _prototype_accuracy(model, texts, codes, train, held_out) -> float:

@@ -344,3 +344,32 @@ def test_the_issue_command_on_books_to_kitchen(tmp_path):
         assert records[("mmd", shots)]["accuracy"] >= baseline - 0.01
     assert records[("mmd", 8)]["accuracy"] > records[("source-only", 8)]["accuracy"]
     assert records[("kl", 8)]["accuracy"] > records[("source-only", 8)]["accuracy"]
+
+
+def test_mmd_with_a_fine_tuned_encoder_saves_the_encoder_and_predicts(tmp_path, review_files):
+    books = review_files["books"].read_text().splitlines()[:24]
+    kitchen = [json.loads(line) for line in review_files["kitchen"].read_text().splitlines()]
+    source = tmp_path / "source.jsonl"
+    source.write_text("\n".join(books) + "\n")
+    train = tmp_path / "train.jsonl"
+    labelled = [r for r in kitchen if r["label"] == "positive"][:2]
+    labelled += [r for r in kitchen if r["label"] == "negative"][:2]
+    train.write_text("".join(json.dumps(r) + "\n" for r in labelled))
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("".join(r["text"].replace("\n", " ") + "\n" for r in kitchen[100:110]))
+    model = tmp_path / "model"
+    learner = "mmd:finetune_encoder=true,steps=2,batch_size=4,max_seq_length=32"
+    result = run_fewshot(
+        "adapt",
+        *("--source", str(source), "--train", str(train), "--unlabeled", str(unlabeled)),
+        *("--learner", learner, "--out", str(model)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (model / "encoder" / "modules.json").is_file()
+    config = json.loads((model / "fewshot.json").read_text())
+    assert config["input_kind"] == "texts"
+    predictions = tmp_path / "p.jsonl"
+    result = run_fewshot("predict", str(model), str(unlabeled), "--out", str(predictions))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert len(rows) == 10 and {row["label"] for row in rows} <= {"positive", "negative"}
