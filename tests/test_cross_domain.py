@@ -80,22 +80,29 @@ def test_training_with_the_mmd_penalty_shrinks_the_discrepancy_on_real_data(regi
     source, _, X_source, X_target = small_task
     raw = float(mmd2(torch.as_tensor(X_source), torch.as_tensor(X_target)))
 
-    def discrepancy(weight: float) -> float:
-        # No checkpoint selection, so both networks train the full 400 steps.
-        params = {"weight": weight, "validation_fraction": 0.0, "random_state": 0}
+    def discrepancy(**params) -> float:
+        """MK-MMD between source and target representations after training (no checkpoint
+        selection, so every network trains the full 400 steps)."""
+        params = {"validation_fraction": 0.0, "random_state": 0, **params}
         learner = registry.make_learner("mmd", params)
         learner.fit(X_target[:0], [], source=(X_source, source.label_array), unlabeled=X_target)
         network: AlignmentNetwork = learner.network_
+        scale = float(learner.scale_)
         with torch.no_grad():
-            z_s, _ = network(torch.as_tensor(X_source - X_source.mean(axis=0)))
-            z_t, _ = network(torch.as_tensor(X_target - learner.target_mean_))
+            z_s, _ = network(torch.as_tensor((X_source - X_source.mean(axis=0)) * scale), False)
+            z_t, _ = network(torch.as_tensor((X_target - learner.target_mean_) * scale))
         return float(mmd2(z_s, z_t))
 
-    without, with_penalty = discrepancy(0.0), discrepancy(1.0)
-    # Centring each domain removes most of the raw discrepancy; training on the source labels
-    # alone lets it grow back, and the penalty holds it down.
-    assert without < raw / 3, (raw, without)
-    assert with_penalty < without / 3, (without, with_penalty)
+    centred = discrepancy(weight=0.0)  # the target adapter gets no gradient: centring alone
+    adapted = discrepancy(weight=1.0)
+    assert centred < raw / 10, (raw, centred)
+    assert adapted < 0.85 * centred, (centred, adapted)
+    # DAN's shared network: training on the source labels alone lets the discrepancy grow back;
+    # the penalty holds it down.
+    shared_without = discrepancy(weight=0.0, adapt_source=True)
+    shared_with = discrepancy(weight=1.0, adapt_source=True)
+    assert shared_without > centred
+    assert shared_with < shared_without / 3, (shared_without, shared_with)
 
 
 # -- cross-domain tasks ------------------------------------------------------------------------
@@ -167,7 +174,12 @@ def test_learners_adapt_from_books_to_kitchen(registry, small_task, name, shots)
     learner.fit(X_target[support], target.label_array[support], **extra)
     assert list(learner.classes_) == ["negative", "positive"]
     accuracy = float(np.mean(learner.predict(X_target[query]) == target.label_array[query]))
-    assert accuracy > 0.6, accuracy
+    baseline = registry.make_learner("source-only").fit(X_target[:0], [], source=extra["source"])
+    baseline_accuracy = float(
+        np.mean(baseline.predict(X_target[query]) == target.label_array[query])
+    )
+    # A smoke test on 400 reviews; the accuracy claims are in the slow test and the README.
+    assert accuracy > 0.55 and accuracy >= baseline_accuracy - 0.05, (accuracy, baseline_accuracy)
 
 
 def test_target_only_refuses_a_task_without_target_labels(registry, small_task):
