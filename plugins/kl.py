@@ -22,7 +22,7 @@ from fewshot.alignment import class_conditional_kl
 
 
 class KLLearner(AlignedLearner):
-    """Class-conditional Gaussian KL between the domains, plus entropy minimisation."""
+    """Class-conditional Gaussian KL between target and source, plus entropy minimisation."""
 
     name = "kl"
     default_entropy_weight = 0.1

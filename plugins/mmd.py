@@ -1,10 +1,11 @@
-"""Domain alignment by maximum mean discrepancy (DAN-style) over sentence embeddings.
+"""Domain alignment by maximum mean discrepancy over sentence embeddings.
 
-Long, Cao, Wang, Jordan (2015), "Learning Transferable Features with Deep Adaptation Networks":
-a projection and a classifier are trained on the labelled source (and the K target labels, if
-any) while a multi-kernel MMD penalty between the source and target representations pulls the
-two domains together. Kernel bandwidths are set from the data (median heuristic times
-0.25..4). ``finetune_encoder=True`` trains the sentence encoder end to end with the same loss.
+The penalty is DAN's (Long, Cao, Wang, Jordan 2015, "Learning Transferable Features with Deep
+Adaptation Networks"): a multi-kernel MMD between source and target representations, kernel
+bandwidths set from the data (median heuristic times 0.25..4). By default it trains a residual
+adapter that carries the centred target onto the centred source under a fixed source-trained
+classifier (see ``fewshot/aligned.py``); ``adapt_source=True`` gives DAN's shared network and
+``finetune_encoder=True`` trains the sentence encoder end to end with the same loss.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fewshot.alignment import mmd2
 
 
 class MMDLearner(AlignedLearner):
-    """DAN: source (+ K target) cross-entropy plus multi-kernel MMD between the domains."""
+    """Multi-kernel MMD (DAN) between source and adapted target representations."""
 
     name = "mmd"
 
