@@ -103,10 +103,11 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         if source is None:
             raise ValueError(f"{self.name} needs labelled source data: fit(X, y, source=(X, y))")
         X_source, y_source = check_support(self, *source)
-        X, y = self._check_target(X, y)
-        if len(X) == 0 and not self.finetune_encoder:
-            X = np.zeros((0, X_source.shape[1]), dtype=np.float32)
-        X_source = np.asarray(X_source, dtype=X.dtype)
+        y = np.asarray(y)
+        if len(y):
+            X, y = check_support(self, X, y)
+        else:  # K = 0: no target labels
+            X = X_source[:0]
         U = check_query(self, unlabeled) if unlabeled is not None else X[:0]
         if len(X) + len(U) < 2:
             raise ValueError(
@@ -115,15 +116,15 @@ class AlignedLearner(TunedEncoderMixin, Learner):
             )
         self.classes_ = np.unique(y) if len(y) else np.unique(y_source)
         labels = np.union1d(np.unique(y_source), self.classes_)
-        self.labels_ = labels
         source_codes = np.searchsorted(labels, y_source)
         seed = 0 if self.random_state is None else int(self.random_state)
         rng = np.random.default_rng(seed)
         # Held-out source rows choose the checkpoint when the encoder trains (and with it the
         # source representation); a frozen source side has nothing to select.
         shared = self.finetune_encoder or self.adapt_source
-        fraction = self.validation_fraction if shared else 0.0
-        train, held_out = stratified_hold_out(source_codes, fraction, rng)
+        train, held_out = stratified_hold_out(
+            source_codes, self.validation_fraction if shared else 0.0, rng
+        )
         support_codes = np.searchsorted(labels, y)
         self.columns_ = np.searchsorted(labels, self.classes_)
 
@@ -141,30 +142,27 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         # classifier is logistic regression on the centred source (and target labels), fixed.
         source_mean = vectors[0].mean(axis=0)
         self.target_mean_ = np.concatenate(vectors[1:]).mean(axis=0).astype(np.float32)
-        # Scaled to unit variance per dimension on average: sentence embeddings are unit vectors
-        # (about 0.05 per dimension), at which even one optimiser step of the adapter would be
-        # a large change.
-        self.scale_ = np.float32(
-            1.0 / max(float(np.sqrt(((vectors[0] - source_mean) ** 2).mean())), 1e-8)
-        )
-        E_source = (vectors[0] - source_mean) * self.scale_
-        E_support = (vectors[1] - self.target_mean_) * self.scale_
-        # Fitted on the unscaled embeddings, so it is the same classifier as the baselines'
-        # logistic regression (C=1) would be on centred inputs; rescaled to take scaled ones.
+        centred_source = vectors[0] - source_mean
+        # The network sees inputs scaled to unit variance per dimension on average: sentence
+        # embeddings are unit vectors (about 0.05 per dimension), at which even one optimiser
+        # step of the adapter would be a large change.
+        self.scale_ = np.float32(1.0 / max(float(np.sqrt((centred_source**2).mean())), 1e-8))
+        # The baselines' logistic regression (C=1) on the centred inputs, rescaled to take
+        # scaled ones. (Its inputs go through the scaling and back so that results stay
+        # bit-identical with the published table.)
+        scaled_source = centred_source * self.scale_
+        scaled_support = (vectors[1] - self.target_mean_) * self.scale_
         weights, bias = _pooled_logistic(
-            E_source[train] / self.scale_,
+            scaled_source[train] / self.scale_,
             source_codes[train],
-            E_support / self.scale_,
+            scaled_support / self.scale_,
             support_codes,
         )
         weights = weights / self.scale_
         with torch.random.fork_rng(devices=[]):  # seeds dropout without touching the caller's RNG
             torch.manual_seed(seed)
             network = AlignmentNetwork(
-                E_source.shape[1],
-                self.hidden,
-                len(labels),
-                adapt_source=self.finetune_encoder or self.adapt_source,
+                centred_source.shape[1], self.hidden, len(labels), adapt_source=shared
             )
             network = network.to(self.device)
             with torch.no_grad():
@@ -211,7 +209,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         if self.finetune_encoder:
             self.model_.eval()
         self.network_ = network.cpu()
-        self.n_features_in_ = None if self.finetune_encoder else E_source.shape[1]
+        self.n_features_in_ = None if self.finetune_encoder else centred_source.shape[1]
         return self
 
     def _check_params(self) -> None:
@@ -231,13 +229,6 @@ class AlignedLearner(TunedEncoderMixin, Learner):
                 continue
             if not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"{self.name}: {name} must be a number >= 0, got {value!r}")
-
-    def _check_target(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        y = np.asarray(y)
-        if len(y) == 0:  # K = 0: no target labels
-            empty = np.zeros(0, dtype=object) if self.input_kind == "texts" else None
-            return (empty if empty is not None else np.zeros((0, 0), np.float32)), y
-        return check_support(self, X, y)
 
     def _features(self, parts: dict[str, tuple[np.ndarray, np.ndarray]]):
         """``features(part, indices)`` for the training loop: centred embeddings, computed with

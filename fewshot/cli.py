@@ -105,10 +105,12 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
             "give a suite file, --dataset NAME:SPLIT for episodes, --train/--test for full-way, "
             "or --source/--target for cross-domain runs"
         )
-    cross_only = {"--seeds": args.seeds, "--unlabeled": args.unlabeled}
-    cross_only.update(
-        {"--source-domain": args.source_domain, "--target-domain": args.target_domain}
-    )
+    cross_only = {
+        "--seeds": args.seeds,
+        "--unlabeled": args.unlabeled,
+        "--source-domain": args.source_domain,
+        "--target-domain": args.target_domain,
+    }
     stray = [flag for flag, value in cross_only.items() if value is not None and not args.source]
     if stray:
         raise ConfigError(f"{stray[0]} belongs to cross-domain runs; add --source and --target")
