@@ -63,7 +63,11 @@ def parse_learner(text: str) -> LearnerSpec:
 
 
 def _warn_failures(registry: Registry) -> None:
+    # A plugin whose optional dependency is not installed is news only where it is asked for
+    # (`fewshot learners`, or naming its learner).
     for failure in registry.failures:
+        if failure.install:
+            continue
         err.print(f"[yellow]fewshot: warning:[/yellow] {failure}; skipped", highlight=False)
 
 
@@ -83,6 +87,9 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
         "--unlabeled": args.unlabeled,
         "--source-domain": args.source_domain,
         "--target-domain": args.target_domain,
+        "--split": args.split,
+        "--meta-train": args.meta_train,
+        "--meta-validation": args.meta_validation,
     }
     if args.suite is not None:
         given = [flag for flag, value in flags.items() if value]
@@ -114,6 +121,16 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
     stray = [flag for flag, value in cross_only.items() if value is not None and not args.source]
     if stray:
         raise ConfigError(f"{stray[0]} belongs to cross-domain runs; add --source and --target")
+    episodes_only = {
+        "--split": args.split,
+        "--meta-train": args.meta_train,
+        "--meta-validation": args.meta_validation,
+    }
+    stray = [flag for flag, value in episodes_only.items() if value and not args.dataset]
+    if stray:
+        raise ConfigError(f"{stray[0]} belongs to episode runs; add --dataset")
+    if (args.meta_train or args.meta_validation) and not args.split:
+        raise ConfigError("--meta-train and --meta-validation need --split BASE,VALIDATION")
     seed = 0 if args.seed is None else args.seed
     settings: list = []
     for dataset in args.dataset or []:
@@ -128,6 +145,8 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
         }
         if args.domain:
             table["domain"] = args.domain
+        if args.split:
+            table["split"] = _split_table(args)
         settings += episode_settings(table, "command line", seed)  # the checks suite files get
     if args.train:
         settings.append(FullWaySetting(args.train, args.test, seed=seed))
@@ -192,6 +211,27 @@ def _check_out_dir(out: Path, run_fingerprint: str, *, resume: bool, overwrite: 
             f"{out} holds results of an earlier run; continue it with --resume, replace it with --overwrite, "
             "or choose another --out"
         )
+
+
+def _split_table(args: argparse.Namespace) -> dict:
+    """``--split 0.34,0.33[,SEED]`` (and --meta-train / --meta-validation) as a suite split."""
+    parts = args.split.split(",")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        table: dict = {"base": float(parts[0]), "validation": float(parts[1])}
+        if len(parts) == 3:
+            table["seed"] = int(parts[2])
+    except ValueError:
+        raise ConfigError(
+            f"--split takes BASE,VALIDATION[,SEED] (class fractions, e.g. 0.34,0.33), got "
+            f"{args.split!r}"
+        ) from None
+    if args.meta_train:
+        table["train"] = args.meta_train
+    if args.meta_validation:
+        table["validate"] = args.meta_validation
+    return table
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -293,10 +333,28 @@ def cmd_learners(args: argparse.Namespace) -> int:
         )
     console = wide_console()
     console.print(table)
-    if registry.failures:
+    missing = [f for f in registry.failures if f.install]
+    if missing:
+        console.print("\nunavailable until their dependencies are installed:", style="yellow")
+        for failure in missing:
+            console.print(
+                f"  {failure.plugin}: {failure.error}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
+    broken = [f for f in registry.failures if not f.install]
+    if broken:
         console.print("\nunavailable (the plugins below failed and were skipped):", style="red")
-        for failure in registry.failures:
+        for failure in broken:
             console.print(f"  {failure}", soft_wrap=True, highlight=False, markup=False)
+    return 0
+
+
+def cmd_install_meta(args: argparse.Namespace) -> int:
+    from fewshot.install_meta import install_meta
+
+    install_meta(force=args.force)
     return 0
 
 
@@ -347,7 +405,17 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if args.source:
         source = registry.datasets.load(args.source, columns)
         fit_inputs["source"] = (inputs(source.texts), source.label_array)
+    if learner.meta_trained != bool(args.meta_train):
+        raise ConfigError(
+            f"learner {spec.display!r} is meta-trained: give --meta-train DATA, labelled texts of "
+            "other classes to learn from"
+            if learner.meta_trained
+            else f"learner {spec.display!r} is not meta-trained; --meta-train is for those that are"
+        )
     start = time.perf_counter()
+    if learner.meta_trained:
+        meta_data = registry.datasets.load(args.meta_train, columns)
+        learner.meta_fit(_adapt_meta_tasks(meta_data, inputs(meta_data.texts), train, args.seed))
     learner.fit(inputs(train.texts), train.label_array, **fit_inputs)
     seconds = time.perf_counter() - start
     encoder_info = (
@@ -366,6 +434,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         "fit_seconds": round(seconds, 3),
         "unlabeled": args.unlabeled,
         "source": args.source,
+        "meta_train": args.meta_train,
     }
     out = save_model(learner, args.out, encoder=encoder_info, training=training)
     err.print(
@@ -373,6 +442,28 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         highlight=False,
     )
     return 0
+
+
+def _adapt_meta_tasks(meta_data, X, train, seed: int | None):
+    """Meta-training tasks shaped like the training set (its number of classes and its smallest
+    class as K), from the classes of ``meta_data`` it does not have: three quarters for
+    training episodes, a quarter for validation episodes."""
+    from fewshot.episodes import ClassSplit, EpisodeSampler
+    from fewshot.meta import EpisodeTasks, MetaTrainingData
+
+    other = [c for c in meta_data.classes if c not in set(train.classes)]
+    split = ClassSplit.by_fraction(other, base=0.75, validation=0.25, seed=seed or 0)
+    _, counts = np.unique(train.label_array, return_counts=True)
+    ways, shots = len(counts), int(counts.min())
+
+    def tasks(classes):
+        sampler = EpisodeSampler(
+            meta_data, ways, shots, 10, seed=seed or 0, classes=classes, small_classes="skip"
+        )
+        return EpisodeTasks(sampler, X)
+
+    held = tasks(split.validation)
+    return MetaTrainingData(tasks(split.base), [held.task(i) for i in range(100)])
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -451,6 +542,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, help="episode seed (default 0)")
     bench.add_argument("--domain", help="draw episodes from this domain only")
     bench.add_argument(
+        "--split",
+        metavar="BASE,VALIDATION[,SEED]",
+        help="split the classes (fractions, shuffled with SEED, default 0): episodes come from "
+        "the novel rest; meta-trained learners train on base and validate on validation classes",
+    )
+    bench.add_argument(
+        "--meta-train", metavar="NAME:SPLIT|FILE", help="data of the base-class training episodes"
+    )
+    bench.add_argument(
+        "--meta-validation", metavar="NAME:SPLIT|FILE", help="data of the validation episodes"
+    )
+    bench.add_argument(
         "--skip-small-classes", action="store_true", help="leave out classes with < K+Q examples"
     )
     bench.add_argument(
@@ -523,6 +626,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:SPLIT|FILE",
         help="labelled source data (domain-alignment learners)",
     )
+    adapt.add_argument(
+        "--meta-train",
+        metavar="NAME:SPLIT|FILE",
+        help="meta-trained learners: labelled texts of other classes to meta-train on",
+    )
     adapt.add_argument("--seed", type=int, help="random_state for learners that take one")
     predict = commands.add_parser("predict", help="label texts with a saved model directory")
     predict.add_argument("model", type=Path, help="a model directory from `fewshot adapt`")
@@ -554,6 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("learners", help="list the installed learners").set_defaults(
         handler=cmd_learners
     )
+    install_meta = commands.add_parser(
+        "install-meta",
+        help="build learn2learn for the maml/metasgd learners (after pip install 'fewshot[meta]')",
+    )
+    install_meta.add_argument("--force", action="store_true", help="rebuild even if it imports")
+    install_meta.set_defaults(handler=cmd_install_meta)
     return parser
 
 

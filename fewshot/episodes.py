@@ -30,6 +30,26 @@ class Episode:
     #: Cross-domain tasks only: unlabelled target rows (disjoint from support and query).
     unlabeled: np.ndarray | None = None
 
+    @classmethod
+    def from_rows(
+        cls,
+        index: int,
+        classes: tuple[str, ...],
+        support: list[np.ndarray],
+        query: list[np.ndarray],
+        labels: np.ndarray,
+    ) -> Episode:
+        """An episode from the support and query rows of each class, in class order."""
+        support_rows, query_rows = np.concatenate(support), np.concatenate(query)
+        return cls(
+            index=index,
+            classes=classes,
+            support=support_rows,
+            support_labels=labels[support_rows],
+            query=query_rows,
+            query_labels=labels[query_rows],
+        )
+
 
 def _check_count(name: str, value: int, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -122,16 +142,7 @@ class EpisodeSampler:
             ]
             support.append(picked[: self.shots])
             query.append(picked[self.shots :])
-        support_rows = np.concatenate(support)
-        query_rows = np.concatenate(query)
-        return Episode(
-            index=index,
-            classes=classes,
-            support=support_rows,
-            support_labels=self.data.label_array[support_rows],
-            query=query_rows,
-            query_labels=self.data.label_array[query_rows],
-        )
+        return Episode.from_rows(index, classes, support, query, self.data.label_array)
 
     def episodes(self, count: int, start: int = 0) -> Iterator[Episode]:
         for index in range(start, start + count):

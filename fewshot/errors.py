@@ -38,6 +38,20 @@ class PluginError(FewshotError):
     """A plugin failed to load or returned something fewshot cannot use."""
 
 
+class MissingDependency(ImportError):
+    """A plugin's optional dependency is absent or broken; raise it from the plugin's module.
+
+    The plugin is then listed as unavailable with ``install``, the command that fixes it, and
+    commands that do not use it stay quiet about it.
+    """
+
+    def __init__(self, package: str, install: str, reason: str = ""):
+        self.package = package
+        self.install = install
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"needs {package}{detail}; install it with: {install}")
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:
     """Build the error for an unknown learner/dataset/encoder name, with a 'did you mean'."""
     known = sorted(known)

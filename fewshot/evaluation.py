@@ -5,6 +5,7 @@ Data flows one way: dataset → encoder (cached) → tasks → learner → :clas
 
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from fewshot.episodes import (
 from fewshot.errors import ConfigError
 from fewshot.journal import Journal, fingerprint
 from fewshot.learners import Learner
+from fewshot.meta import EpisodeTasks, MetaTrainingData
 from fewshot.plugins import Registry
 
 
@@ -66,8 +68,14 @@ class EpisodeSetting:
     classes: tuple[str, ...] | None = None
     split: ClassSplit | None = None
     split_fractions: tuple[float, float, int] | None = None  # (base, validation, seed)
+    split_domains: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
     split_part: str = "novel"
     skip_small_classes: bool = False
+    #: Meta-trained learners: the dataset of the base-class training episodes and of the
+    #: validation episodes (default: ``dataset``; both use the split's classes).
+    meta_train: str | None = None
+    meta_validation: str | None = None
+    validation_episodes: int = 100
     protocol: str = "episodes"
 
     def describe(self) -> str:
@@ -109,7 +117,24 @@ class CrossDomainSetting:
         return f"{source} → {target} {self.shots}-shot"
 
 
-Setting = EpisodeSetting | FullWaySetting | CrossDomainSetting
+@dataclass(frozen=True)
+class TaskDatasetSetting:
+    """Episodes drawn by a ``learn2learn.data.TaskDataset`` over the rows of ``dataset``
+    (see :class:`fewshot.interop.TaskDatasetEpisodes`); ``name`` tells runs apart."""
+
+    dataset: str
+    taskset: Any = field(compare=False, repr=False)
+    shots: int
+    episodes: int
+    name: str = "learn2learn"
+    seed: int = 0
+    protocol: str = "learn2learn"
+
+    def describe(self) -> str:
+        return f"{self.dataset} {self.name} tasks {self.shots}-shot"
+
+
+Setting = EpisodeSetting | FullWaySetting | CrossDomainSetting | TaskDatasetSetting
 
 
 @dataclass
@@ -148,6 +173,10 @@ def mean_ci95(values: np.ndarray) -> float | None:
     if len(values) < 2:
         return None
     return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+#: The "episode" whose seed meta-training uses (episode indices are far smaller).
+META_EPISODE = 2**62
 
 
 def episode_seed(seed: int, episode: int) -> int:
@@ -216,8 +245,19 @@ class Evaluator:
         labels = [spec.display for spec in learners]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"two learners share a label in {labels}; give them distinct labels")
-        kinds = {self._configured(spec).input_kind for spec in learners}
+        configured = [self._configured(spec) for spec in learners]
+        kinds = {learner.input_kind for learner in configured}
         prepared = [(setting, self._task(setting)) for setting in settings]
+        for spec, learner in zip(learners, configured, strict=True):
+            for setting, _ in prepared:
+                if learner.meta_trained and (
+                    not isinstance(setting, EpisodeSetting) or self._split(setting) is None
+                ):
+                    raise ConfigError(
+                        f"learner {spec.display!r} is meta-trained and needs base classes to "
+                        f"train on, but {setting.describe()} has no class split; give it one "
+                        "(suite: split = {base = ..., validation = ...}; command line: --split)"
+                    )
         if "embeddings" in kinds:  # encoding can fail too (a broken model): better now than midway
             for setting, _ in prepared:
                 for spec in _datasets_of(setting):
@@ -245,6 +285,12 @@ class Evaluator:
     def _task(self, setting: Setting) -> EpisodeSampler | FullWayTask | CrossDomainSampler:
         if isinstance(setting, FullWaySetting):
             return FullWayTask(self.data(setting.train), self.data(setting.test))
+        if isinstance(setting, TaskDatasetSetting):
+            from fewshot.interop import TaskDatasetEpisodes  # needs learn2learn
+
+            return TaskDatasetEpisodes(
+                setting.taskset, self.data(setting.dataset), setting.shots, seed=setting.seed
+            )
         if isinstance(setting, CrossDomainSetting):
             return CrossDomainSampler(
                 self.data(setting.source),
@@ -258,12 +304,7 @@ class Evaluator:
             )
         data = self.data(setting.dataset)
         classes = setting.classes
-        split = setting.split
-        if split is None and setting.split_fractions is not None:
-            base, validation, seed = setting.split_fractions
-            split = ClassSplit.by_fraction(
-                data.classes, base=base, validation=validation, seed=seed
-            )
+        split = self._split(setting)
         if split is not None:
             classes = getattr(split, setting.split_part)
         return EpisodeSampler(
@@ -276,6 +317,65 @@ class Evaluator:
             domain=setting.domain,
             small_classes="skip" if setting.skip_small_classes else "error",
         )
+
+    def _split(self, setting: EpisodeSetting) -> ClassSplit | None:
+        data = self.data(setting.dataset)
+        if setting.split is not None:
+            return setting.split
+        if setting.split_fractions is not None:
+            base, validation, seed = setting.split_fractions
+            return ClassSplit.by_fraction(data.classes, base=base, validation=validation, seed=seed)
+        if setting.split_domains is not None:
+            base, validation, novel = setting.split_domains
+            return ClassSplit.by_domain(data, base=base, validation=validation, novel=novel)
+        return None
+
+    def _meta_train(
+        self, setting: EpisodeSetting | CrossDomainSetting, spec: LearnerSpec
+    ) -> tuple[Learner, dict[str, Any]]:
+        """Meta-train ``spec`` on episodes of the setting's base classes (validation episodes
+        of its validation classes pick the checkpoint); the novel classes stay unseen."""
+        split = None if isinstance(setting, CrossDomainSetting) else self._split(setting)
+        if split is None or not split.base:
+            raise ConfigError(
+                f"learner {spec.display!r} is meta-trained and needs base classes to train on: "
+                "give the episodes a class split (suite: split = {base = ..., validation = ...}; "
+                "command line: --split BASE,VALIDATION)"
+            )
+        learner = self._configured(spec)
+        if learner.get_params().get("random_state", 0) is None:
+            learner.set_params(random_state=episode_seed(setting.seed, META_EPISODE))
+        kind = learner.input_kind
+
+        def tasks(dataset: str, classes: tuple[str, ...]) -> EpisodeTasks:
+            sampler = EpisodeSampler(
+                self.data(dataset),
+                setting.ways,
+                setting.shots,
+                setting.queries,
+                seed=setting.seed,
+                classes=classes,
+                domain=setting.domain,
+                small_classes="skip",
+            )
+            return EpisodeTasks(sampler, self.inputs(dataset, kind))
+
+        train_data = setting.meta_train or setting.dataset
+        validation_data = setting.meta_validation or train_data
+        validation = []
+        if split.validation:
+            held = tasks(validation_data, split.validation)
+            validation = [held.task(i) for i in range(setting.validation_episodes)]
+        start = time.perf_counter()
+        learner.meta_fit(MetaTrainingData(tasks(train_data, split.base), validation))
+        return learner, {
+            "meta_train_seconds": time.perf_counter() - start,
+            "meta_train_data": train_data,
+            "base_classes": len(split.base),
+            "validation_classes": len(split.validation),
+            "meta_step": getattr(learner, "meta_step_", None),
+            "meta_validation_accuracy": getattr(learner, "meta_validation_accuracy_", None),
+        }
 
     def _run_episodes(
         self,
@@ -306,11 +406,15 @@ class Evaluator:
             extra["source"] = (X_source, task.source.label_array[rows])
         key = setting_key(setting)
         done = self.journal.finished(key, spec.display) if self.journal else {}
+        meta_trained: Learner | None = None  # meta-trained once, when an episode first needs it
+        meta_info: dict[str, Any] = {}
         for i, episode in enumerate(bar):
             outcome = done.get(episode.index)
             if outcome is None:
                 try:
-                    learner = self._fresh(spec, setting.seed, episode.index)
+                    if configured.meta_trained and meta_trained is None:
+                        meta_trained, meta_info = self._meta_train(setting, spec)
+                    learner = self._fresh(spec, setting.seed, episode.index, meta_trained)
                     if cross_domain and "unlabeled" in configured.fit_inputs:
                         extra["unlabeled"] = X[episode.unlabeled]
                     y_pred, fit_s, predict_s = self._fit_predict(
@@ -337,6 +441,7 @@ class Evaluator:
             predict_seconds[i] = outcome["predict_seconds"]
         bar.close()
         record = self._record(spec, setting, error)
+        record.update(meta_info)
         if cross_domain:
             record.update(
                 ways=len(episodes[0].classes),
@@ -349,9 +454,10 @@ class Evaluator:
             )
         else:
             record.update(
-                ways=setting.ways,
+                ways=getattr(setting, "ways", len(episodes[0].classes)),
                 shots=setting.shots,
-                queries=setting.queries,
+                queries=getattr(setting, "queries", None)
+                or round(float(np.mean([len(e.query) / len(e.classes) for e in episodes])), 1),
                 episodes=len(episodes),
             )
         if error is None:
@@ -426,7 +532,15 @@ class Evaluator:
             learner.set_params(device=self.device)
         return learner
 
-    def _fresh(self, spec: LearnerSpec, seed: int, episode: int) -> Learner:
+    def _fresh(
+        self, spec: LearnerSpec, seed: int, episode: int, meta_trained: Learner | None = None
+    ) -> Learner:
+        """A learner for one episode: new from its spec, or a copy of the meta-trained one."""
+        if meta_trained is not None:
+            learner = copy.deepcopy(meta_trained)
+            if "random_state" in learner.get_params() and "random_state" not in spec.params:
+                learner.set_params(random_state=episode_seed(seed, episode))
+            return learner
         learner = self._configured(spec)
         if learner.get_params().get("random_state", 0) is None:
             learner.set_params(random_state=episode_seed(seed, episode))
@@ -481,6 +595,7 @@ class Evaluator:
             "macro_f1": None,
             "fit_seconds": None,
             "predict_seconds": None,
+            "meta_train_seconds": None,
             "encoder": self.encoder.identity,
             "fewshot_version": fewshot.__version__,
         }
@@ -526,6 +641,9 @@ def _datasets_of(setting: Setting) -> tuple[str, ...]:
 
 def setting_key(setting: Setting) -> str:
     """A stable name for a setting in the run journal."""
+    if isinstance(setting, TaskDatasetSetting):  # the taskset object itself is not data
+        fields = {k: v for k, v in vars(setting).items() if k != "taskset"}
+        return fingerprint({"type": type(setting).__name__, **fields})
     return fingerprint({"type": type(setting).__name__, **asdict(setting)})
 
 

@@ -15,15 +15,23 @@ Extra information some methods use arrives as keyword arguments of ``fit``, and 
 setting has it: ``unlabeled=`` (unlabelled inputs of the target domain) and ``source=``
 (a ``(X, y)`` pair of labelled data from another domain). A learner lists the ones it uses in
 ``fit_inputs``; the evaluator passes nothing else.
+
+A *meta-trained* learner (``meta_trained`` true) first learns from episodes of other classes:
+the evaluator calls ``meta_fit(tasks)`` once per setting with episodes of the base classes (see
+``fewshot.meta``), then, for each evaluation episode, ``fit`` on a copy of it. ``meta_fit``
+stores what it learns in attributes that ``fit`` starts from and does not overwrite.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
+
+if TYPE_CHECKING:
+    from fewshot.meta import MetaTrainingData
 
 __all__ = ["Learner", "NotFittedError", "check_query", "check_support"]
 
@@ -38,12 +46,20 @@ class Learner(ClassifierMixin, BaseEstimator):
     #: True for learners that fine-tune their own sentence-transformers encoder; a saved model
     #: then carries that encoder in ``encoder/`` (see ``save_encoder``).
     owns_encoder: ClassVar[bool] = False
+    #: True for learners the evaluator meta-trains (``meta_fit``) before the episodes; a
+    #: property where a parameter decides (protonet meta-trains when ``meta_steps > 0``).
+    meta_trained: ClassVar[bool] = False
 
     def fit(self, X: Any, y: Any, **fit_inputs: Any) -> Learner:
         raise NotImplementedError
 
     def predict_proba(self, X: Any) -> np.ndarray:
         raise NotImplementedError
+
+    def meta_fit(self, tasks: MetaTrainingData) -> Learner:
+        """Learn from training tasks of base classes, picking the checkpoint on the validation
+        tasks (``meta_trained`` learners only). Returns self."""
+        raise NotImplementedError(f"learner {self.name!r} is not meta-trained")
 
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)  # raises NotFittedError first, before classes_ is read

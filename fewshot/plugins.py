@@ -23,7 +23,7 @@ import pluggy
 from fewshot import builtin, hookspecs
 from fewshot.datasets import DatasetCatalog
 from fewshot.encoders import CachedEncoder, Encoder, EncoderInfo, SentenceTransformerEncoder
-from fewshot.errors import ConfigError, PluginError, unknown_name
+from fewshot.errors import ConfigError, MissingDependency, PluginError, unknown_name
 from fewshot.learners import Learner
 
 GROUP = "fewshot"
@@ -36,6 +36,8 @@ class PluginFailure:
     plugin: str
     stage: str  # "import", or the hook that raised or returned something unusable
     error: str
+    #: For a missing optional dependency (``MissingDependency``): the command that installs it.
+    install: str = ""
 
     def __str__(self) -> str:
         return f"plugin {self.plugin!r} failed at {self.stage}: {self.error}"
@@ -102,7 +104,10 @@ def _load_entry_points(pm: pluggy.PluginManager, failures: list[PluginFailure]) 
             culprit = _first_unloaded_entry_point(pm)
             if culprit is None:
                 raise
-            failures.append(PluginFailure(culprit, "import", f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, MissingDependency):
+                failures.append(PluginFailure(culprit, "import", str(exc), exc.install))
+            else:
+                failures.append(PluginFailure(culprit, "import", f"{type(exc).__name__}: {exc}"))
             pm.set_blocked(culprit)
 
 

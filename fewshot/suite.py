@@ -67,7 +67,17 @@ _EPISODE_KEYS = {
     "split",
     "skip_small_classes",
 }
-_SPLIT_KEYS = {"base", "validation", "seed", "use"}
+_SPLIT_KEYS = {
+    "by",
+    "base",
+    "validation",
+    "novel",
+    "seed",
+    "use",
+    "train",
+    "validate",
+    "validation_episodes",
+}
 _FULL_WAY_KEYS = {"train", "test", "seed"}
 _CROSS_DOMAIN_KEYS = {
     "source",
@@ -135,16 +145,11 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
     for key in ("dataset", "ways", "shots"):
         if key not in table:
             raise ConfigError(f"{where}: missing key {key!r}")
-    split = None
+    split: dict[str, Any] = {}
     part = "novel"
     if "split" in table:
-        spec = _check_keys(f"{where}.split", table["split"], _SPLIT_KEYS)
-        part = spec.get("use", "novel")
-        if part not in ("base", "validation", "novel"):
-            raise ConfigError(
-                f"{where}.split: use must be 'base', 'validation' or 'novel', got {part!r}"
-            )
-        split = spec
+        split = _split_options(f"{where}.split", table["split"])
+        part = split.pop("split_part")
     seed = _positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
     if "domain" in table and not isinstance(table["domain"], str):
         raise ConfigError(f"{where}: domain must be a string, got {table['domain']!r}")
@@ -164,24 +169,64 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
                 seed=seed,
                 domain=table.get("domain"),
                 classes=tuple(table["classes"]) if "classes" in table else None,
-                split_fractions=None
-                if split is None
-                else (
-                    float(split.get("base", 0.0)),
-                    float(split.get("validation", 0.0)),
-                    int(split.get("seed", 0)),
-                ),
                 split_part=part,
                 skip_small_classes=bool(table.get("skip_small_classes", False)),
+                **split,
             )
         )
     return settings
 
 
+def _split_options(where: str, spec: Any) -> dict[str, Any]:
+    """The ``split`` table of an ``[[episodes]]`` table, as EpisodeSetting fields.
+
+    ``by = "class"`` (default): ``base`` and ``validation`` are fractions of the classes
+    (shuffled with ``seed``), the rest novel. ``by = "domain"``: ``base``, ``validation`` and
+    ``novel`` are lists of domains. ``use`` picks the part the episodes come from; ``train``
+    and ``validate`` name the datasets of meta-training and validation episodes.
+    """
+    _check_keys(where, spec, _SPLIT_KEYS)
+    part = spec.get("use", "novel")
+    if part not in ("base", "validation", "novel"):
+        raise ConfigError(f"{where}: use must be 'base', 'validation' or 'novel', got {part!r}")
+    by = spec.get("by", "class")
+    options: dict[str, Any] = {"split_part": part}
+    if by == "class":
+        if "novel" in spec:
+            raise ConfigError(f"{where}: novel is what base and validation leave (by = 'class')")
+        fractions = []
+        for key in ("base", "validation"):
+            value = spec.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(
+                    f"{where}: {key} must be a fraction of the classes, got {value!r}"
+                )
+            fractions.append(float(value))
+        seed = _positive(where, "seed", spec.get("seed", 0), minimum=0, maximum=2**32 - 1)
+        options["split_fractions"] = (fractions[0], fractions[1], seed)
+    elif by == "domain":
+        if "seed" in spec:
+            raise ConfigError(f"{where}: a split by domain has no seed")
+        options["split_domains"] = tuple(
+            tuple(_names(where, key, spec[key])) if key in spec else ()
+            for key in ("base", "validation", "novel")
+        )
+    else:
+        raise ConfigError(f"{where}: by must be 'class' or 'domain', got {by!r}")
+    for key, field_name in (("train", "meta_train"), ("validate", "meta_validation")):
+        if key in spec:
+            options[field_name] = _names(where, key, spec[key])[0]
+    if "validation_episodes" in spec:
+        options["validation_episodes"] = _positive(
+            where, "validation_episodes", spec["validation_episodes"], maximum=100_000
+        )
+    return options
+
+
 def _names(where: str, key: str, value: Any) -> list[str]:
     values = value if isinstance(value, list) else [value]
     if not values or not all(isinstance(v, str) and v for v in values):
-        raise ConfigError(f"{where}: {key} must be a dataset name or a list of them, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be a name or a list of names, got {value!r}")
     return values
 
 

@@ -25,7 +25,10 @@ from functools import partial
 import numpy as np
 from sklearn.base import clone
 
+from fewshot.data import LabeledTexts
+from fewshot.episodes import EpisodeSampler
 from fewshot.learners import Learner, NotFittedError
+from fewshot.meta import EpisodeTasks, MetaTrainingData
 
 _WORDS = {
     "sport": ["football", "tennis", "goal", "match", "team", "score"],
@@ -66,9 +69,35 @@ def make_task(
     return X_support, y_support, X_query, y_query
 
 
+def make_meta_tasks(learner: Learner, *, ways: int, shots: int, seed: int = 0) -> MetaTrainingData:
+    """Meta-training tasks for ``learner`` (embeddings only): Gaussian clusters of 16 base and 8
+    validation classes, in the 32 dimensions of ``make_task``."""
+    if learner.input_kind != "embeddings":
+        raise ValueError("synthetic meta-training tasks are embeddings")
+    rng = np.random.default_rng([seed, 1])
+    per_class = shots + 10
+    labels = [f"meta {c}" for c in range(24) for _ in range(per_class)]
+    centers = rng.normal(size=(24, 32)) * 3.0
+    X = (np.repeat(centers, per_class, axis=0) + rng.normal(size=(len(labels), 32)) * 0.3).astype(
+        np.float32
+    )
+    data = LabeledTexts.from_lists([f"point {i}" for i in range(len(labels))], labels)
+    classes = sorted(set(labels))
+
+    def tasks(part: list[str]) -> EpisodeTasks:
+        return EpisodeTasks(EpisodeSampler(data, ways, shots, 10, seed=seed, classes=part), X)
+
+    held = tasks(classes[16:])
+    return MetaTrainingData(tasks(classes[:16]), [held.task(i) for i in range(5)])
+
+
 def _fit(learner: Learner, X, y, source=None, unlabeled=None) -> Learner:
     """``learner.fit(X, y)``, with the extra inputs it declares: by default the support set
-    doubles as the labelled source (``source``) and as unlabelled target data (``unlabeled``)."""
+    doubles as the labelled source (``source``) and as unlabelled target data (``unlabeled``).
+    A meta-trained learner is first meta-trained on synthetic tasks of the same shape."""
+    if learner.meta_trained:
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        learner.meta_fit(make_meta_tasks(learner, ways=len(counts), shots=int(counts.min())))
     extra: dict = {}
     if "source" in learner.fit_inputs:
         extra["source"] = (X, y) if source is None else source

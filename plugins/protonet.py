@@ -1,8 +1,13 @@
-"""Prototypical networks (Snell et al. 2017) over frozen embeddings.
+"""Prototypical networks (Snell et al. 2017) over sentence embeddings.
 
 Each class is represented by the mean of its support embeddings; a query goes to the nearest
 prototype. With ``metric="cosine"`` prototypes and queries are compared by cosine similarity
 (scaled by ``temperature`` before the softmax); with ``"euclidean"`` by negative squared distance.
+
+By default the embeddings are used as they are (no training at all). With ``meta_steps > 0``
+the learner is meta-trained as in the paper: a residual projection of the embeddings is trained
+on episodes of the base classes with the prototypical loss, the checkpoint chosen on validation
+episodes (see ``fewshot/projection.py``); prototypes and queries are then compared after it.
 """
 
 from __future__ import annotations
@@ -11,26 +16,85 @@ import numpy as np
 
 from fewshot import hookimpl
 from fewshot.errors import ConfigError
-from fewshot.learners import Learner, check_query, check_support
+from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, squared_distances
 
 
 class PrototypicalLearner(Learner):
-    """Nearest class mean on frozen embeddings (cosine or euclidean)."""
+    """Nearest class mean on embeddings (cosine or euclidean), optionally meta-trained."""
 
     name = "protonet"
 
-    def __init__(self, metric: str = "cosine", temperature: float = 10.0):
+    def __init__(
+        self,
+        metric: str = "cosine",
+        temperature: float = 10.0,
+        meta_steps: int = 0,
+        meta_batch_size: int = 4,
+        meta_learning_rate: float = 1e-4,
+        hidden: int = 256,
+        validate_every: int = 50,
+        device: str = "cpu",
+        random_state: int | None = None,
+    ):
         self.metric = metric
         self.temperature = temperature
+        self.meta_steps = meta_steps
+        self.meta_batch_size = meta_batch_size
+        self.meta_learning_rate = meta_learning_rate
+        self.hidden = hidden
+        self.validate_every = validate_every
+        self.device = device
+        self.random_state = random_state
 
-    def fit(self, X, y) -> PrototypicalLearner:
+    @property
+    def meta_trained(self) -> bool:
+        return self.meta_steps > 0
+
+    def _check_params(self) -> None:
         if self.metric not in ("cosine", "euclidean"):
             raise ConfigError(
                 f"protonet: metric must be 'cosine' or 'euclidean', got {self.metric!r}"
             )
+        if not isinstance(self.meta_steps, int) or self.meta_steps < 0:
+            raise ConfigError(
+                f"protonet: meta_steps must be an integer >= 0, got {self.meta_steps!r}"
+            )
+
+    def meta_fit(self, tasks) -> PrototypicalLearner:
+        from fewshot.projection import train_projection  # torch only when meta-training
+
+        self._check_params()
+        self.projection_, self.meta_step_, self.meta_validation_accuracy_ = train_projection(
+            tasks,
+            metric=self.metric,
+            temperature=self.temperature,
+            hidden=self.hidden,
+            steps=self.meta_steps,
+            batch_size=self.meta_batch_size,
+            learning_rate=self.meta_learning_rate,
+            validate_every=self.validate_every,
+            seed=0 if self.random_state is None else self.random_state,
+            device=self.device,
+        )
+        return self
+
+    def _embed(self, X: np.ndarray) -> np.ndarray:
+        if not self.meta_trained:
+            return X
+        from fewshot.projection import project
+
+        return project(self.projection_, X)
+
+    def fit(self, X, y) -> PrototypicalLearner:
+        self._check_params()
+        if self.meta_trained and not hasattr(self, "projection_"):
+            raise NotFittedError(
+                "protonet with meta_steps > 0 is meta-trained: call meta_fit first (the "
+                "evaluator does, on the setting's base classes)"
+            )
         X, y = check_support(self, X, y)
-        self.classes_, self.prototypes_ = class_means(X, y)
+        self.classes_, self.prototypes_ = class_means(self._embed(X), y)
         if self.metric == "cosine":
             self.prototypes_ = l2_normalize(self.prototypes_)
         self.n_features_in_ = X.shape[1]
@@ -38,20 +102,28 @@ class PrototypicalLearner(Learner):
 
     def get_state(self) -> dict[str, np.ndarray]:
         self._check_fitted("prototypes_")
-        return {"prototypes": self.prototypes_}
+        projection = getattr(self, "projection_", {}) if self.meta_trained else {}
+        return {"prototypes": self.prototypes_} | {
+            f"projection.{k}": v for k, v in projection.items()
+        }
 
     def set_state(self, classes, state) -> PrototypicalLearner:
         self.classes_ = np.asarray(classes, dtype=object)
         self.prototypes_ = np.asarray(state["prototypes"], dtype=np.float32)
-        self.n_features_in_ = self.prototypes_.shape[1]
+        prefix = "projection."
+        if self.meta_trained:
+            self.projection_ = {
+                k[len(prefix) :]: np.asarray(v) for k, v in state.items() if k.startswith(prefix)
+            }
+        self.n_features_in_ = self.prototypes_.shape[1]  # the projection keeps the dimension
         return self
 
     def decision_function(self, X) -> np.ndarray:
         self._check_fitted("prototypes_")
-        X = check_query(self, X)
+        Z = self._embed(check_query(self, X))
         if self.metric == "cosine":
-            return self.temperature * (l2_normalize(X) @ self.prototypes_.T)
-        return -squared_distances(X, self.prototypes_)
+            return self.temperature * (l2_normalize(Z) @ self.prototypes_.T)
+        return -squared_distances(Z, self.prototypes_)
 
     def predict_proba(self, X) -> np.ndarray:
         return softmax(self.decision_function(X))
