@@ -14,7 +14,10 @@ def test_built_in_learners_come_from_entry_points(registry):
     assert {"protonet", "logreg", "knn"} <= set(registry.learners)
     assert registry.learner_plugin["protonet"] == "protonet"
     assert registry.plugin_versions["protonet"].startswith("fewshot ")
-    assert registry.failures == []
+    # The only failures allowed: the meta-learning plugins where learn2learn is not installed.
+    assert all(f.install and f.plugin in ("maml", "metasgd") for f in registry.failures), (
+        registry.failures
+    )
 
 
 def test_every_hook_is_documented():

@@ -1,0 +1,33 @@
+"""MAML (Finn, Abbeel, Levine 2017, "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
+Networks") over sentence embeddings, with ``learn2learn.algorithms.MAML``.
+
+Meta-learns the initialisation of a small head (see ``fewshot/gradient_meta.py``) on episodes of
+the base classes; a new task takes ``inner_steps`` gradient steps from it. ``first_order=True``
+is FOMAML: the meta-gradient ignores the second derivatives through the inner steps.
+Needs learn2learn: ``pip install 'fewshot[meta]' && fewshot install-meta``.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from fewshot import hookimpl
+from fewshot.gradient_meta import GradientMetaLearner, import_learn2learn
+
+learn2learn = import_learn2learn()  # absent: this plugin is listed as unavailable
+
+
+class MAMLLearner(GradientMetaLearner):
+    """A head over embeddings with a MAML-learned initialisation."""
+
+    name = "maml"
+
+    def wrap(self, network: nn.Module) -> nn.Module:
+        return learn2learn.algorithms.MAML(
+            network, lr=self.inner_learning_rate, first_order=self.first_order
+        )
+
+
+@hookimpl
+def fewshot_learners():
+    return [MAMLLearner]
