@@ -13,10 +13,12 @@ def test_plugin_example_is_the_tested_fixture():
         )
 
 
-def test_readme_test_command_is_what_ci_runs():
-    assert "```bash\npytest\n```" in README
+def test_readme_test_commands_are_what_ci_runs():
+    assert '```bash\npytest -m "not meta"\n```' in README
+    assert "`pytest -m meta`" in README
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert ci[-1] == "pytest"
+    assert 'pytest -m "not meta"' in ci  # the core environment
+    assert ci[-1] == "FEWSHOT_REQUIRE_META=1 pytest -m meta"  # the meta environment, no skips
 
 
 def test_readme_quotes_the_shipped_suites():
