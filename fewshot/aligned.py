@@ -51,7 +51,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         hidden: int = 256,
         steps: int = 400,
         batch_size: int = 64,
-        learning_rate: float = 1e-3,
+        learning_rate: float = 3e-4,
         weight_decay: float = 1e-4,
         target_weight: float = 0.0,
         entropy_weight: float | None = None,
