@@ -128,6 +128,28 @@ def test_meta_training_only_sees_base_and_validation_classes(registry, encoder):
     assert record["meta_train_seconds"] > 0
 
 
+def test_meta_training_with_a_split_by_domain(registry, encoder):
+    # Base: four CLINC150 domains; validation: two; novel: the travel and utility intents.
+    split = (
+        ("banking", "credit_cards", "home", "work"),
+        ("auto_and_commute", "kitchen_and_dining"),
+        ("travel", "utility"),
+    )
+    setting = EpisodeSetting(
+        "clinc150:test", ways=5, shots=1, queries=15, episodes=20, split_domains=split
+    )
+    evaluator = Evaluator(registry, encoder, progress=False)
+    spec = LearnerSpec("protonet", {"meta_steps": 10, "validate_every": 5})
+    (outcome,) = next(evaluator.run([setting], [spec])).outcomes
+    record = outcome.record
+    assert record["status"] == "ok", record["error"]
+    assert (record["base_classes"], record["validation_classes"]) == (60, 30)
+    data = evaluator.data("clinc150:test")
+    domain_of = dict(zip(data.labels, data.domains, strict=True))
+    for episode in evaluator._task(setting).episodes(20):
+        assert {domain_of[c] for c in episode.classes} <= {"travel", "utility"}
+
+
 def test_a_meta_trained_learner_without_base_classes_is_refused_before_any_work(registry, encoder):
     evaluator = Evaluator(registry, encoder, progress=False)
     setting = EpisodeSetting("clinc150:test", ways=5, shots=1, queries=15, episodes=5)
