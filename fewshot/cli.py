@@ -448,22 +448,20 @@ def _adapt_meta_tasks(meta_data, X, train, seed: int | None):
     """Meta-training tasks shaped like the training set (its number of classes and its smallest
     class as K), from the classes of ``meta_data`` it does not have: three quarters for
     training episodes, a quarter for validation episodes."""
-    from fewshot.episodes import ClassSplit, EpisodeSampler
-    from fewshot.meta import EpisodeTasks, MetaTrainingData
+    from fewshot.episodes import ClassSplit
+    from fewshot.meta import MetaTrainingData
 
     other = [c for c in meta_data.classes if c not in set(train.classes)]
     split = ClassSplit.by_fraction(other, base=0.75, validation=0.25, seed=seed or 0)
     _, counts = np.unique(train.label_array, return_counts=True)
-    ways, shots = len(counts), int(counts.min())
-
-    def tasks(classes):
-        sampler = EpisodeSampler(
-            meta_data, ways, shots, 10, seed=seed or 0, classes=classes, small_classes="skip"
-        )
-        return EpisodeTasks(sampler, X)
-
-    held = tasks(split.validation)
-    return MetaTrainingData(tasks(split.base), [held.task(i) for i in range(100)])
+    return MetaTrainingData.from_split(
+        split,
+        (meta_data, X),
+        ways=len(counts),
+        shots=int(counts.min()),
+        queries=10,
+        seed=seed or 0,
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

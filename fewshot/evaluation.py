@@ -33,7 +33,7 @@ from fewshot.episodes import (
 from fewshot.errors import ConfigError
 from fewshot.journal import Journal, fingerprint
 from fewshot.learners import Learner
-from fewshot.meta import EpisodeTasks, MetaTrainingData
+from fewshot.meta import MetaTrainingData
 from fewshot.plugins import Registry
 
 
@@ -248,16 +248,12 @@ class Evaluator:
         configured = [self._configured(spec) for spec in learners]
         kinds = {learner.input_kind for learner in configured}
         prepared = [(setting, self._task(setting)) for setting in settings]
-        for spec, learner in zip(learners, configured, strict=True):
+        meta_trained = [
+            spec for spec, learner in zip(learners, configured, strict=True) if learner.meta_trained
+        ]
+        if meta_trained:
             for setting, _ in prepared:
-                if learner.meta_trained and (
-                    not isinstance(setting, EpisodeSetting) or self._split(setting) is None
-                ):
-                    raise ConfigError(
-                        f"learner {spec.display!r} is meta-trained and needs base classes to "
-                        f"train on, but {setting.describe()} has no class split; give it one "
-                        "(suite: split = {base = ..., validation = ...}; command line: --split)"
-                    )
+                self._base_classes(setting, meta_trained[0])
         if "embeddings" in kinds:  # encoding can fail too (a broken model): better now than midway
             for setting, _ in prepared:
                 for spec in _datasets_of(setting):
@@ -319,9 +315,9 @@ class Evaluator:
         )
 
     def _split(self, setting: EpisodeSetting) -> ClassSplit | None:
-        data = self.data(setting.dataset)
         if setting.split is not None:
             return setting.split
+        data = self.data(setting.dataset)
         if setting.split_fractions is not None:
             base, validation, seed = setting.split_fractions
             return ClassSplit.by_fraction(data.classes, base=base, validation=validation, seed=seed)
@@ -330,44 +326,40 @@ class Evaluator:
             return ClassSplit.by_domain(data, base=base, validation=validation, novel=novel)
         return None
 
-    def _meta_train(
-        self, setting: EpisodeSetting | CrossDomainSetting, spec: LearnerSpec
-    ) -> tuple[Learner, dict[str, Any]]:
-        """Meta-train ``spec`` on episodes of the setting's base classes (validation episodes
-        of its validation classes pick the checkpoint); the novel classes stay unseen."""
-        split = None if isinstance(setting, CrossDomainSetting) else self._split(setting)
+    def _base_classes(self, setting: Setting, spec: LearnerSpec) -> ClassSplit:
+        """The class split a meta-trained learner trains on; refuses a setting without base
+        classes."""
+        split = self._split(setting) if isinstance(setting, EpisodeSetting) else None
         if split is None or not split.base:
             raise ConfigError(
-                f"learner {spec.display!r} is meta-trained and needs base classes to train on: "
-                "give the episodes a class split (suite: split = {base = ..., validation = ...}; "
-                "command line: --split BASE,VALIDATION)"
+                f"learner {spec.display!r} is meta-trained and needs base classes to train on, "
+                f"but {setting.describe()} has none; give it a class split (suite: split = "
+                "{base = ..., validation = ...}; command line: --split BASE,VALIDATION)"
             )
+        return split
+
+    def _meta_train(self, setting: EpisodeSetting, spec: LearnerSpec) -> tuple[Learner, dict]:
+        """Meta-train ``spec`` on episodes of the setting's base classes (validation episodes
+        of its validation classes pick the checkpoint); the novel classes stay unseen."""
+        split = self._base_classes(setting, spec)
         learner = self._configured(spec)
         if learner.get_params().get("random_state", 0) is None:
             learner.set_params(random_state=episode_seed(setting.seed, META_EPISODE))
-        kind = learner.input_kind
-
-        def tasks(dataset: str, classes: tuple[str, ...]) -> EpisodeTasks:
-            sampler = EpisodeSampler(
-                self.data(dataset),
-                setting.ways,
-                setting.shots,
-                setting.queries,
-                seed=setting.seed,
-                classes=classes,
-                domain=setting.domain,
-                small_classes="skip",
-            )
-            return EpisodeTasks(sampler, self.inputs(dataset, kind))
-
         train_data = setting.meta_train or setting.dataset
         validation_data = setting.meta_validation or train_data
-        validation = []
-        if split.validation:
-            held = tasks(validation_data, split.validation)
-            validation = [held.task(i) for i in range(setting.validation_episodes)]
+        tasks = MetaTrainingData.from_split(
+            split,
+            (self.data(train_data), self.inputs(train_data, learner.input_kind)),
+            (self.data(validation_data), self.inputs(validation_data, learner.input_kind)),
+            ways=setting.ways,
+            shots=setting.shots,
+            queries=setting.queries,
+            seed=setting.seed,
+            domain=setting.domain,
+            validation_episodes=setting.validation_episodes,
+        )
         start = time.perf_counter()
-        learner.meta_fit(MetaTrainingData(tasks(train_data, split.base), validation))
+        learner.meta_fit(tasks)
         return learner, {
             "meta_train_seconds": time.perf_counter() - start,
             "meta_train_data": train_data,

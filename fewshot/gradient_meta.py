@@ -12,14 +12,14 @@ initialisation (through the inner steps, or not with ``first_order=True``). Vali
 episodes pick the checkpoint. ``fit`` on a support set then takes the same inner steps from the
 meta-learned start; prediction is one forward pass of the adapted network.
 
-A subclass supplies ``wrap(network)``: the ``learn2learn.algorithms`` wrapper to use.
+A subclass names its ``learn2learn.algorithms`` class in ``algorithm``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -49,6 +49,8 @@ class GradientMetaLearner(Learner):
     """A head over embeddings whose initialisation is meta-learned (MAML family)."""
 
     meta_trained = True
+    #: The ``learn2learn.algorithms`` class that wraps the network (``clone()`` / ``adapt``).
+    algorithm: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -75,8 +77,9 @@ class GradientMetaLearner(Learner):
         self.random_state = random_state
 
     def wrap(self, network: nn.Module) -> nn.Module:
-        """The learn2learn algorithm around ``network`` (``clone()`` / ``adapt(loss)``)."""
-        raise NotImplementedError
+        """``network`` in the learn2learn algorithm of this learner."""
+        wrapper = getattr(import_learn2learn().algorithms, self.algorithm)
+        return wrapper(network, lr=self.inner_learning_rate, first_order=self.first_order)
 
     # -- meta-training ------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fewshot.episodes import EpisodeSampler
+from fewshot.data import LabeledTexts
+from fewshot.episodes import ClassSplit, EpisodeSampler
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,8 +55,14 @@ class EpisodeTasks:
         self.sampler = sampler
         self.X = X
         self.num_tasks = num_tasks
-        self.shots = sampler.shots
-        self.ways = sampler.ways
+
+    @property
+    def shots(self) -> int:
+        return self.sampler.shots
+
+    @property
+    def ways(self) -> int:
+        return self.sampler.ways
 
     def task(self, index: int) -> Task:
         episode = self.sampler.episode(index)
@@ -94,6 +101,45 @@ class MetaTrainingData:
     @property
     def ways(self) -> int:
         return self.train.ways
+
+    @classmethod
+    def from_split(
+        cls,
+        split: ClassSplit,
+        train: tuple[LabeledTexts, np.ndarray],
+        validation: tuple[LabeledTexts, np.ndarray] | None = None,
+        *,
+        ways: int,
+        shots: int,
+        queries: int,
+        seed: int = 0,
+        domain: str | None = None,
+        validation_episodes: int = 100,
+    ) -> MetaTrainingData:
+        """Training tasks of ``split.base`` from ``train`` (the data and the inputs of its rows)
+        and ``validation_episodes`` tasks of ``split.validation`` from ``validation`` (default:
+        ``train``); no validation tasks when the split has no validation classes. Classes too
+        small for K + Q distinct texts are left out."""
+
+        def tasks(part: tuple[LabeledTexts, np.ndarray], classes: tuple[str, ...]):
+            data, X = part
+            sampler = EpisodeSampler(
+                data,
+                ways,
+                shots,
+                queries,
+                seed=seed,
+                classes=classes,
+                domain=domain,
+                small_classes="skip",
+            )
+            return EpisodeTasks(sampler, X)
+
+        held: list[Task] = []
+        if split.validation:
+            source = tasks(validation or train, split.validation)
+            held = [source.task(i) for i in range(validation_episodes)]
+        return cls(tasks(train, split.base), held)
 
 
 def train_with_validation(

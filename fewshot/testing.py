@@ -26,9 +26,9 @@ import numpy as np
 from sklearn.base import clone
 
 from fewshot.data import LabeledTexts
-from fewshot.episodes import EpisodeSampler
+from fewshot.episodes import ClassSplit
 from fewshot.learners import Learner, NotFittedError
-from fewshot.meta import EpisodeTasks, MetaTrainingData
+from fewshot.meta import MetaTrainingData
 
 _WORDS = {
     "sport": ["football", "tennis", "goal", "match", "team", "score"],
@@ -82,13 +82,11 @@ def make_meta_tasks(learner: Learner, *, ways: int, shots: int, seed: int = 0) -
         np.float32
     )
     data = LabeledTexts.from_lists([f"point {i}" for i in range(len(labels))], labels)
-    classes = sorted(set(labels))
-
-    def tasks(part: list[str]) -> EpisodeTasks:
-        return EpisodeTasks(EpisodeSampler(data, ways, shots, 10, seed=seed, classes=part), X)
-
-    held = tasks(classes[16:])
-    return MetaTrainingData(tasks(classes[:16]), [held.task(i) for i in range(5)])
+    classes = tuple(sorted(set(labels)))
+    split = ClassSplit(base=classes[:16], validation=classes[16:], novel=())
+    return MetaTrainingData.from_split(
+        split, (data, X), ways=ways, shots=shots, queries=10, seed=seed, validation_episodes=5
+    )
 
 
 def _fit(learner: Learner, X, y, source=None, unlabeled=None) -> Learner:

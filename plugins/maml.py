@@ -9,23 +9,17 @@ Needs learn2learn: ``pip install 'fewshot[meta]' && fewshot install-meta``.
 
 from __future__ import annotations
 
-from torch import nn
-
 from fewshot import hookimpl
 from fewshot.gradient_meta import GradientMetaLearner, import_learn2learn
 
-learn2learn = import_learn2learn()  # absent: this plugin is listed as unavailable
+import_learn2learn()  # absent or broken: this plugin is listed as unavailable
 
 
 class MAMLLearner(GradientMetaLearner):
     """A head over embeddings with a MAML-learned initialisation."""
 
     name = "maml"
-
-    def wrap(self, network: nn.Module) -> nn.Module:
-        return learn2learn.algorithms.MAML(
-            network, lr=self.inner_learning_rate, first_order=self.first_order
-        )
+    algorithm = "MAML"
 
 
 @hookimpl
