@@ -12,8 +12,10 @@ The recipe, on frozen embeddings:
    and stays fixed;
 3. a residual adapter, starting at zero, learns to carry the target onto the source: the
    penalty between source and adapted target representations and, for ``kl``, entropy terms
-   on the unlabelled target. The K target labels shape the classifier; ``target_weight``
-   (default 0) lets their cross-entropy train the adapter too.
+   on the unlabelled target, and a transport cost (the adapter's mean squared displacement of
+   the target) that keeps it from moving the target further than the alignment is worth. The
+   K target labels shape the classifier; ``target_weight`` (default 0) lets their
+   cross-entropy train the adapter too.
 
 ``adapt_source=True`` passes the source through the adapter too and adds its cross-entropy
 (DAN's shared network); ``finetune_encoder=True`` takes texts, trains the sentence encoder with
@@ -44,6 +46,12 @@ class AlignedLearner(TunedEncoderMixin, Learner):
     #: on the unlabelled target (confident yet class-balanced predictions; see
     #: :func:`fewshot.alignment.information_maximisation`).
     default_entropy_weight: float = 0.0
+    #: ``transport_weight=None`` means this: the weight of the transport cost, the mean squared
+    #: displacement of target inputs by the adapter (per dimension, on unit-variance inputs).
+    #: With it the adapter solves a relaxed Monge problem (match the source distribution with
+    #: the least movement, as in optimal-transport adaptation: Courty et al. 2017) instead of
+    #: matching at any cost, which on frozen features can carry one class onto the other.
+    default_transport_weight: float = 0.0
 
     def __init__(
         self,
@@ -55,6 +63,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         weight_decay: float = 1e-4,
         target_weight: float = 0.0,
         entropy_weight: float | None = None,
+        transport_weight: float | None = None,
         validation_fraction: float = 0.1,
         adapt_source: bool = False,
         finetune_encoder: bool = False,
@@ -72,6 +81,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         self.weight_decay = weight_decay
         self.target_weight = target_weight
         self.entropy_weight = entropy_weight
+        self.transport_weight = transport_weight
         self.validation_fraction = validation_fraction
         self.adapt_source = adapt_source
         self.finetune_encoder = finetune_encoder
@@ -204,6 +214,9 @@ class AlignedLearner(TunedEncoderMixin, Learner):
                 entropy_weight=self.default_entropy_weight
                 if self.entropy_weight is None
                 else self.entropy_weight,
+                transport_weight=self.default_transport_weight
+                if self.transport_weight is None
+                else self.transport_weight,
             )
         network.eval()
         if self.finetune_encoder:
@@ -223,9 +236,16 @@ class AlignedLearner(TunedEncoderMixin, Learner):
             )
         if self.batch_size < 2:
             raise ConfigError(f"{self.name}: batch_size must be at least 2")
-        for name in ("weight", "learning_rate", "weight_decay", "target_weight", "entropy_weight"):
+        for name in (
+            "weight",
+            "learning_rate",
+            "weight_decay",
+            "target_weight",
+            "entropy_weight",
+            "transport_weight",
+        ):
             value = getattr(self, name)
-            if name == "entropy_weight" and value is None:
+            if name in ("entropy_weight", "transport_weight") and value is None:
                 continue
             if not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"{self.name}: {name} must be a number >= 0, got {value!r}")

@@ -188,12 +188,14 @@ def train_aligned(
     rng: np.random.Generator,
     target_weight: float = 1.0,
     entropy_weight: float = 0.0,
+    transport_weight: float = 0.0,
     check_every: int = 20,
 ) -> int:
     """``steps`` optimiser steps on: cross-entropy of a source batch, cross-entropy of (up to a
     batch of) the labelled target texts, and ``weight · ramp · penalty`` between the source batch
-    and a batch of target texts (labelled and unlabelled alike), and ``entropy_weight`` times the
-    information-maximisation loss of the target batch.
+    and a batch of target texts (labelled and unlabelled alike), ``entropy_weight`` times the
+    information-maximisation loss of the target batch, and ``transport_weight`` times the mean
+    squared displacement ``z - x`` of the target batch (the transport cost).
 
     With validation rows, their cross-entropy is measured every ``check_every`` steps and the
     network ends at its best checkpoint (model selection on the source, never on target labels).
@@ -208,7 +210,8 @@ def train_aligned(
         t = rng.choice(data.target_size, size=batch_size, replace=data.target_size < batch_size)
         y_s = torch.as_tensor(data.source_codes[s], device=device)
         z_s, logits_s = network(data.features("source", s), target=False)
-        z_t, logits_t = network(data.features("target", t))
+        x_t = data.features("target", t)
+        z_t, logits_t = network(x_t)
         loss = F.cross_entropy(logits_s, y_s)  # constant unless the source representation trains
         if n_support:
             k = rng.choice(n_support, size=min(batch_size, n_support), replace=False)
@@ -219,6 +222,8 @@ def train_aligned(
             loss = loss + weight * ramp(step / steps) * penalty(z_s, y_s, z_t, logits_t)
         if entropy_weight:
             loss = loss + entropy_weight * information_maximisation(logits_t)
+        if transport_weight:
+            loss = loss + transport_weight * (z_t - x_t).pow(2).mean()
         optimizer.zero_grad()
         if loss.requires_grad:  # False when nothing trainable is in the loss (weights all 0)
             loss.backward()
