@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.errors import ConfigError
+from fewshot.errors import ConfigError, check_count
 from fewshot.finetuning import TunedEncoderMixin
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import softmax, stratified_hold_out
@@ -211,12 +211,8 @@ class AlignedLearner(TunedEncoderMixin, Learner):
                 optimizer=optimizer,
                 rng=rng,
                 target_weight=self.target_weight,
-                entropy_weight=self.default_entropy_weight
-                if self.entropy_weight is None
-                else self.entropy_weight,
-                transport_weight=self.default_transport_weight
-                if self.transport_weight is None
-                else self.transport_weight,
+                entropy_weight=self._weight_or_default("entropy_weight"),
+                transport_weight=self._weight_or_default("transport_weight"),
             )
         network.eval()
         if self.finetune_encoder:
@@ -226,16 +222,12 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         return self
 
     def _check_params(self) -> None:
-        for name in ("hidden", "steps", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{self.name}: {name} must be a positive integer, got {value!r}")
+        for name, minimum in (("hidden", 1), ("steps", 1), ("batch_size", 2)):
+            check_count(f"{self.name}: {name}", getattr(self, name), minimum)
         if not 0 <= self.validation_fraction < 1:
             raise ConfigError(
                 f"{self.name}: validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
             )
-        if self.batch_size < 2:
-            raise ConfigError(f"{self.name}: batch_size must be at least 2")
         for name in (
             "weight",
             "learning_rate",
@@ -249,6 +241,11 @@ class AlignedLearner(TunedEncoderMixin, Learner):
                 continue
             if not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"{self.name}: {name} must be a number >= 0, got {value!r}")
+
+    def _weight_or_default(self, name: str) -> float:
+        """The ``name`` parameter, or the learner's ``default_<name>`` where it is None."""
+        value = getattr(self, name)
+        return getattr(self, f"default_{name}") if value is None else value
 
     def _features(self, parts: dict[str, tuple[np.ndarray, np.ndarray]]):
         """``features(part, indices)`` for the training loop: centred embeddings, computed with

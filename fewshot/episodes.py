@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from fewshot.data import LabeledTexts
-from fewshot.errors import ConfigError, EpisodeError
+from fewshot.errors import ConfigError, EpisodeError, check_count
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,12 +51,6 @@ class Episode:
         )
 
 
-def _check_count(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class EpisodeSampler:
     """Draws N-way K-shot episodes with Q queries per class from labelled texts.
 
@@ -87,10 +81,10 @@ class EpisodeSampler:
         small_classes: Literal["error", "skip"] = "error",
     ):
         self.data = data
-        self.ways = _check_count("ways", ways, 2)
-        self.shots = _check_count("shots", shots, 1)
-        self.queries = _check_count("queries", queries, 1)
-        self.seed = _check_count("seed", seed, 0)
+        self.ways = check_count("ways", ways, 2)
+        self.shots = check_count("shots", shots, 1)
+        self.queries = check_count("queries", queries, 1)
+        self.seed = check_count("seed", seed, 0)
         if small_classes not in ("error", "skip"):
             raise ConfigError(f"small_classes must be 'error' or 'skip', got {small_classes!r}")
         self.domain = domain
@@ -130,7 +124,7 @@ class EpisodeSampler:
 
     def episode(self, index: int) -> Episode:
         """Episode ``index``, the same for a given seed whatever else was drawn."""
-        index = _check_count("episode index", index, 0)
+        index = check_count("episode index", index, 0)
         rng = np.random.default_rng([self.seed, index])
         chosen = rng.choice(len(self.classes), size=self.ways, replace=False)
         classes = tuple(self.classes[c] for c in chosen)
@@ -182,8 +176,8 @@ class CrossDomainSampler:
         target_domain: str | None = None,
     ):
         self.source, self.target = source, target
-        self.shots = _check_count("shots", shots, 0)
-        self.seed = _check_count("seed", seed, 0)
+        self.shots = check_count("shots", shots, 0)
+        self.seed = check_count("seed", seed, 0)
         if not (isinstance(unlabeled, (int, float)) and 0 <= unlabeled < 1):
             raise ConfigError(f"unlabeled must be a share in [0, 1), got {unlabeled!r}")
         self.unlabeled = float(unlabeled)
@@ -194,7 +188,7 @@ class CrossDomainSampler:
         distinct = target_rows[_first_of_each_text(target.text_array[target_rows])]
         labels = target.label_array[distinct]
         self.classes: tuple[str, ...] = tuple(sorted(set(labels)))
-        self.ways = len(self.classes) if ways is None else _check_count("ways", ways, 2)
+        self.ways = len(self.classes) if ways is None else check_count("ways", ways, 2)
         if self.ways > len(self.classes):
             raise EpisodeError(
                 f"{target.name}: {self.ways}-way tasks need {self.ways} classes, it has "
@@ -216,7 +210,7 @@ class CrossDomainSampler:
                 )
 
     def episode(self, index: int) -> Episode:
-        index = _check_count("task index", index, 0)
+        index = check_count("task index", index, 0)
         rng = np.random.default_rng([self.seed, index])
         if self.ways == len(self.classes):
             classes = self.classes

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fewshot.errors import ConfigError, MissingDependency
+from fewshot.errors import MissingDependency, check_count
 from fewshot.install_meta import INSTALL_HINT
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import l2_normalize
@@ -173,9 +173,7 @@ class GradientMetaLearner(Learner):
 
     def _check_params(self) -> None:
         for key in ("hidden", "inner_steps", "meta_steps"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{self.name}: {key} must be an integer >= 0, got {value!r}")
+            check_count(f"{self.name}: {key}", getattr(self, key), 0)
 
     def _network(self) -> nn.Module:
         d = self.n_features_in_

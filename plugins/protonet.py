@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from fewshot import hookimpl
-from fewshot.errors import ConfigError
+from fewshot.errors import ConfigError, check_count
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, squared_distances
 
@@ -56,10 +56,7 @@ class PrototypicalLearner(Learner):
             raise ConfigError(
                 f"protonet: metric must be 'cosine' or 'euclidean', got {self.metric!r}"
             )
-        if not isinstance(self.meta_steps, int) or self.meta_steps < 0:
-            raise ConfigError(
-                f"protonet: meta_steps must be an integer >= 0, got {self.meta_steps!r}"
-            )
+        check_count("protonet: meta_steps", self.meta_steps, 0)
 
     def meta_fit(self, tasks) -> PrototypicalLearner:
         from fewshot.projection import train_projection  # torch only when meta-training
