@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.errors import ConfigError, check_count
 from fewshot.finetuning import TunedEncoderMixin
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import softmax, stratified_hold_out
+from fewshot.params import Boolean, Integer, OrNone, Real, Text
 
 
 class AlignedLearner(TunedEncoderMixin, Learner):
@@ -52,6 +52,25 @@ class AlignedLearner(TunedEncoderMixin, Learner):
     #: the least movement, as in optimal-transport adaptation: Courty et al. 2017) instead of
     #: matching at any cost, which on frozen features can carry one class onto the other.
     default_transport_weight: float = 0.0
+    parameter_constraints = {
+        "weight": Real(min=0),
+        "hidden": Integer(min=1),
+        "steps": Integer(min=1),
+        "batch_size": Integer(min=2),
+        "learning_rate": Real(min=0),
+        "weight_decay": Real(min=0),
+        "target_weight": Real(min=0),
+        "entropy_weight": OrNone(Real(min=0)),
+        "transport_weight": OrNone(Real(min=0)),
+        "validation_fraction": Real(min=0, max=1, max_open=True),
+        "adapt_source": Boolean(),
+        "finetune_encoder": Boolean(),
+        "encoder": Text(),
+        "encoder_learning_rate": Real(min=0),
+        "max_seq_length": Integer(min=1),
+        "device": Text(),
+        "random_state": OrNone(Integer(min=0)),
+    }
 
     def __init__(
         self,
@@ -109,7 +128,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
 
         from fewshot.alignment import AlignmentData, AlignmentNetwork, train_aligned
 
-        self._check_params()
+        self.validate_params()
         if source is None:
             raise ValueError(f"{self.name} needs labelled source data: fit(X, y, source=(X, y))")
         X_source, y_source = check_support(self, *source)
@@ -220,27 +239,6 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         self.network_ = network.cpu()
         self.n_features_in_ = None if self.finetune_encoder else centred_source.shape[1]
         return self
-
-    def _check_params(self) -> None:
-        for name, minimum in (("hidden", 1), ("steps", 1), ("batch_size", 2)):
-            check_count(f"{self.name}: {name}", getattr(self, name), minimum)
-        if not 0 <= self.validation_fraction < 1:
-            raise ConfigError(
-                f"{self.name}: validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
-        for name in (
-            "weight",
-            "learning_rate",
-            "weight_decay",
-            "target_weight",
-            "entropy_weight",
-            "transport_weight",
-        ):
-            value = getattr(self, name)
-            if name in ("entropy_weight", "transport_weight") and value is None:
-                continue
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{self.name}: {name} must be a number >= 0, got {value!r}")
 
     def _weight_or_default(self, name: str) -> float:
         """The ``name`` parameter, or the learner's ``default_<name>`` where it is None."""

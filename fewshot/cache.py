@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-_SCHEMA = """
+from fewshot.errors import ConfigError
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS embeddings (
     encoder TEXT NOT NULL,
     key BLOB NOT NULL,
@@ -25,7 +28,12 @@ CREATE TABLE IF NOT EXISTS embeddings (
     checksum INTEGER NOT NULL,
     PRIMARY KEY (encoder, key)
 ) WITHOUT ROWID
-"""
+""",
+    # The length of an encoder's vectors: a row of another length is damaged, whatever its CRC.
+    """
+CREATE TABLE IF NOT EXISTS dimensions (encoder TEXT PRIMARY KEY, dimension INTEGER NOT NULL)
+""",
+)
 # SQLite's default limit on bound parameters is 999 in old builds.
 _CHUNK = 900
 
@@ -48,13 +56,27 @@ class EmbeddingCache:
 
     def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"embedding cache {self.directory}: cannot use it as a folder ({exc.strerror}); "
+                "choose another --cache-dir or run with --no-cache"
+            ) from None
         self.path = self.directory / "embeddings.sqlite3"
+        if self.path.exists() and not self.path.is_file():
+            raise ConfigError(
+                f"embedding cache {self.path} is not a file; move it away, choose another "
+                "--cache-dir or run with --no-cache"
+            )
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
             if not _damaged(exc):  # "database is locked" and the like are not damage
-                raise
+                raise ConfigError(
+                    f"embedding cache {self.path}: cannot open it ({exc}); choose another "
+                    "--cache-dir or run with --no-cache"
+                ) from None
             aside = self.path.with_name(f"{self.path.name}.corrupt-{uuid.uuid4().hex[:8]}")
             os.replace(self.path, aside)
             for suffix in ("-wal", "-shm"):
@@ -71,7 +93,9 @@ class EmbeddingCache:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(_SCHEMA)
+        for statement in _SCHEMA:
+            db.execute(statement)
+        self._dimensions: dict[str, int] = dict(db.execute("SELECT * FROM dimensions"))
         return db
 
     def _give_up(self, exc: Exception) -> None:
@@ -112,17 +136,30 @@ class EmbeddingCache:
                 vector = np.frombuffer(blob, dtype=np.float32)
                 if np.isfinite(vector).all():
                     found[key] = vector
+        dimension = self._dimensions.get(encoder)
+        if dimension is None and found:  # a cache from before dimensions were recorded
+            lengths, counts = np.unique([len(v) for v in found.values()], return_counts=True)
+            dimension = int(lengths[counts.argmax()])
+        for key in [k for k, v in found.items() if len(v) != dimension]:
+            del found[key]
 
     def put_many(self, encoder: str, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
         rows = []
+        dimension = None
         for key, vector in items:
             blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
             rows.append((encoder, key, blob, zlib.crc32(blob)))
-        if self._broken:
+            dimension = len(blob) // 4
+        if self._broken or not rows:
             return
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
+                if encoder not in self._dimensions:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO dimensions VALUES (?, ?)", (encoder, dimension)
+                    )
+                    self._dimensions[encoder] = dimension
                 self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
         except sqlite3.DatabaseError as exc:
             if not _damaged(exc):

@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from rich.console import Console
@@ -22,13 +22,23 @@ from fewshot.cache import EmbeddingCache, default_cache_dir
 from fewshot.datasets import Columns
 from fewshot.encoders import DEFAULT_ENCODER, check_device
 from fewshot.errors import ConfigError, FewshotError
-from fewshot.evaluation import Evaluator, FullWaySetting, LearnerSpec
-from fewshot.journal import JOURNAL, Journal, fingerprint
+from fewshot.evaluation import Evaluator, FullWaySetting, LearnerSpec, jsonable
+from fewshot.journal import Journal
+from fewshot.outputs import check_output_file, write_atomic
+from fewshot.params import Real
 from fewshot.plugins import Registry, load_registry
-from fewshot.report import print_report, wide_console, write_atomic, write_results
+from fewshot.report import print_report, wide_console, write_results
+from fewshot.rundir import RunDirectory, describe_run
 from fewshot.suite import Suite, cross_domain_settings, episode_settings, load_suite
 
 err = Console(stderr=True, soft_wrap=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _int_list(text: str) -> list[int]:
@@ -41,6 +51,21 @@ def _int_list(text: str) -> list[int]:
     if not values:
         raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
     return values
+
+
+def _checked(convert, constraint):
+    """An argparse type: ``convert(text)``, refused unless ``constraint`` accepts it."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = text
+        if not constraint.accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {constraint.describe()}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _parse_value(text: str) -> Any:
@@ -174,43 +199,24 @@ def _suite_from_args(args: argparse.Namespace) -> Suite:
     )
 
 
-def _describe_run(suite: Suite, encoder_identity: str, device: str) -> dict:
-    """run.json: what this run computes; its fingerprint decides whether --resume may continue it."""
-    computed = {
-        "settings": [{"type": type(s).__name__, **asdict(s)} for s in suite.settings],
-        "learners": [[spec.name, dict(spec.params), spec.display] for spec in suite.learners],
-        "encoder": encoder_identity,
-    }
-    return {
-        "suite": suite.name,
-        "fingerprint": fingerprint(computed),
-        "argv": sys.argv[1:],
-        "fewshot_version": fewshot.__version__,
-        "encoder": encoder_identity,
-        "device": device,
-    }
-
-
-def _check_out_dir(out: Path, run_fingerprint: str, *, resume: bool, overwrite: bool) -> None:
-    """Never lose finished work by accident: continuing or replacing an earlier run is explicit."""
-    earlier = out / "run.json"
-    if resume:
-        if not earlier.is_file():
-            raise ConfigError(f"{out}: no earlier run to resume (no run.json there); drop --resume")
-        try:
-            previous = json.loads(earlier.read_text(encoding="utf-8")).get("fingerprint")
-        except ValueError:
-            raise ConfigError(f"{earlier}: damaged; cannot tell which run it was") from None
-        if previous != run_fingerprint:
-            raise ConfigError(
-                f"{out} holds a run with another suite, seed, learners or encoder (fingerprint {previous}, "
-                f"this run {run_fingerprint}); --resume only continues the same run: use another --out"
+def _describe_run(suite: Suite, evaluator: Evaluator, device: str) -> dict:
+    """run.json: what this run computes; its fingerprint decides whether --resume may continue
+    it (call after ``evaluator.prepare``, which loads the data it fingerprints)."""
+    return describe_run(
+        suite=suite.name,
+        settings=[{"type": type(s).__name__, **asdict(s)} for s in suite.settings],
+        learners=[
+            {"label": spec.display, "name": spec.name, "params": jsonable(learner.get_params())}
+            for spec, learner in zip(
+                suite.learners, evaluator.configured(suite.learners), strict=True
             )
-    elif not overwrite and any((out / name).exists() for name in ("results.json", JOURNAL)):
-        raise ConfigError(
-            f"{out} holds results of an earlier run; continue it with --resume, replace it with --overwrite, "
-            "or choose another --out"
-        )
+        ],
+        encoder=evaluator.encoder.identity,
+        data=evaluator.data_fingerprints(),
+        device=device,
+        argv=sys.argv[1:],
+        version=fewshot.__version__,
+    )
 
 
 def _split_table(args: argparse.Namespace) -> dict:
@@ -234,22 +240,26 @@ def _split_table(args: argparse.Namespace) -> dict:
     return table
 
 
+def _cache(args: argparse.Namespace) -> EmbeddingCache | None:
+    return None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     registry = load_registry()
     _warn_failures(registry)
     suite = _suite_from_args(args)
     device = check_device(args.device)
+    RunDirectory.check(args.out, resume=args.resume, overwrite=args.overwrite)
     columns = Columns(
         args.text_column or suite.columns.text,
         args.label_column or suite.columns.label,
         args.domain_column or suite.columns.domain,
     )
-    cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
     progress = not args.no_progress and sys.stderr.isatty()
     encoder = registry.cached_encoder(
         args.encoder or suite.encoder or DEFAULT_ENCODER,
         device=device,
-        cache=cache,
+        cache=_cache(args),
         progress=progress,
     )
     evaluator = Evaluator(
@@ -262,23 +272,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     # Every input error surfaces here, before --out is touched.
     evaluator.prepare(suite.settings, suite.learners)
-    out = Path(args.out)
-    run = _describe_run(suite, encoder.identity, device)
-    _check_out_dir(out, run["fingerprint"], resume=args.resume, overwrite=args.overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    journal = Journal(out, resume=args.resume)
-    write_atomic(out / "run.json", json.dumps(run, indent=2) + "\n")
-    evaluator.journal = journal
+    run = _describe_run(suite, evaluator, device)
+    directory = RunDirectory.open(args.out, run, resume=args.resume, overwrite=args.overwrite)
     records: list[dict] = []
     comparisons: list[dict] = []
     try:
-        for result in evaluator.run(suite.settings, suite.learners):
-            records += [outcome.record for outcome in result.outcomes]
-            comparisons += result.comparisons
-            # After every setting, so finished work is kept whatever happens next.
-            write_results(out, records, comparisons)
-    finally:
-        journal.close()
+        journal = Journal(directory.path, resume=args.resume)
+        evaluator.journal = journal
+        try:
+            for result in evaluator.run(suite.settings, suite.learners):
+                records += [outcome.record for outcome in result.outcomes]
+                comparisons += result.comparisons
+                # After every setting, so finished work is kept whatever happens next.
+                write_results(directory.path, records, comparisons)
+        finally:
+            journal.close()
+    except KeyboardInterrupt:
+        directory.abandon()
+        kept = (
+            "the earlier run there is unchanged (the replacement was dropped)"
+            if directory.replacing
+            else "finished episodes are kept: continue with --resume"
+        )
+        err.print(f"fewshot: interrupted; {args.out}: {kept}", highlight=False, markup=False)
+        return 130
+    except BaseException:
+        directory.abandon()
+        raise
+    directory.finish()
+    out = directory.path
     if args.resume:
         err.print(
             f"resumed: {journal.reused_total()} episodes taken from the journal, {journal.computed} computed",
@@ -369,7 +391,7 @@ def _apply_run_options(learner, spec: LearnerSpec, device: str, seed: int | None
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from fewshot.data import read_texts
-    from fewshot.models import data_fingerprint, save_model
+    from fewshot.models import check_model_out, data_fingerprint, save_model
 
     registry = load_registry()
     _warn_failures(registry)
@@ -385,16 +407,21 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"learner {spec.name!r} does not use {flag}; learners that do: see `fewshot learners`"
             )
-    train = registry.datasets.load(args.train, columns)
+    if learner.meta_trained != bool(args.meta_train):
+        raise ConfigError(
+            f"learner {spec.display!r} is meta-trained: give --meta-train DATA, labelled texts of "
+            "other classes to learn from"
+            if learner.meta_trained
+            else f"learner {spec.display!r} is not meta-trained; --meta-train is for those that are"
+        )
+    check_model_out(args.out)  # before any work: never train for a place we may not write
+    encoder_name = args.encoder or DEFAULT_ENCODER
     encoder = None
     if learner.input_kind == "embeddings":
-        cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
         encoder = registry.cached_encoder(
-            args.encoder or DEFAULT_ENCODER,
-            device=device,
-            cache=cache,
-            progress=sys.stderr.isatty(),
+            encoder_name, device=device, cache=_cache(args), progress=sys.stderr.isatty()
         )
+    train = registry.datasets.load(args.train, columns)
 
     def inputs(texts):
         return encoder.encode(texts) if encoder is not None else np.asarray(texts, dtype=object)
@@ -405,27 +432,23 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     if args.source:
         source = registry.datasets.load(args.source, columns)
         fit_inputs["source"] = (inputs(source.texts), source.label_array)
-    if learner.meta_trained != bool(args.meta_train):
-        raise ConfigError(
-            f"learner {spec.display!r} is meta-trained: give --meta-train DATA, labelled texts of "
-            "other classes to learn from"
-            if learner.meta_trained
-            else f"learner {spec.display!r} is not meta-trained; --meta-train is for those that are"
-        )
     start = time.perf_counter()
     if learner.meta_trained:
         meta_data = registry.datasets.load(args.meta_train, columns)
         learner.meta_fit(_adapt_meta_tasks(meta_data, inputs(meta_data.texts), train, args.seed))
     learner.fit(inputs(train.texts), train.label_array, **fit_inputs)
     seconds = time.perf_counter() - start
-    encoder_info = (
-        {"name": args.encoder or DEFAULT_ENCODER, "identity": encoder.identity}
-        if encoder is not None
-        else {
+    encoder_directory = None
+    if encoder is not None:
+        encoder_info = {"name": encoder_name, "identity": encoder.identity}
+        if encoder_name not in registry.encoders:  # a local directory: it travels with the model
+            encoder_directory = encoder.encoder.model
+            encoder_info["name"] = Path(encoder_name).name
+    else:
+        encoder_info = {
             "name": str(learner.get_params().get("encoder", "")),
             "fine_tuned": learner.owns_encoder,
         }
-    )
     training = {
         "data": args.train,
         "examples": len(train),
@@ -436,7 +459,13 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         "source": args.source,
         "meta_train": args.meta_train,
     }
-    out = save_model(learner, args.out, encoder=encoder_info, training=training)
+    out = save_model(
+        learner,
+        args.out,
+        encoder=encoder_info,
+        training=training,
+        encoder_directory=encoder_directory,
+    )
     err.print(
         f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts, fit in {seconds:.1f} s) to {out}",
         highlight=False,
@@ -471,9 +500,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
-    cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
-    model = load(args.model, device=device, cache=cache)
-    if Path(args.input).exists():
+    input_is_file = Path(args.input).exists()
+    check_output_file(args.out, inputs=[args.input] if input_is_file else [])
+    model = load(args.model, device=device, cache=_cache(args))
+    if input_is_file:
         texts, labels = read_texts(args.input, text_column=args.text_column or "text")
     else:
         data = load_registry().datasets.load(args.input)
@@ -513,7 +543,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fewshot", description=fewshot.__doc__)
+    parser = _Parser(prog="fewshot", description=fewshot.__doc__)
     parser.add_argument("--version", action="version", version=f"fewshot {fewshot.__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -597,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--episode-timeout",
-        type=float,
+        type=_checked(float, Real(min=0, min_open=True)),
         metavar="S",
         help="fail a learner's setting when one episode takes > S s",
     )
@@ -669,15 +699,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _describe_os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A text or path that is not valid UTF-8 must not turn an error message into a crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (one line, status 2)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.handler(args)
     except FewshotError as exc:
         if args.debug:
             raise
         err.print(f"fewshot: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        return 2
+    except OSError as exc:  # the file system said no: a read-only place, a full disk, ...
+        if args.debug:
+            raise
+        err.print(
+            f"fewshot: error: {_describe_os_error(exc)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return 2
     except KeyboardInterrupt:
         err.print(

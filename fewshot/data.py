@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
+import hashlib
 import json
+import os
+import stat
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,6 +18,11 @@ from typing import Any
 import numpy as np
 
 from fewshot.errors import DataError
+from fewshot.outputs import file_kind
+
+#: The longest line (JSONL row, CSV line, text) a data file may have. Longer ones are refused
+#: with an error rather than read into memory without end (a path to /dev/zero, a binary file).
+MAX_LINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +54,8 @@ class LabeledTexts:
         for i, text in enumerate(self.texts):
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{self.name}: example {i} has an empty text ({text!r})")
+            if not text.isascii():
+                check_unicode(text, f"{self.name}: example {i}")
 
     @classmethod
     def from_lists(
@@ -95,6 +105,17 @@ class LabeledTexts:
         return tuple(sorted(set(self.labels)))
 
     @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the rows in order (texts, labels, domains): any change to the data, a
+        shuffled label included, changes it. Runs record it so ``--resume`` can refuse data
+        that changed."""
+        digest = hashlib.sha256()
+        for row in zip(self.texts, self.labels, self.domains or [None] * len(self), strict=True):
+            digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+    @cached_property
     def label_array(self) -> np.ndarray:
         return np.asarray(self.labels, dtype=object)
 
@@ -117,10 +138,48 @@ class LabeledTexts:
 def _label(value: Any, name: str, index: int) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         raise DataError(f"{name}: example {index} has no label")
-    label = str(value).strip()
-    if not label:
-        raise DataError(f"{name}: example {index} has an empty label")
+    label = normalize_label(value)
+    if label is None:
+        raise DataError(f"{name}: example {index} has an empty label ({value!r})")
     return label
+
+
+def normalize_label(value: Any) -> str | None:
+    """A label as training and prediction compare it: a string with the surrounding spaces
+    stripped (a CSV's ``3`` and a JSON ``3`` name the same class); None if nothing is left or
+    the value cannot be a label (null, a list, an object)."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    label = str(value).strip()
+    return label or None
+
+
+def check_unicode(text: str, where: str) -> str:
+    """``text``, or a DataError if it holds an unpaired surrogate (from a JSON escape such as
+    ``\\ud800``): such a string is not Unicode text and cannot be encoded or hashed."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(
+            f"{where}: holds an unpaired surrogate ({text[exc.start]!r} at character "
+            f"{exc.start + 1}); expected valid Unicode text"
+        ) from None
+    return text
+
+
+def check_input_file(path: Path) -> Path:
+    """Refuse a missing input, a directory, a FIFO or a device: only regular files are read."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError("no such file", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read it ({exc.strerror})", path=path) from None
+    if stat.S_ISDIR(mode):
+        raise DataError("is a directory; expected a JSONL or CSV file", path=path)
+    if not stat.S_ISREG(mode):
+        raise DataError(f"is {file_kind(mode)}; expected a regular file", path=path)
+    return path
 
 
 def read_labeled_file(
@@ -135,11 +194,7 @@ def read_labeled_file(
     The domain column is read when the file has it. Every problem is reported as a
     :class:`DataError` naming the file and the line.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError("no such file", path=path)
-    if path.is_dir():
-        raise DataError("is a directory; expected a JSONL or CSV file", path=path)
+    path = check_input_file(Path(path))
     rows = _rows(path, expected=".jsonl, .csv or .tsv")
 
     texts: list[str] = []
@@ -157,22 +212,29 @@ def read_labeled_file(
         for column in wanted:
             if column not in row:
                 raise DataError(
-                    f"missing column {column!r}; this row has {sorted(row)}", path=path, line=line
+                    f"missing column {column!r}; this row has {sorted(row)[:10]}",
+                    path=path,
+                    line=line,
                 )
         text = row[text_column]
         if not isinstance(text, str):
-            raise DataError(f"{text_column!r} is {text!r}; expected a string", path=path, line=line)
+            raise DataError(
+                f"{text_column!r} is {_short(text)}; expected a string", path=path, line=line
+            )
         if not text.strip():
             raise DataError(f"empty text in column {text_column!r}", path=path, line=line)
-        label = row[label_column]
-        if label is None or isinstance(label, (dict, list)) or not str(label).strip():
+        label = normalize_label(row[label_column])
+        if label is None:
             raise DataError(
-                f"{label_column!r} is {label!r}; expected a non-empty label", path=path, line=line
+                f"{label_column!r} is {_short(row[label_column])}; expected a non-empty label",
+                path=path,
+                line=line,
             )
-        texts.append(text)
-        labels.append(str(label).strip())
+        where = f"{path}, line {line}"
+        texts.append(check_unicode(text, where))
+        labels.append(check_unicode(label, where))
         if use_domain:
-            domains.append(str(row[domain_column]))
+            domains.append(check_unicode(str(row[domain_column]), where))
     if not texts:
         raise DataError("the file has no examples; expected at least one labelled row", path=path)
     return LabeledTexts(
@@ -196,18 +258,31 @@ def _rows(path: Path, *, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
     raise DataError(f"unknown file type {kind or '(none)'!r}; expected {expected}", path=path)
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    # Decoded one line at a time so that an encoding error names its exact line.
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as handle:
-        number = 0
-        try:
-            for number, raw in enumerate(handle, start=1):
+    """(line number, line) pairs, each line decoded on its own so that an encoding error names
+    its exact line; a line over MAX_LINE_BYTES, a damaged .gz or a file that is not gzip at all
+    is a DataError."""
+    gzipped = path.suffix.lower() == ".gz"
+    opener = gzip.open if gzipped else open
+    number = 0
+    try:
+        with opener(path, "rb") as handle:
+            while True:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    return
+                number += 1
+                if len(raw) > MAX_LINE_BYTES:
+                    raise DataError(
+                        f"longer than {MAX_LINE_BYTES >> 20} MiB; is this a text data file?",
+                        path=path,
+                        line=number,
+                    )
                 try:
                     yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
@@ -217,8 +292,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                         path=path,
                         line=number,
                     ) from None
-        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
-            raise DataError(f"cannot read the file after line {number}: {exc}", path=path) from None
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated, corrupt or fake .gz
+        what = "not a valid gzip file" if gzipped and number == 0 else "cannot read the file"
+        raise DataError(f"{what} after line {number} ({exc})", path=path) from None
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -231,6 +307,10 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise DataError(
                 f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number
             ) from None
+        except RecursionError:
+            raise DataError("JSON nested too deeply", path=path, line=number) from None
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            raise DataError(f"unreadable JSON ({exc})", path=path, line=number) from None
         if not isinstance(row, dict):
             raise DataError(
                 f'expected a JSON object like {{"text": ..., "label": ...}}, got {type(row).__name__}',
@@ -241,39 +321,33 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    with _open_text(path) as handle:
-        try:
-            reader = csv.reader(handle, delimiter=delimiter)
-            header = next(reader, None)
-            if header is None:
-                return
-            header = [h.strip() for h in header]
-            for row in reader:
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    raise DataError(
-                        f"{len(row)} fields, but the header has {len(header)} ({header})",
-                        path=path,
-                        line=reader.line_num,
-                    )
-                yield reader.line_num, dict(zip(header, row, strict=True))
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"not valid UTF-8 ({exc.reason}); save the file as UTF-8", path=path
-            ) from None
-        except csv.Error as exc:
-            raise DataError(f"malformed CSV ({exc})", path=path, line=reader.line_num) from None
+    reader = csv.reader((line for _, line in _lines(path)), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        header = [h.strip() for h in header]
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"{len(row)} fields, but the header has {len(header)} ({header[:10]})",
+                    path=path,
+                    line=reader.line_num,
+                )
+            yield reader.line_num, dict(zip(header, row, strict=True))
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV ({exc})", path=path, line=reader.line_num) from None
 
 
 def read_texts(
-    path: str | Path, *, text_column: str = "text"
+    path: str | Path, *, text_column: str = "text", label_column: str = "label"
 ) -> tuple[list[str], list[str] | None]:
     """Texts to predict or unlabelled texts: a ``.txt`` file (one per line), or the text column
-    of a JSONL/CSV/TSV file. Returns the texts and, when every row has one, their labels."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("no such file" if not path.exists() else "not a file", path=path)
+    of a JSONL/CSV/TSV file. Returns the texts and, when every row has one, their labels
+    (normalised as training normalises them: see :func:`normalize_label`)."""
+    path = check_input_file(Path(path))
     if _kind(path) in ("", ".txt"):
         texts = [line.rstrip("\r\n") for _, line in _lines(path)]
         texts = [t for t in texts if t.strip()]
@@ -285,13 +359,15 @@ def read_texts(
         text = row.get(text_column)
         if text_column not in row:
             raise DataError(
-                f"missing column {text_column!r}; this row has {sorted(row)}", path=path, line=line
+                f"missing column {text_column!r}; this row has {sorted(row)[:10]}",
+                path=path,
+                line=line,
             )
         if not isinstance(text, str) or not text.strip():
-            raise DataError(f"empty or non-string text {text!r}", path=path, line=line)
-        texts.append(text)
-        labels.append(row.get("label"))
+            raise DataError(f"empty or non-string text {_short(text)}", path=path, line=line)
+        texts.append(check_unicode(text, f"{path}, line {line}"))
+        labels.append(normalize_label(row.get(label_column)))
     if not texts:
         raise DataError("the file has no texts", path=path)
-    known = None if any(label is None for label in labels) else [str(label) for label in labels]
+    known = None if any(label is None for label in labels) else labels
     return texts, known

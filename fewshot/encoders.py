@@ -110,9 +110,13 @@ class SentenceTransformerEncoder:
             import transformers
             from sentence_transformers import SentenceTransformer
 
+            from fewshot.finetuning import check_modules
+
+            if (self.model / "modules.json").exists():
+                check_modules(self.model)  # names only sentence-transformers' own classes
             transformers.utils.logging.disable_progress_bar()  # one bar per run is ours to show
             self._model = SentenceTransformer(
-                str(self.model), device=self.device, local_files_only=True
+                str(self.model), device=self.device, local_files_only=True, trust_remote_code=False
             )
         return self._model
 

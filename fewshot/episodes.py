@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 
 from fewshot.data import LabeledTexts
-from fewshot.errors import ConfigError, EpisodeError, check_count
+from fewshot.errors import ConfigError, EpisodeError
+from fewshot.params import check_count
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 
 class FewshotError(Exception):
@@ -53,14 +50,6 @@ class MissingDependency(ImportError):
         self.install = install
         detail = f" ({reason})" if reason else ""
         super().__init__(f"needs {package}{detail}; install it with: {install}")
-
-
-def check_count(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int, or a :class:`ConfigError` if it is not an integer >= ``minimum``
-    (bools are refused: ``True`` is not a count)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:

@@ -26,7 +26,6 @@ from fewshot.encoders import CachedEncoder
 from fewshot.episodes import (
     ClassSplit,
     CrossDomainSampler,
-    Episode,
     EpisodeSampler,
     FullWayTask,
 )
@@ -231,8 +230,8 @@ class Evaluator:
                 count = (
                     setting.seeds if isinstance(setting, CrossDomainSetting) else setting.episodes
                 )
-                episodes = list(task.episodes(count))
-                outcomes = [self._run_episodes(setting, spec, episodes, task) for spec in learners]
+                # Drawn lazily, one at a time: memory does not grow with the episode count.
+                outcomes = [self._run_episodes(setting, spec, count, task) for spec in learners]
             yield SettingResult(setting, outcomes, paired_comparisons(setting, outcomes))
 
     def prepare(
@@ -261,6 +260,10 @@ class Evaluator:
         return prepared
 
     # -- data ---------------------------------------------------------------------------------
+
+    def data_fingerprints(self) -> dict[str, str]:
+        """The content hash of every dataset loaded so far, by spec (see ``prepare``)."""
+        return {spec: data.fingerprint for spec, data in self._data.items()}
 
     def data(self, spec: str) -> LabeledTexts:
         if spec not in self._data:
@@ -373,16 +376,18 @@ class Evaluator:
         self,
         setting: EpisodeSetting | CrossDomainSetting,
         spec: LearnerSpec,
-        episodes: list[Episode],
+        count: int,
         task: EpisodeSampler | CrossDomainSampler,
     ) -> LearnerOutcome:
-        accuracy = np.full(len(episodes), np.nan)
-        f1 = np.full(len(episodes), np.nan)
-        fit_seconds = np.zeros(len(episodes))
-        predict_seconds = np.zeros(len(episodes))
+        accuracy = np.full(count, np.nan)
+        f1 = np.full(count, np.nan)
+        fit_seconds = np.zeros(count)
+        predict_seconds = np.zeros(count)
+        sizes = np.zeros((count, 3))  # classes, queries, unlabelled rows of each episode
         error = None
         bar = tqdm(
-            episodes,
+            task.episodes(count),
+            total=count,
             desc=f"{setting.describe()} {spec.display}",
             unit="ep",
             leave=False,
@@ -401,6 +406,8 @@ class Evaluator:
         meta_trained: Learner | None = None  # meta-trained once, when an episode first needs it
         meta_info: dict[str, Any] = {}
         for i, episode in enumerate(bar):
+            unlabeled = 0 if episode.unlabeled is None else len(episode.unlabeled)
+            sizes[i] = (len(episode.classes), len(episode.query), unlabeled)
             outcome = done.get(episode.index)
             if outcome is None:
                 try:
@@ -434,23 +441,24 @@ class Evaluator:
         bar.close()
         record = self._record(spec, setting, error)
         record.update(meta_info)
+        seen = sizes[: i + 1]
         if cross_domain:
             record.update(
-                ways=len(episodes[0].classes),
+                ways=int(seen[0, 0]),
                 shots=setting.shots,
-                queries=round(float(np.mean([len(e.query) for e in episodes])), 1),
-                unlabeled=round(float(np.mean([len(e.unlabeled) for e in episodes])), 1),
+                queries=round(float(seen[:, 1].mean()), 1),
+                unlabeled=round(float(seen[:, 2].mean()), 1),
                 source_examples=len(task.source_rows),
-                episodes=len(episodes),
-                seeds=len(episodes),
+                episodes=count,
+                seeds=count,
             )
         else:
             record.update(
-                ways=getattr(setting, "ways", len(episodes[0].classes)),
+                ways=getattr(setting, "ways", int(seen[0, 0])),
                 shots=setting.shots,
                 queries=getattr(setting, "queries", None)
-                or round(float(np.mean([len(e.query) / len(e.classes) for e in episodes])), 1),
-                episodes=len(episodes),
+                or round(float((seen[:, 1] / seen[:, 0]).mean()), 1),
+                episodes=count,
             )
         if error is None:
             record.update(
@@ -517,6 +525,10 @@ class Evaluator:
 
     # -- helpers ------------------------------------------------------------------------------
 
+    def configured(self, learners: list[LearnerSpec]) -> list[Learner]:
+        """New, validated learners from their specs, as every episode gets them."""
+        return [self._configured(spec) for spec in learners]
+
     def _configured(self, spec: LearnerSpec) -> Learner:
         """A new learner from its spec; learners that run a model follow the evaluator's device."""
         learner = self.registry.make_learner(spec.name, spec.params)
@@ -570,7 +582,7 @@ class Evaluator:
             "learner": spec.display,
             "learner_name": spec.name,
             "plugin": self.registry.learner_plugin.get(spec.name, ""),
-            "params": _jsonable(self._configured(spec).get_params()),
+            "params": jsonable(self._configured(spec).get_params()),
             "dataset": dataset,
             "protocol": setting.protocol,
             "full_way": isinstance(setting, FullWaySetting),
@@ -639,7 +651,8 @@ def setting_key(setting: Setting) -> str:
     return fingerprint({"type": type(setting).__name__, **asdict(setting)})
 
 
-def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+def jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Learner parameters as JSON values (anything else by its repr)."""
     return {
         k: v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else repr(v)
         for k, v in params.items()

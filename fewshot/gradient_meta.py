@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from fewshot.errors import MissingDependency, check_count
+from fewshot.errors import MissingDependency
 from fewshot.install_meta import INSTALL_HINT
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import l2_normalize
 from fewshot.meta import MetaTrainingData, Task, train_with_validation
+from fewshot.params import Boolean, Integer, OrNone, Real, Text
 
 
 def import_learn2learn() -> Any:
@@ -51,6 +52,18 @@ class GradientMetaLearner(Learner):
     meta_trained = True
     #: The ``learn2learn.algorithms`` class that wraps the network (``clone()`` / ``adapt``).
     algorithm: ClassVar[str] = ""
+    parameter_constraints = {
+        "hidden": Integer(min=0),
+        "inner_steps": Integer(min=0),
+        "inner_learning_rate": Real(min=0),
+        "first_order": Boolean(),
+        "meta_steps": Integer(min=0),
+        "meta_batch_size": Integer(min=1),
+        "meta_learning_rate": Real(min=0, min_open=True),
+        "validate_every": Integer(min=1),
+        "device": Text(),
+        "random_state": OrNone(Integer(min=0)),
+    }
 
     def __init__(
         self,
@@ -84,7 +97,7 @@ class GradientMetaLearner(Learner):
     # -- meta-training ------------------------------------------------------------------------
 
     def meta_fit(self, tasks: MetaTrainingData) -> GradientMetaLearner:
-        self._check_params()
+        self.validate_params()
         torch.manual_seed(0 if self.random_state is None else self.random_state)
         self.ways_ = tasks.ways
         self.n_features_in_ = tasks.train.X.shape[1]
@@ -123,13 +136,12 @@ class GradientMetaLearner(Learner):
     # -- one task -----------------------------------------------------------------------------
 
     def fit(self, X, y) -> GradientMetaLearner:
-        self._check_params()
+        X, y = check_support(self, X, y)
         if not hasattr(self, "meta_state_"):
             raise NotFittedError(
                 f"{self.name} is meta-trained: call meta_fit first (the evaluator does, on the "
                 "setting's base classes)"
             )
-        X, y = check_support(self, X, y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) != self.ways_:
             raise ValueError(
@@ -170,10 +182,6 @@ class GradientMetaLearner(Learner):
         return self
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _check_params(self) -> None:
-        for key in ("hidden", "inner_steps", "meta_steps"):
-            check_count(f"{self.name}: {key}", getattr(self, key), 0)
 
     def _network(self) -> nn.Module:
         d = self.n_features_in_

@@ -30,6 +30,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
+from fewshot.params import Constraint, validate_params
+
 if TYPE_CHECKING:
     from fewshot.meta import MetaTrainingData
 
@@ -49,6 +51,13 @@ class Learner(ClassifierMixin, BaseEstimator):
     #: True for learners the evaluator meta-trains (``meta_fit``) before the episodes; a
     #: property where a parameter decides (protonet meta-trains when ``meta_steps > 0``).
     meta_trained: ClassVar[bool] = False
+    #: What each constructor parameter may be (see :mod:`fewshot.params`); checked by
+    #: ``validate_params`` before any work and at the start of every ``fit``.
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+
+    def validate_params(self) -> None:
+        """Raise a ConfigError naming the first parameter outside its declared constraint."""
+        validate_params(self)
 
     def fit(self, X: Any, y: Any, **fit_inputs: Any) -> Learner:
         raise NotImplementedError
@@ -93,7 +102,12 @@ class Learner(ClassifierMixin, BaseEstimator):
 
 
 def check_support(learner: Learner, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a support set for ``learner`` and return it as arrays."""
+    """Validate ``learner``'s parameters and a support set for it; return the set as arrays.
+
+    Every learner's ``fit`` starts here, so a bad parameter is refused before any work whether
+    the learner came from the command line or from Python.
+    """
+    learner.validate_params()
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be one-dimensional, got shape {y.shape}")

@@ -3,16 +3,27 @@
 Layout::
 
     MODEL_DIR/
-      fewshot.json        what it is: learner, parameters, labels, encoder, training data, checksums
-      state.safetensors   the learner's learned arrays
-      encoder/            only for learners that fine-tune their encoder (a sentence-transformers
-                          directory, weights in safetensors)
+      fewshot.json        what it is: learner, parameters, labels, encoder, training data, and
+                          the SHA-256 of every other file in the directory
+      state.safetensors   the learner's learned arrays; its metadata repeats the learner, labels
+                          and parameters, which loading cross-checks against fewshot.json
+      encoder/            the sentence encoder, when it is not the bundled default: the encoder
+                          a learner fine-tuned, or a local/hub encoder a model was adapted with
+                          (a sentence-transformers directory, weights in safetensors)
 
-Loading never unpickles and never imports code a file names, apart from
-sentence-transformers' own module classes (``fewshot.finetuning.check_modules``). Every file is
-checked against the SHA-256 recorded at save time, so a missing, truncated or modified file is an
-error, never a silently different model. Saving builds the directory under a temporary name and
-renames it into place, so an interrupted save never leaves a half-written model that loads.
+Trust model. A model directory is *closed*: every file in it is listed in ``fewshot.json`` with
+its checksum, and loading refuses a missing, changed or unlisted file, a listed name that
+leaves the directory (``..``, an absolute path) and any symbolic link. The encoder is either
+inside the directory or the bundled default by name, never a path to elsewhere. Loading never
+unpickles and never imports code a file names, apart from sentence-transformers' own module
+classes (``fewshot.finetuning.check_modules``, applied on every load path), and refuses
+non-finite weights. The checksums protect against corruption and accidental edits; they do not
+protect against a determined attacker, who can edit a file and its checksum together: that
+needs a signature, which fewshot does not do. Load models you got from people you trust.
+
+Saving builds the directory under a temporary name and swaps it into place, so an interrupted
+save never leaves a half-written model that loads; it replaces only a directory that verifies
+as a fewshot model (or an empty one).
 """
 
 from __future__ import annotations
@@ -20,28 +31,33 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-import uuid
+import stat
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 import fewshot
 from fewshot.data import LabeledTexts
-from fewshot.errors import DataError, FewshotError
+from fewshot.errors import FewshotError
 from fewshot.learners import Learner
+from fewshot.outputs import replace_directory, share, staging_directory
 
 FORMAT = "fewshot-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG = "fewshot.json"
 STATE = "state.safetensors"
 ENCODER_DIR = "encoder"
+#: Keys of the safetensors metadata that repeat what decides predictions.
+_METADATA = ("learner", "labels", "params")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class ModelError(FewshotError):
-    """A model directory is missing, damaged, or from a newer fewshot."""
+    """A model directory is missing, damaged, tampered with, or from another fewshot."""
 
 
 def data_fingerprint(data: LabeledTexts) -> str:
@@ -67,37 +83,71 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _metadata(learner: str, labels: list[str], params: dict[str, Any]) -> dict[str, str]:
+    values = {"learner": learner, "labels": labels, "params": params}
+    return {f"fewshot.{key}": json.dumps(values[key], sort_keys=True) for key in _METADATA}
+
+
+def check_model_out(directory: str | Path) -> Path:
+    """Refuse to save over anything but a fewshot model (that verifies) or an empty directory."""
+    directory = Path(directory)
+    if not directory.exists() and not directory.is_symlink():
+        return directory
+    if directory.is_symlink() or not directory.is_dir():
+        raise ModelError(f"--out {directory} exists and is not a directory; not replacing it")
+    if not any(directory.iterdir()):
+        return directory
+    try:
+        verify(directory, read_config(directory))
+    except ModelError as exc:
+        raise ModelError(
+            f"{directory} exists and is not a fewshot model directory that verifies ({exc}); "
+            "fewshot replaces only a model it wrote: choose another --out"
+        ) from None
+    return directory
+
+
 def save_model(
     learner: Learner,
     directory: str | Path,
     *,
-    encoder: dict[str, str] | None,
+    encoder: dict[str, Any] | None,
     training: dict[str, Any],
+    encoder_directory: str | Path | None = None,
+    card: str | None = None,
 ) -> Path:
-    """Write ``learner`` (fitted) to ``directory`` atomically; replaces an older model there."""
+    """Write ``learner`` (fitted) to ``directory`` atomically; replaces only an older model.
+
+    ``encoder`` describes the encoder of an embedding learner (``{"name": ..., "identity":
+    ...}``); ``encoder_directory``, a sentence-transformers directory that is copied into the
+    model (so that it travels with it) instead of being named. ``card`` is written as
+    ``README.md``.
+    """
     from safetensors.numpy import save_file
 
-    directory = Path(directory)
-    if directory.exists() and not (directory / CONFIG).is_file() and any(directory.iterdir()):
-        raise ModelError(
-            f"{directory} exists and is not a fewshot model directory; not overwriting it"
-        )
+    directory = check_model_out(directory)
     try:
         state = learner.get_state()
     except NotImplementedError as exc:
         raise ModelError(str(exc)) from None
+    labels = [str(label) for label in learner.classes_]
+    params = _jsonable(learner.get_params())
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.parent / f".{directory.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    staging = staging_directory(directory, "partial")
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(staging / STATE))
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in state.items()},
+            str(staging / STATE),
+            metadata=_metadata(learner.name, labels, params),
+        )
         if learner.owns_encoder:
             learner.save_encoder(staging / ENCODER_DIR)
-        # Some writers use private temporary files (mode 0600); a model directory is for sharing.
-        umask = os.umask(0)
-        os.umask(umask)
-        for path in [staging, *staging.rglob("*")]:
-            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+        elif encoder_directory is not None:
+            copy_encoder(Path(encoder_directory), staging / ENCODER_DIR)
+            encoder = {**(encoder or {}), "directory": ENCODER_DIR}
+        if card is not None:
+            (staging / "README.md").write_text(card, encoding="utf-8")
+        share(staging)
         files = {
             p.relative_to(staging).as_posix(): _sha256(p)
             for p in sorted(staging.rglob("*"))
@@ -108,29 +158,39 @@ def save_model(
             "format_version": FORMAT_VERSION,
             "fewshot_version": fewshot.__version__,
             "learner": learner.name,
-            "params": _jsonable(learner.get_params()),
+            "params": params,
             "input_kind": learner.input_kind,
-            "labels": [str(label) for label in learner.classes_],
+            "labels": labels,
             "encoder": encoder,
             "training_data": training,
             "files": files,
         }
         with open(staging / CONFIG, "w", encoding="utf-8") as handle:
-            json.dump(config, handle, indent=2)
+            json.dump(config, handle, indent=2, ensure_ascii=False)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        if directory.exists():
-            retired = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(directory, retired)
-            os.rename(staging, directory)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, directory)
+        os.chmod(staging / CONFIG, 0o666 & ~_umask())
+        replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def copy_encoder(source: Path, target: Path) -> None:
+    """Copy a sentence-transformers directory (links followed, hidden entries left out: a hub
+    cache snapshot is made of links to its blobs)."""
+    from fewshot.finetuning import check_modules
+
+    check_modules(source)
+    shutil.copytree(source, target, symlinks=False, ignore=shutil.ignore_patterns(".*"))
 
 
 class FewshotModel:
@@ -154,7 +214,13 @@ class FewshotModel:
         return self.encoder.encode(texts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self.learner.predict_proba(self._inputs(texts)))
+        proba = np.asarray(self.learner.predict_proba(self._inputs(texts)), dtype=np.float64)
+        if not np.isfinite(proba).all():
+            raise ModelError(
+                f"{self.directory}: the model gave non-finite probabilities; its weights or its "
+                "encoder are broken"
+            )
+        return proba
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         proba = self.predict_proba(texts)
@@ -172,33 +238,82 @@ def read_config(directory: Path) -> dict[str, Any]:
             f"{directory}: not a directory; expected a model directory from `fewshot adapt`"
         )
     path = directory / CONFIG
-    if not path.is_file():
+    if path.is_symlink() or not path.is_file():
         raise ModelError(
             f"{directory}: missing {CONFIG}; not a fewshot model directory (or an incomplete one)"
         )
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelError(
-            f"{path}: not valid JSON ({exc}); the file is damaged or truncated"
+            f"{path}: not valid JSON ({type(exc).__name__}); the file is damaged or truncated"
         ) from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{path}: not a fewshot model configuration (expected format {FORMAT!r})")
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
         raise ModelError(
             f"{path}: written by fewshot {config.get('fewshot_version', '?')} in model format {version}; "
-            f"this fewshot {fewshot.__version__} reads format {FORMAT_VERSION} and older: upgrade fewshot"
+            f"this fewshot {fewshot.__version__} reads format {FORMAT_VERSION}: upgrade fewshot"
         )
-    for key in ("learner", "params", "labels", "files"):
-        if key not in config:
-            raise ModelError(f"{path}: missing {key!r}")
+    if version < FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format {version} cannot be verified by this fewshot (it reads format "
+            f"{FORMAT_VERSION}); adapt the model again with `fewshot adapt`"
+        )
+    for key, kind in (("learner", str), ("params", dict), ("labels", list), ("files", dict)):
+        if not isinstance(config.get(key), kind):
+            raise ModelError(f"{path}: {key!r} is missing or not a {kind.__name__}")
+    labels = config["labels"]
+    if not labels or not all(isinstance(x, str) for x in labels) or len(set(labels)) < len(labels):
+        raise ModelError(f"{path}: 'labels' must be a list of distinct strings")
     return config
 
 
-def verify_files(directory: Path, config: dict[str, Any]) -> None:
+def _listed_path(directory: Path, name: Any) -> Path:
+    """A ``files`` entry as a path inside ``directory``; refuses names that could leave it."""
+    parts = PurePosixPath(name).parts if isinstance(name, str) else ()
+    if (
+        not parts
+        or name.startswith("/")
+        or "\\" in name
+        or "\0" in name
+        or any(part in ("", ".", "..") for part in parts)
+        or name == CONFIG
+    ):
+        raise ModelError(
+            f"{directory / CONFIG}: listed file {name!r} is not a plain name inside the model "
+            "directory; refusing to read it"
+        )
+    return directory.joinpath(*parts)
+
+
+def verify(directory: Path, config: dict[str, Any]) -> None:
+    """Check that ``directory`` holds exactly the files ``config`` lists, unchanged."""
+    listed = {}
     for name, expected in config["files"].items():
-        path = directory / name
+        path = _listed_path(directory, name)
+        if not isinstance(expected, str) or not _HEX64.fullmatch(expected):
+            raise ModelError(f"{directory / CONFIG}: the checksum of {name!r} is not a SHA-256")
+        listed[path] = expected
+    if directory / STATE not in listed:
+        raise ModelError(f"{directory / CONFIG}: {STATE} is not listed; the model is incomplete")
+    for root, folders, names in os.walk(directory):
+        for entry in [*folders, *names]:
+            path = Path(root) / entry
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise ModelError(f"{path}: a symbolic link in a model directory; refusing it")
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                raise ModelError(f"{path}: not a regular file; refusing it")
+            if path not in listed and path != directory / CONFIG:
+                raise ModelError(
+                    f"{path}: not listed in {CONFIG}; a model directory holds only the files "
+                    "it lists (was it added or edited by hand?)"
+                )
+    for path, expected in listed.items():
         if not path.is_file():
             raise ModelError(f"{path}: missing; the model directory is incomplete")
         if _sha256(path) != expected:
@@ -207,40 +322,85 @@ def verify_files(directory: Path, config: dict[str, Any]) -> None:
             )
 
 
+def _check_weights(directory: Path, config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The learner's state; refuses non-finite weights anywhere and a state whose metadata
+    disagrees with fewshot.json on the learner, labels or parameters."""
+    from safetensors import SafetensorError, safe_open
+
+    state: dict[str, np.ndarray] = {}
+    for name in config["files"]:
+        if not name.endswith(".safetensors"):
+            continue
+        path = _listed_path(directory, name)
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+                for key in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
+                    array = handle.get_tensor(key)
+                    if array.dtype.kind == "f" and not np.isfinite(array).all():
+                        raise ModelError(f"{path}: {key} holds NaN or infinite values")
+                    if path == directory / STATE:
+                        state[key] = array
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"{path}: unreadable ({exc})") from None
+        if path == directory / STATE:
+            expected = _metadata(config["learner"], config["labels"], config["params"])
+            if any(metadata.get(key) != value for key, value in expected.items()):
+                raise ModelError(
+                    f"{directory / CONFIG}: the learner, labels or parameters differ from those "
+                    f"stored with the weights in {STATE}; the configuration was edited"
+                )
+    return state
+
+
 def load(directory: str | Path, *, device: str | None = None, cache=None) -> FewshotModel:
     """Load a model directory written by ``fewshot adapt`` (or :func:`save_model`)."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    from fewshot.encoders import CachedEncoder
+    from fewshot.encoders import CachedEncoder, SentenceTransformerEncoder
+    from fewshot.finetuning import check_modules
     from fewshot.plugins import load_registry
 
     directory = Path(directory)
     config = read_config(directory)
-    verify_files(directory, config)
+    verify(directory, config)
+    state = _check_weights(directory, config)
     registry = load_registry()
     params = dict(config["params"])
     if device is not None and "device" in params:
         params["device"] = device
-    learner = registry.make_learner(config["learner"], params)
     try:
-        state = load_file(str(directory / STATE))
-    except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{directory / STATE}: unreadable ({exc})") from None
-    learner.set_state(np.asarray(config["labels"], dtype=object), state)
+        learner = registry.make_learner(config["learner"], params)
+    except FewshotError as exc:
+        raise ModelError(f"{directory / CONFIG}: {exc}") from None
+    try:
+        learner.set_state(np.asarray(config["labels"], dtype=object), state)
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
+        raise ModelError(
+            f"{directory / STATE}: does not fit learner {config['learner']!r} ({exc})"
+        ) from None
     encoder = None
     if learner.owns_encoder:
         learner.load_encoder(directory / ENCODER_DIR)
     elif learner.input_kind == "embeddings":
-        info = config.get("encoder") or {}
-        if "name" not in info:
-            raise DataError(f"{directory / CONFIG}: no encoder recorded for an embedding learner")
-        base = registry.encoder(info["name"], device=device or "cpu")
-        expected = info.get("identity", "").rsplit(":", 1)[0]
-        if expected and base.identity.rsplit(":", 1)[0] != expected:
+        info = config.get("encoder")
+        if not isinstance(info, dict):
+            raise ModelError(f"{directory / CONFIG}: no encoder recorded for an embedding learner")
+        if info.get("directory") == ENCODER_DIR:
+            check_modules(directory / ENCODER_DIR)
+            base = SentenceTransformerEncoder(
+                directory / ENCODER_DIR, device=device or "cpu", name=str(info.get("name", ""))
+            )
+        elif isinstance(info.get("name"), str) and info["name"] in registry.encoders:
+            base = registry.encoder(info["name"], device=device or "cpu")
+            expected = str(info.get("identity", "")).rsplit(":", 1)[0]
+            if expected and base.identity.rsplit(":", 1)[0] != expected:
+                raise ModelError(
+                    f"{directory}: trained with encoder {info['name']!r} = {expected}, but that "
+                    f"name now gives {base.identity.rsplit(':', 1)[0]}; predictions would be wrong"
+                )
+        else:
             raise ModelError(
-                f"{directory}: trained with encoder {info['name']!r} = {expected}, but that name now gives "
-                f"{base.identity.rsplit(':', 1)[0]}; predictions would be wrong"
+                f"{directory / CONFIG}: encoder {info.get('name')!r} is neither inside the model "
+                "directory nor a registered encoder name; a model never points elsewhere"
             )
         encoder = CachedEncoder(base, cache)
     return FewshotModel(learner, encoder, config, directory)

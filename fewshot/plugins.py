@@ -63,7 +63,8 @@ class Registry:
         return self.learners[name]
 
     def make_learner(self, name: str, params: dict[str, Any] | None = None) -> Learner:
-        """A fresh, unfitted learner; parameters are checked against its constructor."""
+        """A fresh, unfitted learner; parameters are checked against its constructor and its
+        declared constraints (``Learner.parameter_constraints``) before anything else runs."""
         cls = self.learner_class(name)
         params = dict(params or {})
         accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
@@ -73,7 +74,14 @@ class Registry:
                 f"learner {name!r} has no parameter {unknown[0]!r}; its parameters are "
                 f"{', '.join(sorted(accepted)) or 'none'}"
             )
-        return cls(**params)
+        try:
+            learner = cls(**params)
+        except Exception as exc:  # a plugin's constructor that checks (or chokes on) its values
+            raise ConfigError(
+                f"learner {name!r} refused its parameters {params}: {type(exc).__name__}: {exc}"
+            ) from exc
+        learner.validate_params()
+        return learner
 
     def encoder(self, name_or_path: str, *, device: str = "cpu") -> Encoder:
         if name_or_path in self.encoders:

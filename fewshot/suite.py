@@ -28,6 +28,8 @@ Unknown keys are errors, so a typo never silently changes a benchmark.
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from itertools import product
@@ -43,6 +45,7 @@ from fewshot.evaluation import (
     LearnerSpec,
     Setting,
 )
+from fewshot.outputs import file_kind
 
 _TOP_KEYS = {
     "name",
@@ -153,6 +156,16 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
     seed = _positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
     if "domain" in table and not isinstance(table["domain"], str):
         raise ConfigError(f"{where}: domain must be a string, got {table['domain']!r}")
+    if "classes" in table:
+        _names(where, "classes", table["classes"])
+    if not isinstance(table.get("skip_small_classes", False), bool):
+        raise ConfigError(
+            f"{where}: skip_small_classes must be true or false, got {table['skip_small_classes']!r}"
+        )
+    if not isinstance(table["dataset"], str):
+        raise ConfigError(
+            f"{where}: dataset must be a NAME:SPLIT or a path, got {table['dataset']!r}"
+        )
     settings = []
     for ways, shots in product(
         _int_list(where, "ways", table["ways"]), _int_list(where, "shots", table["shots"])
@@ -168,7 +181,9 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
                 ),
                 seed=seed,
                 domain=table.get("domain"),
-                classes=tuple(table["classes"]) if "classes" in table else None,
+                classes=tuple(_names(where, "classes", table["classes"]))
+                if "classes" in table
+                else None,
                 split_part=part,
                 skip_small_classes=bool(table.get("skip_small_classes", False)),
                 **split,
@@ -278,16 +293,30 @@ def cross_domain_settings(table: dict, where: str, default_seed: int) -> list[Cr
     return settings
 
 
+#: A suite file is a few lines of TOML; anything far larger is not one.
+MAX_SUITE_BYTES = 1 << 20
+
+
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such suite file") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path}: is {file_kind(mode)}; expected a suite file (TOML)")
+    try:
+        with open(path, "rb") as handle:
+            raw_bytes = handle.read(MAX_SUITE_BYTES + 1)
+        if len(raw_bytes) > MAX_SUITE_BYTES:
+            raise ConfigError(f"{path}: larger than 1 MiB; not a suite file")
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML (nested too deeply)") from None
     _check_keys(str(path), raw, _TOP_KEYS)
     seed = _positive(str(path), "seed", raw.get("seed", 0), minimum=0, maximum=2**32 - 1)
     learners_raw = raw.get("learners")
@@ -303,9 +332,12 @@ def load_suite(path: str | Path) -> Suite:
         for key in ("train", "test"):
             if key not in table:
                 raise ConfigError(f"{where}: missing key {key!r}")
-        settings.append(
-            FullWaySetting(str(table["train"]), str(table["test"]), seed=table.get("seed", seed))
+        for key in ("train", "test"):
+            _names(where, key, table[key])
+        full_way_seed = _positive(
+            where, "seed", table.get("seed", seed), minimum=0, maximum=2**32 - 1
         )
+        settings.append(FullWaySetting(table["train"], table["test"], seed=full_way_seed))
     for i, table in enumerate(raw.get("cross_domain", [])):
         settings += cross_domain_settings(table, f"{path}: [[cross_domain]] #{i + 1}", seed)
     if not settings:
@@ -313,12 +345,17 @@ def load_suite(path: str | Path) -> Suite:
             f"{path}: no [[episodes]], [[full_way]] or [[cross_domain]] tables; nothing to run"
         )
     columns = _check_keys(f"{path}: [columns]", raw.get("columns", {}), _COLUMN_KEYS)
+    for key, value in columns.items():
+        _names(f"{path}: [columns]", key, value)
+    encoder = raw.get("encoder")
+    if encoder is not None:
+        _names(str(path), "encoder", encoder)
     return Suite(
         name=str(raw.get("name", path.stem)),
         learners=learners,
         settings=settings,
         seed=seed,
-        encoder=raw.get("encoder"),
+        encoder=encoder,
         columns=Columns(**columns),
         description=str(raw.get("description", "")),
     )

@@ -27,6 +27,7 @@ from sklearn.base import clone
 
 from fewshot.data import LabeledTexts
 from fewshot.episodes import ClassSplit
+from fewshot.errors import ConfigError
 from fewshot.learners import Learner, NotFittedError
 from fewshot.meta import MetaTrainingData
 
@@ -130,6 +131,38 @@ def check_parameters_stored_as_given(learner: Learner) -> None:
     assert rebuilt.get_params(deep=False).keys() == params.keys(), "clone() lost parameters"
 
 
+def check_parameter_constraints(learner: Learner) -> None:
+    """Every constructor parameter has a declared constraint (``parameter_constraints``, see
+    :mod:`fewshot.params`), the learner's own values pass it, and out-of-range values are
+    refused with a ConfigError by ``validate_params`` and by ``fit``, before any work."""
+    constraints = type(learner).parameter_constraints
+    params = learner.get_params(deep=False)
+    undeclared = sorted(set(params) - set(constraints))
+    assert not undeclared, (
+        f"declare a constraint for every parameter in {type(learner).__name__}."
+        f"parameter_constraints (fewshot.params); missing: {undeclared}"
+    )
+    learner.validate_params()
+    X, y, _, _ = make_task(learner)
+    for name, constraint in constraints.items():
+        if name not in params:
+            continue
+        for value in constraint.invalid_examples():
+            bad = clone(learner).set_params(**{name: value})
+            try:
+                bad.validate_params()
+            except ConfigError:
+                pass
+            else:
+                raise AssertionError(f"validate_params accepted {name}={value!r}")
+        bad = clone(learner).set_params(**{name: constraint.invalid_examples()[0]})
+        try:
+            _fit(bad, X, y)
+        except ConfigError:
+            continue
+        raise AssertionError(f"fit accepted {name}={constraint.invalid_examples()[0]!r}")
+
+
 def check_fit_returns_self(learner: Learner) -> None:
     X, y, _, _ = make_task(learner)
     fresh = clone(learner)
@@ -216,6 +249,7 @@ def check_rejects_mismatched_lengths(learner: Learner) -> None:
 CHECKS: tuple[Callable[[Learner], None], ...] = (
     check_declares_itself,
     check_parameters_stored_as_given,
+    check_parameter_constraints,
     check_fit_returns_self,
     check_not_fitted_error,
     check_predictions_are_consistent,

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from fewshot import hookimpl
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import softmax, softmax_weights
+from fewshot.params import Integer, Real
 
 
 class _DomainLogisticRegression(Learner):
@@ -23,6 +24,7 @@ class _DomainLogisticRegression(Learner):
 
     uses_source: ClassVar[bool] = True
     uses_target: ClassVar[bool] = True
+    parameter_constraints = {"C": Real(min=0, min_open=True), "max_iter": Integer(min=1)}
 
     def __init__(self, C: float = 1.0, max_iter: int = 1000):
         self.C = C

@@ -17,7 +17,6 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from fewshot import hookimpl
-from fewshot.errors import ConfigError
 from fewshot.finetuning import (
     TrainingBudget,
     TunedEncoderMixin,
@@ -29,6 +28,7 @@ from fewshot.finetuning import (
 )
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, softmax_weights, stratified_hold_out
+from fewshot.params import Integer, OneOf, OrNone, Real, Text
 
 RECIPES = ("contrastive", "end-to-end")
 
@@ -39,6 +39,21 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
     name = "finetune"
     input_kind = "texts"
     owns_encoder = True
+    parameter_constraints = {
+        "recipe": OneOf(*RECIPES),
+        "encoder": Text(),
+        "epochs": Integer(min=0),
+        "max_steps": OrNone(Integer(min=0)),
+        "learning_rate": Real(min=0),
+        "batch_size": Integer(min=2),
+        "freeze_layers": Integer(min=0),
+        "head_C": Real(min=0, min_open=True),
+        "time_budget": OrNone(Real(min=0)),
+        "validation_fraction": Real(min=0, max=1, max_open=True),
+        "patience": Integer(min=0),
+        "device": Text(),
+        "random_state": OrNone(Integer(min=0)),
+    }
 
     def __init__(
         self,
@@ -73,12 +88,6 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
     def fit(self, X, y) -> FineTuneLearner:
         import torch
 
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"finetune: recipe must be one of {RECIPES}, got {self.recipe!r}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ConfigError(
-                f"finetune: validation_fraction must be in [0, 1), got {self.validation_fraction}"
-            )
         X, y = check_support(self, X, y)
         texts = [str(t) for t in X]
         self.classes_, codes = np.unique(y, return_inverse=True)

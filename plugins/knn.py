@@ -7,12 +7,18 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from fewshot import hookimpl
 from fewshot.learners import Learner, check_query, check_support
+from fewshot.params import Integer, OneOf
 
 
 class NearestNeighborsLearner(Learner):
     """k-NN; with fewer support examples than ``n_neighbors``, all of them vote."""
 
     name = "knn"
+    parameter_constraints = {
+        "n_neighbors": Integer(min=1),
+        "metric": OneOf("cosine", "euclidean", "manhattan"),
+        "weights": OneOf("distance", "uniform"),
+    }
 
     def __init__(self, n_neighbors: int = 5, metric: str = "cosine", weights: str = "distance"):
         self.n_neighbors = n_neighbors

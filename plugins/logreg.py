@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression
 
 from fewshot import hookimpl
 from fewshot.learners import Learner, check_query, check_support
+from fewshot.params import Integer, Real
 
 
 class LogisticRegressionLearner(Learner):
@@ -17,6 +18,7 @@ class LogisticRegressionLearner(Learner):
     """
 
     name = "logreg"
+    parameter_constraints = {"C": Real(min=0, min_open=True), "max_iter": Integer(min=1)}
 
     def __init__(self, C: float = 10.0, max_iter: int = 1000):
         self.C = C

@@ -15,15 +15,26 @@ from __future__ import annotations
 import numpy as np
 
 from fewshot import hookimpl
-from fewshot.errors import ConfigError, check_count
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, squared_distances
+from fewshot.params import Integer, OneOf, OrNone, Real, Text
 
 
 class PrototypicalLearner(Learner):
     """Nearest class mean on embeddings (cosine or euclidean), optionally meta-trained."""
 
     name = "protonet"
+    parameter_constraints = {
+        "metric": OneOf("cosine", "euclidean"),
+        "temperature": Real(min=0, min_open=True),
+        "meta_steps": Integer(min=0),
+        "meta_batch_size": Integer(min=1),
+        "meta_learning_rate": Real(min=0, min_open=True),
+        "hidden": Integer(min=1),
+        "validate_every": Integer(min=1),
+        "device": Text(),
+        "random_state": OrNone(Integer(min=0)),
+    }
 
     def __init__(
         self,
@@ -49,19 +60,13 @@ class PrototypicalLearner(Learner):
 
     @property
     def meta_trained(self) -> bool:
-        return self.meta_steps > 0
-
-    def _check_params(self) -> None:
-        if self.metric not in ("cosine", "euclidean"):
-            raise ConfigError(
-                f"protonet: metric must be 'cosine' or 'euclidean', got {self.metric!r}"
-            )
-        check_count("protonet: meta_steps", self.meta_steps, 0)
+        # Read before validation in places; a bad meta_steps is refused there, not here.
+        return isinstance(self.meta_steps, (int, np.integer)) and self.meta_steps > 0
 
     def meta_fit(self, tasks) -> PrototypicalLearner:
         from fewshot.projection import train_projection  # torch only when meta-training
 
-        self._check_params()
+        self.validate_params()
         self.projection_, self.meta_step_, self.meta_validation_accuracy_ = train_projection(
             tasks,
             metric=self.metric,
@@ -84,13 +89,12 @@ class PrototypicalLearner(Learner):
         return project(self.projection_, X)
 
     def fit(self, X, y) -> PrototypicalLearner:
-        self._check_params()
+        X, y = check_support(self, X, y)
         if self.meta_trained and not hasattr(self, "projection_"):
             raise NotFittedError(
                 "protonet with meta_steps > 0 is meta-trained: call meta_fit first (the "
                 "evaluator does, on the setting's base classes)"
             )
-        X, y = check_support(self, X, y)
         self.classes_, self.prototypes_ = class_means(self._embed(X), y)
         if self.metric == "cosine":
             self.prototypes_ = l2_normalize(self.prototypes_)

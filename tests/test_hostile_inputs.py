@@ -1,8 +1,11 @@
-"""Every item of the README's hostile-input list: one line naming the problem, exit status 2,
-no traceback, nothing written. Runs the real CLI entry point in-process."""
+"""Every row of the README's hostile-input table: one line naming the problem, exit status 2,
+no traceback, nothing written to --out, and nothing that was there before changed. Runs the
+real CLI entry point in-process, against real files, devices, FIFOs, runs and models."""
 
 import json
+import os
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -11,6 +14,24 @@ from fewshot.cli import main
 from fewshot.encoders import default_model_path
 
 GOOD_ROW = '{"text": "a", "label": "x"}\n'
+BANKING_RUN = ["--dataset", "banking77:test", "--learner", "protonet", "--shots", "1"]
+
+
+def _edit_config(directory, **changes):
+    path = directory / "fewshot.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+    return config
+
+
+def _relist(directory):
+    """Recompute the checksums in fewshot.json, as someone editing a model by hand would."""
+    from fewshot.models import _sha256
+
+    config = json.loads((directory / "fewshot.json").read_text())
+    config["files"] = {name: _sha256(directory / name) for name in config["files"]}
+    (directory / "fewshot.json").write_text(json.dumps(config))
 
 
 @pytest.fixture(scope="module")
@@ -19,30 +40,93 @@ def files(tmp_path_factory, registry):
 
     def write(name, content):
         path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
         return str(path)
 
+    def suite(name, body):
+        return write(name, 'learners = ["protonet"]\n' + body)
+
+    episodes = '[[episodes]]\ndataset = "banking77:test"\nways = 5\nshots = 1\nepisodes = 3\n'
     made = {
         "malformed.jsonl": write("malformed.jsonl", GOOD_ROW + '{"text": "b", "label": \n'),
         "ragged.csv": write("ragged.csv", "text,label\nhi,x\nhello\n"),
         "latin1.jsonl": write(
             "latin1.jsonl", GOOD_ROW.encode() + '{"text": "café", "label": "x"}\n'.encode("latin-1")
         ),
+        "utf16.jsonl": write("utf16.jsonl", GOOD_ROW.encode("utf-16")),
+        "binary.jsonl": write("binary.jsonl", bytes(range(256)) * 4),
         "no_text.jsonl": write("no_text.jsonl", '{"sentence": "a", "label": "x"}\n'),
         "empty_text.jsonl": write("empty_text.jsonl", GOOD_ROW + '{"text": "", "label": "x"}\n'),
         "empty.jsonl": write("empty.jsonl", ""),
-        "unknown_key.toml": write(
-            "unknown_key.toml",
-            'learners = ["protonet"]\n[[episodes]]\ndataset = "banking77:test"\nways = 5\nshot = 1\n',
+        "surrogate.jsonl": write(
+            "surrogate.jsonl", GOOD_ROW + '{"text": "a\\ud800b", "label": "x"}\n'
         ),
-        "broken.toml": write("broken.toml", 'learners = ["protonet"\n'),
+        "deep.jsonl": write("deep.jsonl", "[" * 200_000 + "]" * 200_000 + "\n"),
+        "digits.jsonl": write("digits.jsonl", '{"text": "a", "label": ' + "7" * 5000 + "}\n"),
+        "long_line.jsonl": write("long_line.jsonl", '{"text": "' + "a" * (2 << 20) + '"}\n'),
+        "array_row.jsonl": write("array_row.jsonl", '["a", "x"]\n'),
+        "list_label.jsonl": write("list_label.jsonl", '{"text": "a", "label": ["x", "y"]}\n'),
+        "null_label.jsonl": write("null_label.jsonl", '{"text": "a", "label": null}\n'),
+        "blank_label.jsonl": write("blank_label.jsonl", '{"text": "a", "label": "   "}\n'),
+        "number_text.jsonl": write("number_text.jsonl", '{"text": 5, "label": "x"}\n'),
+        "sheet.xlsx": write("sheet.xlsx", b"PK\x03\x04 not really a spreadsheet"),
+        "unclosed.csv": write("unclosed.csv", 'text,label\n"hi,x\n'),
+        "header_only.csv": write("header_only.csv", "text,label\n"),
+        "one_class.jsonl": write(
+            "one_class.jsonl", "".join(f'{{"text": "t{i}", "label": "only"}}\n' for i in range(40))
+        ),
+        "plain.csv.gz": write("plain.csv.gz", "text,label\nhi,x\n"),
+        "no_texts.txt": write("no_texts.txt", "\n   \n\n"),
         "texts.txt": write("texts.txt", "my card is lost\n"),
+        "unknown_key.toml": suite("unknown_key.toml", episodes.replace("shots = 1", "shot = 1")),
+        "broken.toml": write("broken.toml", 'learners = ["protonet"\n'),
+        "latin1.toml": write("latin1.toml", "name = 'caf\xe9'\n".encode("latin-1")),
+        "ways_text.toml": suite("ways_text.toml", episodes.replace("ways = 5", 'ways = "5"')),
+        "encoder_number.toml": suite("encoder_number.toml", "encoder = 5\n" + episodes),
+        "skip_text.toml": suite("skip_text.toml", episodes + 'skip_small_classes = "yes"\n'),
+        "classes_text.toml": suite("classes_text.toml", episodes + 'classes = "abc"\n'),
+        "learner_number.toml": write("learner_number.toml", "learners = [5]\n" + episodes),
+        "full_way_seed.toml": suite(
+            "full_way_seed.toml",
+            '[[full_way]]\ntrain = "banking77:train_5"\ntest = "banking77:test"\nseed = "x"\n',
+        ),
+        "bad_param.toml": write(
+            "bad_param.toml", 'learners = [{name = "knn", n_neighbors = 0}]\n' + episodes
+        ),
     }
+    # A truncated .csv.gz: the first half of a real gzip stream.
+    import gzip
+
+    packed = gzip.compress(("text,label\n" + "hello there,x\n" * 2000).encode())
+    made["truncated.csv.gz"] = write("truncated.csv.gz", packed[: len(packed) // 2])
+    os.mkfifo(root / "pipe.jsonl")
+    os.mkfifo(root / "pipe.txt")
+    made["pipe.jsonl"], made["pipe.txt"] = str(root / "pipe.jsonl"), str(root / "pipe.txt")
+    (root / "folder.toml").mkdir()
+    made["folder.toml"] = str(root / "folder.toml")
+
     data = registry.datasets.load("banking77:train_5")
     with open(root / "train.jsonl", "w") as handle:
         for text, label in zip(data.texts, data.labels, strict=True):
             handle.write(json.dumps({"text": text, "label": label}) + "\n")
     made["train.jsonl"] = str(root / "train.jsonl")
+
+    # Output places that are not fewshot's to take.
+    made["a-file"] = write("a-file", "a user's file\n")
+    made["predictions.jsonl"] = write("predictions.jsonl", "a user's earlier predictions\n")
+    write("docs/notes.txt", "precious notes\n")
+    write("docs/fewshot.json", "{}\n")  # the name alone does not make it a model
+    made["docs"] = str(root / "docs")
+    write("mine/results.csv", "my own results\n")
+    write("mine/run.json", '{"my": "own file"}\n')
+    made["mine"] = str(root / "mine")
+    (root / "out-folder").mkdir()
+    made["out-folder"] = str(root / "out-folder")
+    (root / "cache-as-file").write_text("not a folder\n")
+    made["cache-as-file"] = str(root / "cache-as-file")
+    (root / "cache-with-folder" / "embeddings.sqlite3").mkdir(parents=True)
+    made["cache-with-folder"] = str(root / "cache-with-folder")
 
     assert (
         main(
@@ -58,8 +142,13 @@ def files(tmp_path_factory, registry):
         )
         == 0
     )
-    for damage in ("missing", "truncated", "tampered", "newer"):
-        shutil.copytree(root / "model", root / damage)
+    model = root / "model"
+    for damage in (
+        "missing", "truncated", "tampered", "newer", "older", "swapped", "unlisted-state",
+        "extra-file", "escaping", "absolute", "symlink", "encoder-path", "nan-state",
+        "edited-params", "duplicate-labels",
+    ):  # fmt: skip
+        shutil.copytree(model, root / damage)
     (root / "missing" / "state.safetensors").unlink()
     state = root / "truncated" / "state.safetensors"
     state.write_bytes(state.read_bytes()[:64])
@@ -67,13 +156,43 @@ def files(tmp_path_factory, registry):
     raw = bytearray(tampered.read_bytes())
     raw[-1] ^= 1
     tampered.write_bytes(bytes(raw))
-    config = json.loads((root / "newer" / "fewshot.json").read_text())
-    config.update(format_version=2, fewshot_version="0.9.0")
-    (root / "newer" / "fewshot.json").write_text(json.dumps(config))
-
-    # A model whose weights are NaN: every embedding it computes is NaN.
+    _edit_config(root / "newer", format_version=3, fewshot_version="0.9.0")
+    _edit_config(root / "older", format_version=1)
+    labels = json.loads((model / "fewshot.json").read_text())["labels"]
+    _edit_config(root / "swapped", labels=[labels[1], labels[0], *labels[2:]])
+    _edit_config(root / "unlisted-state", files={})
+    (root / "extra-file" / "added_tokens.json").write_text('{"[NEW]": 30522}\n')
+    _edit_config(root / "escaping", files={"../../etc/hostname": "0" * 64})
+    _edit_config(root / "absolute", files={"/etc/hostname": "0" * 64})
+    (root / "symlink" / "link").symlink_to("/etc/hostname")
+    _edit_config(root / "encoder-path", encoder={"name": str(default_model_path())})
+    _edit_config(root / "edited-params", params={"metric": "euclidean"})
+    _edit_config(root / "duplicate-labels", labels=[labels[0], *labels[:-1]])
     from safetensors.numpy import load_file, save_file
 
+    nan_state = root / "nan-state" / "state.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(nan_state), framework="numpy") as handle:
+        metadata = handle.metadata()
+    arrays = load_file(str(nan_state))
+    arrays["prototypes"][0, 0] = np.nan
+    save_file(arrays, str(nan_state), metadata=metadata)
+    _relist(root / "nan-state")
+    (root / "not-a-model-dir").write_text("a file\n")
+    made["not-a-model-dir"] = str(root / "not-a-model-dir")
+
+    # A model that carries its own encoder (adapted with a local encoder directory), whose
+    # modules.json was then edited to import code of the editor's choosing.
+    shutil.copytree(default_model_path(), root / "my-encoder")
+    assert main(["adapt", "--train", "banking77:train_5", "--learner", "protonet", "--encoder", str(root / "my-encoder"), "--out", str(root / "own-encoder")]) == 0  # fmt: skip
+    modules = root / "own-encoder" / "encoder" / "modules.json"
+    entries = json.loads(modules.read_text())
+    entries[0]["type"] = "os.system"
+    modules.write_text(json.dumps(entries))
+    _relist(root / "own-encoder")
+
+    # A model whose weights are NaN: every embedding it computes is NaN.
     shutil.copytree(default_model_path(), root / "nan-model")
     weights = load_file(str(root / "nan-model" / "model.safetensors"))
     for name in weights:
@@ -81,24 +200,29 @@ def files(tmp_path_factory, registry):
             weights[name] = np.full_like(weights[name], np.nan)
     save_file(weights, str(root / "nan-model" / "model.safetensors"))
 
-    run_args = [
-        "bench",
-        "--dataset",
-        "banking77:test",
-        "--learner",
-        "protonet",
-        "--shots",
-        "1",
-        "--episodes",
-        "3",
-    ]
-    assert main([*run_args, "--out", str(root / "earlier")]) == 0
-    made.update(
-        {
-            k: str(root / k)
-            for k in ("model", "missing", "truncated", "tampered", "newer", "nan-model", "earlier")
-        }
-    )
+    quick = ["bench", *BANKING_RUN, "--episodes", "3"]
+    assert main([*quick, "--out", str(root / "earlier")]) == 0
+    assert main([*quick[:4], "knn", *quick[5:], "--out", str(root / "earlier-knn")]) == 0
+    # A run on a file whose labels are then shuffled (same texts): --resume must notice.
+    rows = [json.loads(line) for line in open(root / "train.jsonl")]
+    write("changing.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    changing = ["bench", "--dataset", str(root / "changing.jsonl"), "--learner", "protonet"]
+    changing += ["--shots", "1", "--queries", "2", "--episodes", "3"]
+    assert main([*changing, "--out", str(root / "earlier-changing")]) == 0
+    shuffled = [r["label"] for r in rows]
+    np.random.default_rng(0).shuffle(shuffled)
+    write("changing.jsonl", "".join(json.dumps({**r, "label": s}) + "\n" for r, s in zip(rows, shuffled, strict=True)))  # fmt: skip
+    # A run directory with a file the user put there.
+    shutil.copytree(root / "earlier", root / "earlier-plus")
+    write("earlier-plus/my-notes.txt", "mine\n")
+
+    for name in [
+        "model", "missing", "truncated", "tampered", "newer", "older", "swapped",
+        "unlisted-state", "extra-file", "escaping", "absolute", "symlink", "encoder-path",
+        "nan-state", "edited-params", "duplicate-labels", "own-encoder", "nan-model", "earlier",
+        "earlier-knn", "earlier-changing", "earlier-plus", "changing.jsonl",
+    ]:  # fmt: skip
+        made[name] = str(root / name)
     made["root"] = str(root)
     return made
 
@@ -107,331 +231,179 @@ def bench(*args):
     return ["bench", *args, "--episodes", "3"]
 
 
-# (README item, command line, what the one-line error says). {name} is a file from the fixture;
-# {out} is a fresh output path.
+def predict(model, data="{texts.txt}", *extra):
+    return ["predict", model, data, *extra, "--out", "{out}"]
+
+
+def adapt(*extra, learner="protonet", out="{out}"):
+    return ["adapt", "--train", "banking77:train_5", "--learner", learner, *extra, "--out", out]
+
+
+P = ["--learner", "protonet", "--out", "{out}"]  # the usual tail of a bench command
+
+# (README item, command line, what the one-line error says). {name} is a file from the
+# fixture; {out} is a fresh output path.
 CASES = [
-    (
-        "malformed JSONL",
-        bench("--dataset", "{malformed.jsonl}", "--learner", "protonet", "--out", "{out}"),
-        "malformed.jsonl, line 2: malformed JSON",
-    ),
-    (
-        "malformed CSV",
-        bench("--dataset", "{ragged.csv}", "--learner", "protonet", "--out", "{out}"),
-        "ragged.csv, line 3: 1 fields, but the header has 2",
-    ),
-    (
-        "wrong encoding",
-        bench("--dataset", "{latin1.jsonl}", "--learner", "protonet", "--out", "{out}"),
-        "latin1.jsonl, line 2: not valid UTF-8",
-    ),
-    (
-        "missing column",
-        bench("--dataset", "{no_text.jsonl}", "--learner", "protonet", "--out", "{out}"),
-        "no_text.jsonl, line 1: missing column 'text'",
-    ),
-    (
-        "renamed column",
-        bench(
-            "--dataset",
-            "{train.jsonl}",
-            "--text-column",
-            "utterance",
-            "--learner",
-            "protonet",
-            "--out",
-            "{out}",
-        ),
-        "train.jsonl, line 1: missing column 'utterance'",
-    ),
-    (
-        "empty text",
-        bench("--dataset", "{empty_text.jsonl}", "--learner", "protonet", "--out", "{out}"),
-        "empty_text.jsonl, line 2: empty text",
-    ),
-    (
-        "empty file",
-        bench("--dataset", "{empty.jsonl}", "--learner", "protonet", "--out", "{out}"),
-        "empty.jsonl: the file has no examples",
-    ),
-    (
-        "data path is a directory",
-        bench("--dataset", "{root}", "--learner", "protonet", "--out", "{out}"),
-        "is a directory",
-    ),
-    (
-        "missing data file",
-        bench("--dataset", "nowhere.jsonl", "--learner", "protonet", "--out", "{out}"),
-        "nowhere.jsonl: no such file",
-    ),
-    (
-        "class too small for K+Q",
-        bench(
-            "--dataset",
-            "banking77:train_5",
-            "--learner",
-            "protonet",
-            "--shots",
-            "5",
-            "--out",
-            "{out}",
-        ),
-        "has 5 distinct examples, but a 5-shot 15-query episode needs 20",
-    ),
-    (
-        "N larger than the classes",
-        bench(
-            "--dataset", "clinc150:test", "--learner", "protonet", "--ways", "200", "--out", "{out}"
-        ),
-        "200-way episodes need 200 classes",
-    ),
-    (
-        "K = 0",
-        bench(
-            "--dataset", "clinc150:test", "--learner", "protonet", "--shots", "0", "--out", "{out}"
-        ),
-        "shots must be an integer from 1",
-    ),
-    (
-        "negative number",
-        bench(
-            "--dataset",
-            "clinc150:test",
-            "--learner",
-            "protonet",
-            "--queries",
-            "-1",
-            "--out",
-            "{out}",
-        ),
-        "queries must be an integer from 1",
-    ),
-    (
-        "absurd number",
-        [
-            "bench",
-            "--dataset",
-            "clinc150:test",
-            "--learner",
-            "protonet",
-            "--episodes",
-            "1000000000",
-            "--out",
-            "{out}",
-        ],
-        "episodes must be an integer from 1 to 1000000",
-    ),
-    (
-        "one-way episodes",
-        bench(
-            "--dataset", "clinc150:test", "--learner", "protonet", "--ways", "1", "--out", "{out}"
-        ),
-        "ways must be an integer from 2",
-    ),
-    (
-        "unknown learner",
-        bench("--dataset", "clinc150:test", "--learner", "protonet2", "--out", "{out}"),
-        "unknown learner 'protonet2'; did you mean 'protonet'?",
-    ),
-    (
-        "unknown learner parameter",
-        bench("--dataset", "clinc150:test", "--learner", "knn:k=3", "--out", "{out}"),
-        "learner 'knn' has no parameter 'k'",
-    ),
-    (
-        "unknown dataset",
-        bench("--dataset", "clinc:test", "--learner", "protonet", "--out", "{out}"),
-        "unknown dataset 'clinc'; did you mean 'clinc150'?",
-    ),
-    (
-        "unknown split",
-        bench("--dataset", "banking77:tset", "--learner", "protonet", "--out", "{out}"),
-        "unknown split of banking77 'tset'; did you mean 'test'?",
-    ),
-    (
-        "unknown domain",
-        bench(
-            "--dataset",
-            "clinc150:test",
-            "--domain",
-            "space",
-            "--learner",
-            "protonet",
-            "--out",
-            "{out}",
-        ),
-        "has no domain 'space'",
-    ),
-    (
-        "--source without --target",
-        ["bench", "--source", "amazon_reviews:books", "--learner", "mmd", "--out", "{out}"],
-        "cross-domain runs need both --source and --target",
-    ),
-    (
-        "K = 0 where the source lacks the target's classes",
-        [
-            "bench",
-            "--source",
-            "clinc150:train",
-            "--source-domain",
-            "banking",
-            "--target",
-            "clinc150:test",
-            "--target-domain",
-            "travel",
-            "--shots",
-            "0",
-            "--learner",
-            "mmd",
-            "--out",
-            "{out}",
-        ],
-        "with 0 target labels (shots=0) the source must cover every target class",
-    ),
-    (
-        "suite with an unknown key",
-        ["bench", "{unknown_key.toml}", "--out", "{out}"],
-        "unknown key 'shot'",
-    ),
+    # -- data files ----------------------------------------------------------------------------
+    ("malformed JSONL", bench("--dataset", "{malformed.jsonl}", *P), "malformed.jsonl, line 2: malformed JSON"),
+    ("malformed CSV", bench("--dataset", "{ragged.csv}", *P), "ragged.csv, line 3: 1 fields, but the header has 2"),
+    ("wrong encoding", bench("--dataset", "{latin1.jsonl}", *P), "latin1.jsonl, line 2: not valid UTF-8"),
+    ("UTF-16 file", bench("--dataset", "{utf16.jsonl}", *P), "utf16.jsonl, line 1: not valid UTF-8"),
+    ("binary file named .jsonl", bench("--dataset", "{binary.jsonl}", *P), "binary.jsonl, line 1: malformed JSON"),
+    ("missing column", bench("--dataset", "{no_text.jsonl}", *P), "no_text.jsonl, line 1: missing column 'text'"),
+    ("renamed column", bench("--dataset", "{train.jsonl}", "--text-column", "utterance", *P), "train.jsonl, line 1: missing column 'utterance'"),
+    ("empty text", bench("--dataset", "{empty_text.jsonl}", *P), "empty_text.jsonl, line 2: empty text"),
+    ("text that is a number", bench("--dataset", "{number_text.jsonl}", *P), "number_text.jsonl, line 1: 'text' is 5; expected a string"),
+    ("label that is a list", bench("--dataset", "{list_label.jsonl}", *P), "list_label.jsonl, line 1: 'label' is ['x', 'y']; expected a non-empty label"),
+    ("label that is null", bench("--dataset", "{null_label.jsonl}", *P), "null_label.jsonl, line 1: 'label' is None; expected a non-empty label"),
+    ("label of spaces", bench("--dataset", "{blank_label.jsonl}", *P), "blank_label.jsonl, line 1: 'label' is '   '; expected a non-empty label"),
+    ("a row that is not an object", bench("--dataset", "{array_row.jsonl}", *P), "array_row.jsonl, line 1: expected a JSON object"),
+    ("lone surrogate in a text", bench("--dataset", "{surrogate.jsonl}", *P), "surrogate.jsonl, line 2: holds an unpaired surrogate"),
+    ("200,000-deep nested JSON", bench("--dataset", "{deep.jsonl}", *P), "deep.jsonl, line 1: JSON nested too deeply"),
+    ("5000-digit integer label", bench("--dataset", "{digits.jsonl}", *P), "digits.jsonl, line 1: unreadable JSON"),
+    ("a 2 MiB line", bench("--dataset", "{long_line.jsonl}", *P), "long_line.jsonl, line 1: longer than 1 MiB"),
+    ("CSV with an unclosed quote", bench("--dataset", "{unclosed.csv}", *P), "unclosed.csv, line 2: 1 fields, but the header has 2"),
+    ("empty file", bench("--dataset", "{empty.jsonl}", *P), "empty.jsonl: the file has no examples"),
+    ("CSV with a header only", bench("--dataset", "{header_only.csv}", *P), "header_only.csv: the file has no examples"),
+    ("truncated .csv.gz", bench("--dataset", "{truncated.csv.gz}", *P), "truncated.csv.gz: cannot read the file after line"),
+    ("plain CSV named .csv.gz", bench("--dataset", "{plain.csv.gz}", *P), "plain.csv.gz: not a valid gzip file"),
+    ("unknown file type", bench("--dataset", "{sheet.xlsx}", *P), "sheet.xlsx: unknown file type '.xlsx'"),
+    ("data path is a directory", bench("--dataset", "{root}", *P), "is a directory"),
+    ("data path is /dev/zero", bench("--dataset", "/dev/zero", *P), "/dev/zero: is a character device; expected a regular file"),
+    ("data path is a FIFO", bench("--dataset", "{pipe.jsonl}", *P), "pipe.jsonl: is a FIFO (named pipe); expected a regular file"),
+    ("missing data file", bench("--dataset", "nowhere.jsonl", *P), "nowhere.jsonl: no such file"),
+    # -- what can be drawn from the data -----------------------------------------------------
+    ("class too small for K+Q", bench("--dataset", "banking77:train_5", "--shots", "5", *P), "has 5 distinct examples, but a 5-shot 15-query episode needs 20"),
+    ("N larger than the classes", bench("--dataset", "clinc150:test", "--ways", "200", *P), "200-way episodes need 200 classes"),
+    ("data with one class", bench("--dataset", "{one_class.jsonl}", "--shots", "1", "--queries", "2", *P), "5-way episodes need 5 classes"),
+    ("unknown domain", bench("--dataset", "clinc150:test", "--domain", "space", *P), "has no domain 'space'"),
+    ("unknown dataset", bench("--dataset", "clinc:test", *P), "unknown dataset 'clinc'; did you mean 'clinc150'?"),
+    ("unknown split", bench("--dataset", "banking77:tset", *P), "unknown split of banking77 'tset'; did you mean 'test'?"),
+    ("K = 0 where the source lacks the target's classes", ["bench", "--source", "clinc150:train", "--source-domain", "banking", "--target", "clinc150:test", "--target-domain", "travel", "--shots", "0", "--learner", "mmd", "--out", "{out}"], "with 0 target labels (shots=0) the source must cover every target class"),
+    # -- numbers and flags ---------------------------------------------------------------------
+    ("K = 0", bench("--dataset", "clinc150:test", "--shots", "0", *P), "shots must be an integer from 1"),
+    ("negative number", bench("--dataset", "clinc150:test", "--queries", "-1", *P), "queries must be an integer from 1"),
+    ("absurd number", ["bench", "--dataset", "clinc150:test", "--episodes", "1000000000", *P], "episodes must be an integer from 1 to 1000000"),
+    ("one-way episodes", bench("--dataset", "clinc150:test", "--ways", "1", *P), "ways must be an integer from 2"),
+    ("shots that are not numbers", bench("--dataset", "clinc150:test", "--shots", "1,x", *P), "argument --shots: expected integers separated by commas, got '1,x'"),
+    ("negative seed", bench("--dataset", "clinc150:test", "--seed", "-1", *P), "seed must be an integer from 0"),
+    ("--episode-timeout -1", bench("--dataset", "clinc150:test", "--episode-timeout", "-1", *P), "argument --episode-timeout: expected a finite number > 0, got '-1'"),
+    ("--episode-timeout 0", bench("--dataset", "clinc150:test", "--episode-timeout", "0", *P), "argument --episode-timeout: expected a finite number > 0, got '0'"),
+    ("--episode-timeout nan", bench("--dataset", "clinc150:test", "--episode-timeout", "nan", *P), "argument --episode-timeout: expected a finite number > 0, got 'nan'"),
+    ("--unlabeled share of 1.5", ["bench", "--source", "amazon_reviews:books", "--target", "amazon_reviews:dvd", "--unlabeled", "1.5", "--learner", "mmd", "--out", "{out}"], "unlabeled must be a share from 0 up to (not including) 1, got 1.5"),
+    ("--seeds 0", ["bench", "--source", "amazon_reviews:books", "--target", "amazon_reviews:dvd", "--seeds", "0", "--learner", "mmd", "--out", "{out}"], "seeds must be an integer from 1"),
+    ("--source without --target", ["bench", "--source", "amazon_reviews:books", "--learner", "mmd", "--out", "{out}"], "cross-domain runs need both --source and --target"),
+    ("no learner named", ["bench", "--dataset", "clinc150:test", "--out", "{out}"], "name at least one learner with --learner"),
+    ("full-way without a test split", ["bench", "--train", "banking77:train_5", "--learner", "logreg", "--out", "{out}"], "full-way runs need both --train and --test"),
+    ("--device cuda without a GPU", bench("--dataset", "clinc150:test", "--device", "cuda", *P), "--device cuda: no CUDA GPU is visible"),
+    ("--device that does not exist", bench("--dataset", "clinc150:test", "--device", "tpu", *P), "--device 'tpu': expected 'cpu', 'cuda' or 'cuda:N'"),
+    # -- learners and their parameters ---------------------------------------------------------
+    ("unknown learner", bench("--dataset", "clinc150:test", "--learner", "protonet2", "--out", "{out}"), "unknown learner 'protonet2'; did you mean 'protonet'?"),
+    ("unknown learner parameter", bench("--dataset", "clinc150:test", "--learner", "knn:k=3", "--out", "{out}"), "learner 'knn' has no parameter 'k'"),
+    ("malformed --learner", bench("--dataset", "clinc150:test", "--learner", "knn:n_neighbors", "--out", "{out}"), "--learner 'knn:n_neighbors': expected NAME:param=value"),
+    ("negative temperature", bench("--dataset", "clinc150:test", "--learner", "protonet:temperature=-10", "--out", "{out}"), "protonet: temperature must be a finite number > 0, got -10"),
+    ("zero neighbours", bench("--dataset", "clinc150:test", "--learner", "knn:n_neighbors=0", "--out", "{out}"), "knn: n_neighbors must be an integer >= 1, got 0"),
+    ("negative C", bench("--dataset", "clinc150:test", "--learner", "logreg:C=-1", "--out", "{out}"), "logreg: C must be a finite number > 0, got -1"),
+    ("NaN parameter", bench("--dataset", "clinc150:test", "--learner", "logreg:C=NaN", "--out", "{out}"), "logreg: C must be a finite number > 0, got nan"),
+    ("parameter of the wrong type", bench("--dataset", "clinc150:test", "--learner", "knn:n_neighbors=three", "--out", "{out}"), "knn: n_neighbors must be an integer >= 1, got 'three'"),
+    ("unknown metric", bench("--dataset", "clinc150:test", "--learner", "protonet:metric=manhattan", "--out", "{out}"), "protonet: metric must be 'cosine' or 'euclidean', got 'manhattan'"),
+    ("fractional epochs", adapt(learner="finetune:epochs=1.5"), "finetune: epochs must be an integer >= 0, got 1.5"),
+    ("adapt with a bad parameter", adapt(learner="logreg:C=0"), "logreg: C must be a finite number > 0, got 0"),
+    ("adapt with inputs the learner ignores", adapt("--unlabeled", "{texts.txt}", learner="logreg"), "learner 'logreg' does not use --unlabeled"),
+    # -- suite files ---------------------------------------------------------------------------
+    ("suite with an unknown key", ["bench", "{unknown_key.toml}", "--out", "{out}"], "unknown key 'shot'"),
     ("suite that is not TOML", ["bench", "{broken.toml}", "--out", "{out}"], "invalid TOML"),
-    (
-        "missing suite file",
-        ["bench", "nowhere.toml", "--out", "{out}"],
-        "nowhere.toml: no such suite file",
-    ),
-    (
-        "suite and flags together",
-        ["bench", "{broken.toml}", "--dataset", "x:y", "--out", "{out}"],
-        "give a suite file or --dataset, not both",
-    ),
-    (
-        "--device cuda without a GPU",
-        bench(
-            "--dataset",
-            "clinc150:test",
-            "--learner",
-            "protonet",
-            "--device",
-            "cuda",
-            "--out",
-            "{out}",
-        ),
-        "--device cuda: no CUDA GPU is visible",
-    ),
-    (
-        "NaN embeddings",
-        bench(
-            "--dataset",
-            "{train.jsonl}",
-            "--encoder",
-            "{nan-model}",
-            "--learner",
-            "protonet",
-            "--shots",
-            "1",
-            "--queries",
-            "2",
-            "--no-cache",
-            "--out",
-            "{out}",
-        ),
-        "non-finite values; refusing to use or cache them",
-    ),
-    (
-        "rerun into an earlier run's --out",
-        bench(
-            "--dataset",
-            "banking77:test",
-            "--learner",
-            "protonet",
-            "--shots",
-            "1",
-            "--out",
-            "{earlier}",
-        ),
-        "holds results of an earlier run",
-    ),
-    (
-        "--resume with a changed seed",
-        bench(
-            "--dataset",
-            "banking77:test",
-            "--learner",
-            "protonet",
-            "--shots",
-            "1",
-            "--seed",
-            "9",
-            "--resume",
-            "--out",
-            "{earlier}",
-        ),
-        "--resume only continues the same run",
-    ),
-    (
-        "missing model directory",
-        ["predict", "nowhere-model", "{texts.txt}", "--out", "{out}"],
-        "nowhere-model: no such model directory",
-    ),
-    (
-        "model with a missing file",
-        ["predict", "{missing}", "{texts.txt}", "--out", "{out}"],
-        "state.safetensors: missing; the model directory is incomplete",
-    ),
-    (
-        "model with a truncated file",
-        ["predict", "{truncated}", "{texts.txt}", "--out", "{out}"],
-        "state.safetensors: does not match the checksum",
-    ),
-    (
-        "model with a tampered file",
-        ["predict", "{tampered}", "{texts.txt}", "--out", "{out}"],
-        "state.safetensors: does not match the checksum",
-    ),
-    (
-        "model from a newer fewshot",
-        ["predict", "{newer}", "{texts.txt}", "--out", "{out}"],
-        "written by fewshot 0.9.0 in model format 2; this fewshot 0.1.0 reads format 1 and older: upgrade fewshot",
-    ),
-    (
-        "prediction input without the text column",
-        ["predict", "{model}", "{no_text.jsonl}", "--out", "{out}"],
-        "no_text.jsonl, line 1: missing column 'text'",
-    ),
-    (
-        "--top-k 0",
-        ["predict", "{model}", "{texts.txt}", "--top-k", "0", "--out", "{out}"],
-        "--top-k must be at least 1",
-    ),
-    (
-        "adapt with inputs the learner ignores",
-        [
-            "adapt",
-            "--train",
-            "banking77:train_5",
-            "--learner",
-            "logreg",
-            "--unlabeled",
-            "{texts.txt}",
-            "--out",
-            "{out}",
-        ],
-        "learner 'logreg' does not use --unlabeled",
-    ),
-]
+    ("suite that is not UTF-8", ["bench", "{latin1.toml}", "--out", "{out}"], "latin1.toml: not valid UTF-8"),
+    ("missing suite file", ["bench", "nowhere.toml", "--out", "{out}"], "nowhere.toml: no such suite file"),
+    ("suite path is a directory", ["bench", "{folder.toml}", "--out", "{out}"], "folder.toml: is a directory; expected a suite file"),
+    ("suite path is /dev/zero", ["bench", "/dev/zero", "--out", "{out}"], "/dev/zero: is a character device; expected a suite file"),
+    ("suite with ways as text", ["bench", "{ways_text.toml}", "--out", "{out}"], "ways must be an integer or a list of integers, got '5'"),
+    ("suite with an encoder that is a number", ["bench", "{encoder_number.toml}", "--out", "{out}"], "encoder must be a name or a list of names, got 5"),
+    ("suite with a yes/no as text", ["bench", "{skip_text.toml}", "--out", "{out}"], "skip_small_classes must be true or false, got 'yes'"),
+    ("suite with classes as one string", ["bench", "{classes_text.toml}", "--out", "{out}"], "has no examples of classes ['abc']"),
+    ("suite with a learner that is a number", ["bench", "{learner_number.toml}", "--out", "{out}"], "a learner is a name or a table with a 'name' key, got 5"),
+    ("suite with a seed as text", ["bench", "{full_way_seed.toml}", "--out", "{out}"], "seed must be an integer from 0 to 4294967295, got 'x'"),
+    ("suite with a bad learner parameter", ["bench", "{bad_param.toml}", "--out", "{out}"], "knn: n_neighbors must be an integer >= 1, got 0"),
+    ("suite and flags together", ["bench", "{broken.toml}", "--dataset", "x:y", "--out", "{out}"], "give a suite file or --dataset, not both"),
+    # -- the embedding cache -------------------------------------------------------------------
+    ("NaN embeddings", bench("--dataset", "{train.jsonl}", "--encoder", "{nan-model}", "--shots", "1", "--queries", "2", "--no-cache", *P), "non-finite values; refusing to use or cache them"),
+    ("--cache-dir that is a file", bench(*BANKING_RUN, "--cache-dir", "{cache-as-file}", "--out", "{out}"), "cannot use it as a folder"),
+    ("a cache file that is a directory", bench(*BANKING_RUN, "--cache-dir", "{cache-with-folder}", "--out", "{out}"), "embeddings.sqlite3 is not a file"),
+    # -- where a run writes --------------------------------------------------------------------
+    ("rerun into an earlier run's --out", bench(*BANKING_RUN, "--out", "{earlier}"), "holds results of an earlier run"),
+    ("--resume with a changed seed", bench(*BANKING_RUN, "--seed", "9", "--resume", "--out", "{earlier}"), "--resume only continues the same run"),
+    ("--resume with another learner parameter", bench(*BANKING_RUN[:3], "knn:n_neighbors=3", *BANKING_RUN[4:], "--resume", "--out", "{earlier-knn}"), "the learners or their parameters changed"),
+    ("--resume after the data file changed", ["bench", "--dataset", "{changing.jsonl}", "--learner", "protonet", "--shots", "1", "--queries", "2", "--episodes", "3", "--resume", "--out", "{earlier-changing}"], "changing.jsonl changed since it started"),
+    ("--resume where there is no run", bench(*BANKING_RUN, "--resume", "--out", "{out-folder}"), "no earlier run to resume"),
+    ("--resume and --overwrite together", bench(*BANKING_RUN, "--resume", "--overwrite", "--out", "{earlier}"), "--resume continues a run and --overwrite replaces it; choose one"),
+    ("--out a folder of the user's files", bench(*BANKING_RUN, "--out", "{docs}"), "is not empty and holds no fewshot run"),
+    ("--out with the user's own results.csv and run.json", bench(*BANKING_RUN, "--overwrite", "--out", "{mine}"), "is not empty and holds no fewshot run"),
+    ("--overwrite a run holding the user's files", bench(*BANKING_RUN, "--overwrite", "--out", "{earlier-plus}"), "holds files fewshot did not write (my-notes.txt)"),
+    ("bench --out that is a file", bench(*BANKING_RUN, "--out", "{a-file}"), "exists and is not a directory"),
+    # -- models --------------------------------------------------------------------------------
+    ("adapt --out a folder holding a stray fewshot.json", adapt(out="{docs}"), "exists and is not a fewshot model directory that verifies"),
+    ("adapt --out that is a file", adapt(out="{a-file}"), "exists and is not a directory; not replacing it"),
+    ("missing model directory", predict("nowhere-model"), "nowhere-model: no such model directory"),
+    ("model directory that is a file", predict("{not-a-model-dir}"), "not-a-model-dir: not a directory"),
+    ("model with a missing file", predict("{missing}"), "state.safetensors: missing; the model directory is incomplete"),
+    ("model with a truncated file", predict("{truncated}"), "state.safetensors: does not match the checksum"),
+    ("model with a tampered file", predict("{tampered}"), "state.safetensors: does not match the checksum"),
+    ("model from a newer fewshot", predict("{newer}"), "written by fewshot 0.9.0 in model format 3; this fewshot 0.1.0 reads format 2: upgrade fewshot"),
+    ("model in an old format", predict("{older}"), "model format 1 cannot be verified by this fewshot"),
+    ("model with two labels swapped", predict("{swapped}"), "differ from those stored with the weights in state.safetensors"),
+    ("model with edited parameters", predict("{edited-params}"), "differ from those stored with the weights in state.safetensors"),
+    ("model with duplicate labels", predict("{duplicate-labels}"), "'labels' must be a list of distinct strings"),
+    ("model listing no files", predict("{unlisted-state}"), "state.safetensors is not listed"),
+    ("model with an unlisted extra file", predict("{extra-file}"), "added_tokens.json: not listed in fewshot.json"),
+    ("model listing a path outside it", predict("{escaping}"), "listed file '../../etc/hostname' is not a plain name inside the model directory"),
+    ("model listing an absolute path", predict("{absolute}"), "listed file '/etc/hostname' is not a plain name inside the model directory"),
+    ("model with a symbolic link", predict("{symlink}"), "link: a symbolic link in a model directory"),
+    ("model whose encoder is a path elsewhere", predict("{encoder-path}"), "is neither inside the model directory nor a registered encoder name"),
+    ("model with NaN weights", predict("{nan-state}"), "prototypes holds NaN or infinite values"),
+    ("model whose encoder names foreign code", predict("{own-encoder}"), "modules.json names module types that fewshot will not import: ['os.system']"),
+    # -- predicting ----------------------------------------------------------------------------
+    ("prediction input without the text column", predict("{model}", "{no_text.jsonl}"), "no_text.jsonl, line 1: missing column 'text'"),
+    ("prediction input with no texts", predict("{model}", "{no_texts.txt}"), "no_texts.txt: the file has no texts"),
+    ("prediction input is a FIFO", predict("{model}", "{pipe.txt}"), "pipe.txt: is a FIFO (named pipe); expected a regular file"),
+    ("--top-k 0", predict("{model}", "{texts.txt}", "--top-k", "0"), "--top-k must be at least 1"),
+    ("--top-k that is not a number", predict("{model}", "{texts.txt}", "--top-k", "all"), "argument --top-k: invalid int value: 'all'"),
+    ("predict --out a character device", ["predict", "{model}", "{texts.txt}", "--out", "/dev/null"], "--out /dev/null is a character device; expected a regular file"),
+    ("predict --out a FIFO", ["predict", "{model}", "{texts.txt}", "--out", "{pipe.jsonl}"], "pipe.jsonl is a FIFO (named pipe); expected a regular file"),
+    ("predict --out a directory", ["predict", "{model}", "{texts.txt}", "--out", "{out-folder}"], "out-folder is a directory; expected a regular file"),
+    ("predict --out the input file", ["predict", "{model}", "{train.jsonl}", "--out", "{train.jsonl}"], "is the input file"),
+    ("predict --out in a missing folder", ["predict", "{model}", "{texts.txt}", "--out", "{root}/no/such/folder/p.jsonl"], "the folder"),
+]  # fmt: skip
+
+
+def _snapshot(root):
+    """(kind, size, modification time) of everything under ``root`` (links not followed)."""
+    seen = {}
+    for folder, names, files in os.walk(root):
+        for name in names + files:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            seen[path] = (stat.S_IFMT(info.st_mode), info.st_size, info.st_mtime_ns)
+    return seen
 
 
 @pytest.mark.parametrize(("item", "argv", "message"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_input(files, tmp_path, capsys, item, argv, message):
     out = tmp_path / "out"
     values = {"out": str(out), **files}
-    for name, value in values.items():
+    for name, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
         argv = [a.replace("{" + name + "}", value) for a in argv]
+    message = message.replace("{root}", files["root"])
+    before = _snapshot(files["root"])
+    null_before = os.stat("/dev/null").st_mode
     assert main(argv) == 2
     stderr = capsys.readouterr().err
     assert message in stderr, stderr
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
     assert not out.exists()
+    assert _snapshot(files["root"]) == before, "a file that was there changed"
+    assert (
+        stat.S_ISCHR(os.stat("/dev/null").st_mode) and os.stat("/dev/null").st_mode == null_before
+    )
 
 
 def test_the_readme_lists_every_item():
@@ -441,4 +413,5 @@ def test_the_readme_lists_every_item():
     listed = readme[readme.index("## Hostile inputs") :]
     for item, _, _ in CASES:
         assert f"| {item} |" in listed, item
-    assert len(CASES) >= 25
+    assert len(CASES) >= 70
+    assert len({item for item, _, _ in CASES}) == len(CASES)

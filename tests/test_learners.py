@@ -3,7 +3,8 @@ import pytest
 from sklearn.base import clone
 
 from fewshot.errors import ConfigError
-from fewshot.learners import NotFittedError
+from fewshot.learners import NotFittedError, check_support
+from fewshot.params import Integer
 from fewshot.testing import check_learner, learner_checks, make_task
 
 BUILT_IN = [
@@ -39,11 +40,13 @@ def test_conformance_suite_catches_a_broken_learner():
 
     class Forgetful(Learner):
         name = "forgetful"
+        parameter_constraints = {"k": Integer(min=1)}
 
         def __init__(self, k=1):
             self.k = k
 
         def fit(self, X, y):
+            X, y = check_support(self, X, y)
             self.classes_ = np.unique(y)
             return None  # wrong: fit must return self
 

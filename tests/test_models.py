@@ -118,7 +118,7 @@ def damage(directory, how):
         ("bad-json", "fewshot.json: not valid JSON"),
         (
             "newer",
-            "written by fewshot 9.0.0 in model format 99; this fewshot 0.1.0 reads format 1 and older",
+            "written by fewshot 9.0.0 in model format 99; this fewshot 0.1.0 reads format 2",
         ),
     ],
 )

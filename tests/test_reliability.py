@@ -217,7 +217,7 @@ def test_a_corrupted_cache_file_is_set_aside_and_recomputed(tmp_path, registry):
 def test_results_files_follow_the_umask_not_private_temporary_modes(tmp_path):
     import os
 
-    from fewshot.report import write_atomic
+    from fewshot.outputs import write_atomic
 
     previous = os.umask(0o022)
     try:
