@@ -35,7 +35,7 @@ import numpy as np
 from fewshot.finetuning import TunedEncoderMixin
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import softmax, stratified_hold_out
-from fewshot.params import Boolean, Integer, OrNone, Real, Text
+from fewshot.params import Boolean, Device, Integer, OrNone, Real, Text
 
 
 class AlignedLearner(TunedEncoderMixin, Learner):
@@ -68,7 +68,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         "encoder": Text(),
         "encoder_learning_rate": Real(min=0),
         "max_seq_length": Integer(min=1),
-        "device": Text(),
+        "device": Device(),
         "random_state": OrNone(Integer(min=0)),
     }
 

@@ -7,6 +7,7 @@ import csv
 import inspect
 import io
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -31,7 +32,7 @@ from fewshot.report import print_report, wide_console, write_results
 from fewshot.rundir import RunDirectory, describe_run
 from fewshot.suite import Suite, cross_domain_settings, episode_settings, load_suite
 
-err = Console(stderr=True, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, emoji=False)  # ':x' in a message is not an emoji
 
 
 class _Parser(argparse.ArgumentParser):
@@ -407,6 +408,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"learner {spec.name!r} does not use {flag}; learners that do: see `fewshot learners`"
             )
+    if "source" in learner.fit_inputs and not args.source:
+        raise ConfigError(
+            f"learner {spec.name!r} needs --source DATA: labelled texts of the source domain"
+        )
     if learner.meta_trained != bool(args.meta_train):
         raise ConfigError(
             f"learner {spec.display!r} is meta-trained: give --meta-train DATA, labelled texts of "
@@ -422,6 +427,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             encoder_name, device=device, cache=_cache(args), progress=sys.stderr.isatty()
         )
     train = registry.datasets.load(args.train, columns)
+    if len(train.classes) < 2:
+        raise ConfigError(
+            f"{args.train}: every text has the label {train.classes[0]!r}; a classifier needs "
+            "at least two classes"
+        )
 
     def inputs(texts):
         return encoder.encode(texts) if encoder is not None else np.asarray(texts, dtype=object)
@@ -433,10 +443,18 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         source = registry.datasets.load(args.source, columns)
         fit_inputs["source"] = (inputs(source.texts), source.label_array)
     start = time.perf_counter()
-    if learner.meta_trained:
-        meta_data = registry.datasets.load(args.meta_train, columns)
-        learner.meta_fit(_adapt_meta_tasks(meta_data, inputs(meta_data.texts), train, args.seed))
-    learner.fit(inputs(train.texts), train.label_array, **fit_inputs)
+    try:
+        if learner.meta_trained:
+            meta_data = registry.datasets.load(args.meta_train, columns)
+            tasks = _adapt_meta_tasks(meta_data, inputs(meta_data.texts), train, args.seed)
+            learner.meta_fit(tasks)
+        learner.fit(inputs(train.texts), train.label_array, **fit_inputs)
+    except (FewshotError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the learner could not learn from this data: say so in one line
+        raise ConfigError(
+            f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
+        ) from exc
     seconds = time.perf_counter() - start
     encoder_directory = None
     if encoder is not None:
@@ -721,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"fewshot: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         return 2
+    except BrokenPipeError:  # `fewshot learners | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush does not fail again
+        return 0
     except OSError as exc:  # the file system said no: a read-only place, a full disk, ...
         if args.debug:
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ def check_device(device: str) -> str:
     """Validate ``cpu``/``cuda``/``cuda:N`` against what torch can see."""
     if device == "cpu":
         return device
-    if device == "cuda" or device.startswith("cuda:"):
+    if re.fullmatch(r"cuda(:[0-9]+)?", str(device)):
         import torch
 
         if not torch.cuda.is_available():
@@ -115,9 +116,18 @@ class SentenceTransformerEncoder:
             if (self.model / "modules.json").exists():
                 check_modules(self.model)  # names only sentence-transformers' own classes
             transformers.utils.logging.disable_progress_bar()  # one bar per run is ours to show
-            self._model = SentenceTransformer(
-                str(self.model), device=self.device, local_files_only=True, trust_remote_code=False
-            )
+            try:
+                self._model = SentenceTransformer(
+                    str(self.model),
+                    device=self.device,
+                    local_files_only=True,
+                    trust_remote_code=False,
+                )
+            except Exception as exc:  # whatever a broken model directory makes its loader raise
+                raise ConfigError(
+                    f"{self.model}: cannot load it as a sentence-transformers model "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

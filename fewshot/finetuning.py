@@ -80,9 +80,15 @@ def load_sentence_transformer(directory: Path, device: str):
     check_modules(directory)
     key = (str(Path(directory).resolve()), device)
     if key not in _PRISTINE:
-        _PRISTINE[key] = SentenceTransformer(
-            str(directory), device=device, local_files_only=True, trust_remote_code=False
-        )
+        try:
+            _PRISTINE[key] = SentenceTransformer(
+                str(directory), device=device, local_files_only=True, trust_remote_code=False
+            )
+        except Exception as exc:  # whatever a broken model directory makes its loader raise
+            raise ConfigError(
+                f"{directory}: cannot load it as a sentence-transformers model "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
     return copy.deepcopy(_PRISTINE[key])
 
 

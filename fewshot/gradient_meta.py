@@ -30,7 +30,7 @@ from fewshot.install_meta import INSTALL_HINT
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import l2_normalize
 from fewshot.meta import MetaTrainingData, Task, train_with_validation
-from fewshot.params import Boolean, Integer, OrNone, Real, Text
+from fewshot.params import Boolean, Device, Integer, OrNone, Real
 
 
 def import_learn2learn() -> Any:
@@ -61,7 +61,7 @@ class GradientMetaLearner(Learner):
         "meta_batch_size": Integer(min=1),
         "meta_learning_rate": Real(min=0, min_open=True),
         "validate_every": Integer(min=1),
-        "device": Text(),
+        "device": Device(),
         "random_state": OrNone(Integer(min=0)),
     }
 

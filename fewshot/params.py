@@ -22,6 +22,7 @@ suite (:mod:`fewshot.testing`) feeds them to a learner and checks that it says n
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,9 +34,12 @@ from fewshot.errors import ConfigError
 if TYPE_CHECKING:
     from fewshot.learners import Learner
 
+_CUDA = re.compile(r"cuda(:[0-9]+)?")
+
 __all__ = [
     "Boolean",
     "Constraint",
+    "Device",
     "Integer",
     "OneOf",
     "OrNone",
@@ -180,6 +184,26 @@ class Text(Constraint):
 
     def invalid_examples(self) -> list[Any]:
         return ["", 3]
+
+
+@dataclass(frozen=True)
+class Device(Constraint):
+    """``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` where torch sees a CUDA GPU."""
+
+    def accepts(self, value: Any) -> bool:
+        if value == "cpu":
+            return True
+        if not isinstance(value, str) or not _CUDA.fullmatch(value):
+            return False
+        import torch  # only asked when a GPU is asked for
+
+        return torch.cuda.is_available()
+
+    def describe(self) -> str:
+        return "'cpu', or 'cuda' / 'cuda:N' on a machine where torch sees a CUDA GPU"
+
+    def invalid_examples(self) -> list[Any]:
+        return ["tpu", "cuda:x", 3]
 
 
 @dataclass(frozen=True)

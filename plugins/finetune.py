@@ -28,7 +28,7 @@ from fewshot.finetuning import (
 )
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, softmax_weights, stratified_hold_out
-from fewshot.params import Integer, OneOf, OrNone, Real, Text
+from fewshot.params import Device, Integer, OneOf, OrNone, Real, Text
 
 RECIPES = ("contrastive", "end-to-end")
 
@@ -51,7 +51,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         "time_budget": OrNone(Real(min=0)),
         "validation_fraction": Real(min=0, max=1, max_open=True),
         "patience": Integer(min=0),
-        "device": Text(),
+        "device": Device(),
         "random_state": OrNone(Integer(min=0)),
     }
 

@@ -17,7 +17,7 @@ import numpy as np
 from fewshot import hookimpl
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, squared_distances
-from fewshot.params import Integer, OneOf, OrNone, Real, Text
+from fewshot.params import Device, Integer, OneOf, OrNone, Real
 
 
 class PrototypicalLearner(Learner):
@@ -32,7 +32,7 @@ class PrototypicalLearner(Learner):
         "meta_learning_rate": Real(min=0, min_open=True),
         "hidden": Integer(min=1),
         "validate_every": Integer(min=1),
-        "device": Text(),
+        "device": Device(),
         "random_state": OrNone(Integer(min=0)),
     }
 

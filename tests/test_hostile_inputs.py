@@ -104,6 +104,9 @@ def files(tmp_path_factory, registry):
     os.mkfifo(root / "pipe.txt")
     made["pipe.jsonl"], made["pipe.txt"] = str(root / "pipe.jsonl"), str(root / "pipe.txt")
     (root / "folder.toml").mkdir()
+    write("not-an-encoder/config.json", "{}")
+    write("not-an-encoder/modules.json", "[]")
+    made["not-an-encoder"] = str(root / "not-an-encoder")
     made["folder.toml"] = str(root / "folder.toml")
 
     data = registry.datasets.load("banking77:train_5")
@@ -297,6 +300,8 @@ CASES = [
     ("full-way without a test split", ["bench", "--train", "banking77:train_5", "--learner", "logreg", "--out", "{out}"], "full-way runs need both --train and --test"),
     ("--device cuda without a GPU", bench("--dataset", "clinc150:test", "--device", "cuda", *P), "--device cuda: no CUDA GPU is visible"),
     ("--device that does not exist", bench("--dataset", "clinc150:test", "--device", "tpu", *P), "--device 'tpu': expected 'cpu', 'cuda' or 'cuda:N'"),
+    ("a learner's device without a GPU", adapt(learner="finetune:device=cuda"), "finetune: device must be 'cpu', or 'cuda' / 'cuda:N' on a machine where torch sees a CUDA GPU, got 'cuda'"),
+    ("--encoder that is not a model", bench("--dataset", "{train.jsonl}", "--encoder", "{not-an-encoder}", "--shots", "1", "--queries", "2", "--no-cache", *P), "cannot load it as a sentence-transformers model"),
     # -- learners and their parameters ---------------------------------------------------------
     ("unknown learner", bench("--dataset", "clinc150:test", "--learner", "protonet2", "--out", "{out}"), "unknown learner 'protonet2'; did you mean 'protonet'?"),
     ("unknown learner parameter", bench("--dataset", "clinc150:test", "--learner", "knn:k=3", "--out", "{out}"), "learner 'knn' has no parameter 'k'"),
@@ -309,6 +314,8 @@ CASES = [
     ("unknown metric", bench("--dataset", "clinc150:test", "--learner", "protonet:metric=manhattan", "--out", "{out}"), "protonet: metric must be 'cosine' or 'euclidean', got 'manhattan'"),
     ("fractional epochs", adapt(learner="finetune:epochs=1.5"), "finetune: epochs must be an integer >= 0, got 1.5"),
     ("adapt with a bad parameter", adapt(learner="logreg:C=0"), "logreg: C must be a finite number > 0, got 0"),
+    ("adapt on data with one class", ["adapt", "--train", "{one_class.jsonl}", "--learner", "logreg", "--out", "{out}"], "every text has the label 'only'; a classifier needs at least two classes"),
+    ("adapt a domain learner without --source", adapt(learner="mmd"), "learner 'mmd' needs --source DATA"),
     ("adapt with inputs the learner ignores", adapt("--unlabeled", "{texts.txt}", learner="logreg"), "learner 'logreg' does not use --unlabeled"),
     # -- suite files ---------------------------------------------------------------------------
     ("suite with an unknown key", ["bench", "{unknown_key.toml}", "--out", "{out}"], "unknown key 'shot'"),
