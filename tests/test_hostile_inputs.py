@@ -378,6 +378,8 @@ CASES = [
     ("predict --out a FIFO", ["predict", "{model}", "{texts.txt}", "--out", "{pipe.jsonl}"], "pipe.jsonl is a FIFO (named pipe); expected a regular file"),
     ("predict --out a directory", ["predict", "{model}", "{texts.txt}", "--out", "{out-folder}"], "out-folder is a directory; expected a regular file"),
     ("predict --out the input file", ["predict", "{model}", "{train.jsonl}", "--out", "{train.jsonl}"], "is the input file"),
+    ("predict --out where nothing may be written", ["predict", "{model}", "{texts.txt}", "--out", "/sys/kernel/predictions.jsonl"], "/sys/kernel/"),
+    ("bench --out where nothing may be written", bench(*BANKING_RUN, "--out", "/sys/kernel/fewshot-run"), "/sys/kernel/fewshot-run"),
     ("predict --out in a missing folder", ["predict", "{model}", "{texts.txt}", "--out", "{root}/no/such/folder/p.jsonl"], "the folder"),
 ]  # fmt: skip
 
