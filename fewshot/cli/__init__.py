@@ -1,0 +1,74 @@
+"""The ``fewshot`` command line: one module per command (``bench``, ``model`` for adapt and
+predict, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
+line on stderr and exit status 2; ``--debug`` shows the traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from fewshot.cli import bench, info, model
+from fewshot.cli.common import Parser, err
+from fewshot.errors import FewshotError
+
+__all__ = ["build_parser", "main"]
+
+DESCRIPTION = (
+    "fewshot: few-shot text classification with pluggable learners and one honest evaluator."
+)
+
+
+def build_parser() -> Parser:
+    from fewshot import __version__
+
+    parser = Parser(prog="fewshot", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"fewshot {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    bench.add_parser(commands)
+    model.add_parsers(commands)
+    info.add_parsers(commands)
+    return parser
+
+
+def _describe_os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    # A text or path that is not valid UTF-8 must not turn an error message into a crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (one line, status 2)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.handler(args)
+    except FewshotError as exc:
+        if args.debug:
+            raise
+        err.print(f"fewshot: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        return 2
+    except BrokenPipeError:  # `fewshot learners | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush does not fail again
+        return 0
+    except OSError as exc:  # the file system said no: a read-only place, a full disk, ...
+        if args.debug:
+            raise
+        err.print(
+            f"fewshot: error: {_describe_os_error(exc)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return 2
+    except KeyboardInterrupt:
+        err.print(
+            "fewshot: interrupted; results of finished settings are in --out", highlight=False
+        )
+        return 130

@@ -1,0 +1,370 @@
+"""``fewshot bench``: run learners on identical tasks and score them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from fewshot.cli.common import (
+    DEFAULT_ENCODER,
+    add_cache_options,
+    add_device_option,
+    cache_of,
+    checked,
+    err,
+    int_list,
+    parse_learner,
+    warn_failures,
+)
+from fewshot.errors import ConfigError
+from fewshot.params import Integer, Real
+
+
+def add_parser(commands) -> None:
+    bench = commands.add_parser("bench", help="run learners on identical episodes and score them")
+    bench.add_argument("suite", nargs="?", type=Path, help="a suite TOML file (see episodes/)")
+    bench.add_argument("--out", required=True, type=Path, help="directory for results.json/.csv")
+    bench.add_argument("--learner", action="append", metavar="NAME[:p=v,...]", help="repeatable")
+    bench.add_argument(
+        "--dataset", action="append", metavar="NAME:SPLIT|FILE", help="episodes from this data"
+    )
+    bench.add_argument(
+        "--ways", type=int_list, metavar="N[,N]", help="classes per episode (default 5)"
+    )
+    bench.add_argument(
+        "--shots", type=int_list, metavar="K[,K]", help="support examples per class (default 1,5)"
+    )
+    bench.add_argument(
+        "--queries", type=int, metavar="Q", help="query examples per class (default 15)"
+    )
+    bench.add_argument(
+        "--episodes", type=int, metavar="E", help="episodes per setting (default 600)"
+    )
+    bench.add_argument("--seed", type=int, help="episode seed (default 0)")
+    bench.add_argument("--domain", help="draw episodes from this domain only")
+    bench.add_argument(
+        "--split",
+        metavar="BASE,VALIDATION[,SEED]",
+        help="split the classes (fractions, shuffled with SEED, default 0): episodes come from "
+        "the novel rest; meta-trained learners train on base and validate on validation classes",
+    )
+    bench.add_argument(
+        "--meta-train", metavar="NAME:SPLIT|FILE", help="data of the base-class training episodes"
+    )
+    bench.add_argument(
+        "--meta-validation", metavar="NAME:SPLIT|FILE", help="data of the validation episodes"
+    )
+    bench.add_argument(
+        "--skip-small-classes", action="store_true", help="leave out classes with < K+Q examples"
+    )
+    bench.add_argument(
+        "--train", metavar="NAME:SPLIT|FILE", help="full-way protocol: training split"
+    )
+    bench.add_argument("--test", metavar="NAME:SPLIT|FILE", help="full-way protocol: test split")
+    bench.add_argument(
+        "--source", action="append", metavar="NAME:SPLIT|FILE", help="cross-domain: labelled source"
+    )
+    bench.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME:SPLIT|FILE",
+        help="cross-domain: target domain (K labels per class from --shots, default 0,8)",
+    )
+    bench.add_argument(
+        "--seeds", type=int, metavar="S", help="cross-domain: tasks, one per seed (default 10)"
+    )
+    bench.add_argument(
+        "--unlabeled",
+        type=float,
+        metavar="SHARE",
+        help="cross-domain: share of the target (after the K labels) given unlabelled (default 0.5)",
+    )
+    bench.add_argument("--source-domain", help="cross-domain: source rows of this domain only")
+    bench.add_argument("--target-domain", help="cross-domain: target rows of this domain only")
+    bench.add_argument(
+        "--encoder", help=f"encoder name or local model directory (default {DEFAULT_ENCODER})"
+    )
+    add_device_option(bench)
+    add_cache_options(bench)
+    bench.add_argument(
+        "--workers",
+        type=checked(int, Integer(min=1, max=1024)),
+        metavar="N",
+        help="run the work in N local worker processes (each gets its share of the cores)",
+    )
+    bench.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the work on Ray: 'local' starts one on this machine; or a running cluster's "
+        "address ('auto', HOST:PORT, ray://HOST:10001); needs pip install 'fewshot[ray]'",
+    )
+    bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    bench.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run's results in --out"
+    )
+    bench.add_argument(
+        "--episode-timeout",
+        type=checked(float, Real(min=0, min_open=True)),
+        metavar="S",
+        help="fail a learner's setting when one episode takes > S s",
+    )
+    bench.add_argument("--text-column", help="text column of file datasets (default text)")
+    bench.add_argument("--label-column", help="label column of file datasets (default label)")
+    bench.add_argument("--domain-column", help="domain column of file datasets (default domain)")
+    bench.set_defaults(handler=run)
+
+
+def suite_from_args(args: argparse.Namespace):
+    """The suite a run computes: a suite file (with --learner / --seed overriding it) or the
+    settings the flags describe."""
+    from fewshot.protocols import FullWaySetting
+    from fewshot.suite import Suite, cross_domain_settings, episode_settings, load_suite
+
+    flags = {
+        "--dataset": args.dataset,
+        "--train": args.train,
+        "--test": args.test,
+        "--ways": args.ways,
+        "--shots": args.shots,
+        "--queries": args.queries,
+        "--episodes": args.episodes,
+        "--domain": args.domain,
+        "--source": args.source,
+        "--target": args.target,
+        "--seeds": args.seeds,
+        "--unlabeled": args.unlabeled,
+        "--source-domain": args.source_domain,
+        "--target-domain": args.target_domain,
+        "--split": args.split,
+        "--meta-train": args.meta_train,
+        "--meta-validation": args.meta_validation,
+    }
+    if args.suite is not None:
+        given = [flag for flag, value in flags.items() if value]
+        if given:
+            raise ConfigError(f"give a suite file or {', '.join(given)}, not both")
+        suite = load_suite(args.suite)
+        if args.learner:
+            suite.learners = [parse_learner(text) for text in args.learner]
+        if args.seed is not None:
+            suite.settings = [replace(s, seed=args.seed) for s in suite.settings]
+        return suite
+    if not args.learner:
+        raise ConfigError("name at least one learner with --learner (see `fewshot learners`)")
+    if bool(args.train) != bool(args.test):
+        raise ConfigError("full-way runs need both --train and --test")
+    if bool(args.source) != bool(args.target):
+        raise ConfigError("cross-domain runs need both --source and --target")
+    if not args.dataset and not args.train and not args.source:
+        raise ConfigError(
+            "give a suite file, --dataset NAME:SPLIT for episodes, --train/--test for full-way, "
+            "or --source/--target for cross-domain runs"
+        )
+    cross_only = {
+        "--seeds": args.seeds,
+        "--unlabeled": args.unlabeled,
+        "--source-domain": args.source_domain,
+        "--target-domain": args.target_domain,
+    }
+    stray = [flag for flag, value in cross_only.items() if value is not None and not args.source]
+    if stray:
+        raise ConfigError(f"{stray[0]} belongs to cross-domain runs; add --source and --target")
+    episodes_only = {
+        "--split": args.split,
+        "--meta-train": args.meta_train,
+        "--meta-validation": args.meta_validation,
+    }
+    stray = [flag for flag, value in episodes_only.items() if value and not args.dataset]
+    if stray:
+        raise ConfigError(f"{stray[0]} belongs to episode runs; add --dataset")
+    if (args.meta_train or args.meta_validation) and not args.split:
+        raise ConfigError("--meta-train and --meta-validation need --split BASE,VALIDATION")
+    seed = 0 if args.seed is None else args.seed
+    settings: list = []
+    for dataset in args.dataset or []:
+        table = {
+            "dataset": dataset,
+            "ways": args.ways or [5],
+            "shots": args.shots or [1, 5],
+            "queries": 15 if args.queries is None else args.queries,
+            "episodes": 600 if args.episodes is None else args.episodes,
+            "seed": seed,
+            "skip_small_classes": args.skip_small_classes,
+        }
+        if args.domain:
+            table["domain"] = args.domain
+        if args.split:
+            table["split"] = _split_table(args)
+        settings += episode_settings(table, "command line", seed)  # the checks suite files get
+    if args.train:
+        settings.append(FullWaySetting(args.train, args.test, seed=seed))
+    if args.source:
+        table = {"source": args.source, "target": args.target, "shots": args.shots or [0, 8]}
+        table.update(
+            {
+                key: value
+                for key, value in (
+                    ("seeds", args.seeds),
+                    ("unlabeled", args.unlabeled),
+                    ("source_domain", args.source_domain),
+                    ("target_domain", args.target_domain),
+                    ("ways", args.ways[0] if args.ways and len(args.ways) == 1 else args.ways),
+                )
+                if value is not None
+            }
+        )
+        settings += cross_domain_settings(table, "command line", seed)
+    return Suite(
+        name="command-line",
+        learners=[parse_learner(t) for t in args.learner],
+        settings=settings,
+        seed=seed,
+    )
+
+
+def _describe_run(suite, evaluator, device: str) -> dict:
+    """run.json: what this run computes; its fingerprint decides whether --resume may continue
+    it (call after ``evaluator.prepare``, which loads the data it fingerprints)."""
+    import fewshot
+    from fewshot.aggregate import jsonable
+    from fewshot.rundir import describe_run
+
+    return describe_run(
+        suite=suite.name,
+        settings=[{"type": type(s).__name__, **asdict(s)} for s in suite.settings],
+        learners=[
+            {"label": spec.display, "name": spec.name, "params": jsonable(learner.get_params())}
+            for spec, learner in zip(
+                suite.learners, evaluator.configured(suite.learners), strict=True
+            )
+        ],
+        encoder=evaluator.encoder.identity,
+        data=evaluator.data_fingerprints(),
+        device=device,
+        argv=sys.argv[1:],
+        version=fewshot.__version__,
+    )
+
+
+def _split_table(args: argparse.Namespace) -> dict:
+    """``--split 0.34,0.33[,SEED]`` (and --meta-train / --meta-validation) as a suite split."""
+    parts = args.split.split(",")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        table: dict = {"base": float(parts[0]), "validation": float(parts[1])}
+        if len(parts) == 3:
+            table["seed"] = int(parts[2])
+    except ValueError:
+        raise ConfigError(
+            f"--split takes BASE,VALIDATION[,SEED] (class fractions, e.g. 0.34,0.33), got "
+            f"{args.split!r}"
+        ) from None
+    if args.meta_train:
+        table["train"] = args.meta_train
+    if args.meta_validation:
+        table["validate"] = args.meta_validation
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from fewshot.datasets import Columns
+    from fewshot.encoders import check_device
+    from fewshot.evaluation import Evaluator
+    from fewshot.executors import make_executor
+    from fewshot.plugins import load_registry
+    from fewshot.rundir import RunDirectory
+
+    registry = load_registry()
+    warn_failures(registry)
+    suite = suite_from_args(args)
+    device = check_device(args.device)
+    if args.workers and args.ray:
+        raise ConfigError("--workers runs local processes and --ray runs on Ray; choose one")
+    RunDirectory.check(args.out, resume=args.resume, overwrite=args.overwrite)
+    executor = make_executor(args.workers, args.ray, registry=registry)
+    columns = Columns(
+        args.text_column or suite.columns.text,
+        args.label_column or suite.columns.label,
+        args.domain_column or suite.columns.domain,
+    )
+    progress = not args.no_progress and sys.stderr.isatty()
+    encoder = registry.cached_encoder(
+        args.encoder or suite.encoder or DEFAULT_ENCODER,
+        device=device,
+        cache=cache_of(args),
+        progress=progress,
+    )
+    evaluator = Evaluator(
+        registry,
+        encoder,
+        columns=columns,
+        progress=progress,
+        device=device,
+        episode_timeout=args.episode_timeout,
+    )
+    try:
+        # Every input error surfaces here, before --out is touched.
+        prepared = evaluator.prepare(suite.settings, suite.learners)
+        return _execute(args, suite, evaluator, prepared, executor, device)
+    finally:
+        executor.close()
+
+
+def _execute(args, suite, evaluator, prepared, executor, device) -> int:
+    from fewshot.journal import Journal
+    from fewshot.report import print_report, write_results
+    from fewshot.rundir import RunDirectory
+
+    run = _describe_run(suite, evaluator, device)
+    run["executor"] = executor.describe()
+    directory = RunDirectory.open(args.out, run, resume=args.resume, overwrite=args.overwrite)
+    evaluator.executor = executor
+    records: list[dict] = []
+    comparisons: list[dict] = []
+    try:
+        journal = Journal(directory.path, resume=args.resume)
+        evaluator.journal = journal
+        try:
+            for result in evaluator.execute(prepared):
+                records += [outcome.record for outcome in result.outcomes]
+                comparisons += result.comparisons
+                # After every setting, so finished work is kept whatever happens next.
+                write_results(directory.path, records, comparisons)
+        finally:
+            journal.close()
+    except KeyboardInterrupt:
+        directory.abandon()
+        kept = (
+            "the earlier run there is unchanged (the replacement was dropped)"
+            if directory.replacing
+            else "finished episodes are kept: continue with --resume"
+        )
+        err.print(f"fewshot: interrupted; {args.out}: {kept}", highlight=False, markup=False)
+        return 130
+    except BaseException:
+        directory.abandon()
+        raise
+    directory.finish()
+    out = directory.path
+    if args.resume:
+        err.print(
+            f"resumed: {journal.reused_total()} episodes taken from the journal, {journal.computed} computed",
+            highlight=False,
+        )
+    print_report(records, comparisons)
+    failed = [r for r in records if r["status"] != "ok"]
+    err.print(
+        f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'comparisons.json'}",
+        highlight=False,
+    )
+    if failed:
+        err.print(
+            f"[red]{len(failed)} learner run(s) failed[/red]; see the 'error' field",
+            highlight=False,
+        )
+        return 1
+    return 0

@@ -1,0 +1,101 @@
+"""What every command shares: the one-line error style, argument types, learner specs, the
+embedding cache options. Imports stay light: ``fewshot --help`` must not load torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+from fewshot.errors import ConfigError
+from fewshot.learners import LearnerSpec
+
+#: Errors and messages go to stderr; ':x' in a message is not an emoji.
+err = Console(stderr=True, soft_wrap=True, emoji=False)
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
+    return values
+
+
+def checked(convert, constraint):
+    """An argparse type: ``convert(text)``, refused unless ``constraint`` accepts it."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = text
+        if not constraint.accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {constraint.describe()}, got {text!r}")
+        return value
+
+    return parse
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_learner(text: str) -> LearnerSpec:
+    """``NAME`` or ``NAME:param=value,param=value`` (values read as JSON when they parse)."""
+    name, _, rest = text.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--learner {text!r}: expected NAME:param=value,param=value")
+        params[key.strip()] = parse_value(value.strip())
+    return LearnerSpec(name.strip(), params)
+
+
+def warn_failures(registry) -> None:
+    """Warn of plugins that failed to load. A plugin whose optional dependency is not installed
+    is news only where it is asked for (`fewshot learners`, or naming its learner)."""
+    for failure in registry.failures:
+        if failure.install:
+            continue
+        err.print(f"[yellow]fewshot: warning:[/yellow] {failure}; skipped", highlight=False)
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="embedding cache (default $FEWSHOT_CACHE_DIR or ~/.cache/fewshot)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the embedding cache"
+    )
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+
+
+def cache_of(args: argparse.Namespace):
+    """The embedding cache the options ask for (None with --no-cache)."""
+    from fewshot.cache import EmbeddingCache, default_cache_dir
+
+    return None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
