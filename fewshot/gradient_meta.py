@@ -17,33 +17,17 @@ A subclass names its ``learn2learn.algorithms`` class in ``algorithm``.
 
 from __future__ import annotations
 
-import contextlib
-import io
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from fewshot.errors import MissingDependency
-from fewshot.install_meta import INSTALL_HINT
+from fewshot.install_meta import import_learn2learn
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import l2_normalize
 from fewshot.meta import MetaTrainingData, Task, train_with_validation
 from fewshot.params import Boolean, Device, Integer, OrNone, Real
-
-
-def import_learn2learn() -> Any:
-    """``import learn2learn``, without the banner its gym import prints; raises
-    ``MissingDependency`` (with the install command) where it is absent or cannot load."""
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            import learn2learn
-    except Exception as exc:  # torchvision built for another torch fails with a RuntimeError
-        raise MissingDependency(
-            "learn2learn", INSTALL_HINT, f"{type(exc).__name__}: {exc}"
-        ) from exc
-    return learn2learn
 
 
 class GradientMetaLearner(Learner):

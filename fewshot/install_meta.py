@@ -11,6 +11,8 @@ learn2learn 0.2.0 already imports, it does nothing.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
@@ -18,9 +20,24 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from fewshot.errors import MissingDependency
+
 LEARN2LEARN = "learn2learn==0.2.0"
 INSTALL_HINT = "pip install 'fewshot[meta]' && fewshot install-meta"
 EXTENSIONS = ("meta_dataset", "task_dataset", "transforms")
+
+
+def import_learn2learn():
+    """``import learn2learn``, without the banner its gym import prints; raises
+    ``MissingDependency`` (with the install command) where it is absent or cannot load."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            import learn2learn
+    except Exception as exc:  # torchvision built for another torch fails with a RuntimeError
+        raise MissingDependency(
+            "learn2learn", INSTALL_HINT, f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return learn2learn
 
 
 def _imports(statement: str) -> bool:

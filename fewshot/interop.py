@@ -23,7 +23,7 @@ import torch
 from fewshot.data import LabeledTexts
 from fewshot.episodes import Episode
 from fewshot.errors import EpisodeError
-from fewshot.gradient_meta import import_learn2learn
+from fewshot.install_meta import import_learn2learn
 
 
 def as_meta_dataset(data: LabeledTexts, X: np.ndarray) -> Any:

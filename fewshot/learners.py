@@ -24,6 +24,8 @@ stores what it learns in attributes that ``fit`` starts from and does not overwr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -35,7 +37,24 @@ from fewshot.params import Constraint, validate_params
 if TYPE_CHECKING:
     from fewshot.meta import MetaTrainingData
 
-__all__ = ["Learner", "NotFittedError", "check_query", "check_support"]
+__all__ = ["Learner", "LearnerSpec", "NotFittedError", "check_query", "check_support"]
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """A learner by name, its constructor parameters, and the label it is reported under."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        if not self.params:
+            return self.name
+        return self.name + "(" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items())) + ")"
 
 
 class Learner(ClassifierMixin, BaseEstimator):

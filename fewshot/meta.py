@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from fewshot.data import LabeledTexts
 from fewshot.episodes import ClassSplit, EpisodeSampler
@@ -80,12 +79,14 @@ class EpisodeTasks:
             raise TypeError("an endless EpisodeTasks (num_tasks=-1) has no length")
         return self.num_tasks
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
         if self.num_tasks >= 0 and not 0 <= index < self.num_tasks:
             raise IndexError(f"task {index} out of range of {self.num_tasks} tasks")
         task = self.task(index)
         data = np.concatenate([task.X_support, task.X_query])
         labels = np.concatenate([task.y_support, task.y_query])
+        import torch  # learn2learn's layout; the rest of meta-training data needs no torch
+
         return torch.from_numpy(np.asarray(data, dtype=np.float32)), torch.from_numpy(labels)
 
 

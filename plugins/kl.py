@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from fewshot import hookimpl
 from fewshot.aligned import AlignedLearner
-from fewshot.alignment import class_conditional_kl
 
 
 class KLLearner(AlignedLearner):
@@ -35,6 +34,8 @@ class KLLearner(AlignedLearner):
     default_entropy_weight = 0.0
 
     def penalty(self, z_source, y_source, z_target, logits_target):
+        from fewshot.alignment import class_conditional_kl  # torch, only once training
+
         return class_conditional_kl(z_source, y_source, z_target, logits_target.softmax(dim=1))
 
 

@@ -9,9 +9,11 @@ Needs learn2learn: ``pip install 'fewshot[meta]' && fewshot install-meta``.
 from __future__ import annotations
 
 from fewshot import hookimpl
-from fewshot.gradient_meta import GradientMetaLearner, import_learn2learn
+from fewshot.install_meta import import_learn2learn
 
-import_learn2learn()  # absent or broken: this plugin is listed as unavailable
+import_learn2learn()  # absent or broken: this plugin is listed as unavailable (before torch loads)
+
+from fewshot.gradient_meta import GradientMetaLearner  # noqa: E402
 
 
 class MetaSGDLearner(GradientMetaLearner):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from fewshot import hookimpl
 from fewshot.aligned import AlignedLearner
-from fewshot.alignment import mmd2
 
 
 class MMDLearner(AlignedLearner):
@@ -28,6 +27,8 @@ class MMDLearner(AlignedLearner):
     default_transport_weight = 3.0
 
     def penalty(self, z_source, y_source, z_target, logits_target):
+        from fewshot.alignment import mmd2  # torch, only once training
+
         return mmd2(z_source, z_target)
 
 

@@ -16,26 +16,48 @@ os.environ.pop("FEWSHOT_DISABLE_PLUGIN_AUTOLOAD", None)
 os.environ.pop("FEWSHOT_BLOCK_PLUGINS", None)
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Set in CI's meta environment: a test marked ``meta`` must run there, never be skipped.
-REQUIRE_META_ENV = "FEWSHOT_REQUIRE_META"
+#: Set in CI: a test marked with an optional extra must run there, never be skipped.
+REQUIRE_EXTRAS_ENV = "FEWSHOT_REQUIRE_EXTRAS"
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests marked ``meta`` need learn2learn; without it they are skipped with the command that
-    installs it, unless FEWSHOT_REQUIRE_META=1 (CI's meta environment), where they fail."""
+def _learn2learn_missing() -> str | None:
     from fewshot.install_meta import INSTALL_HINT
 
-    meta = [item for item in items if item.get_closest_marker("meta")]
-    if not meta or os.environ.get(REQUIRE_META_ENV) == "1":
-        return
     try:
-        from fewshot.gradient_meta import import_learn2learn
+        from fewshot.install_meta import import_learn2learn
 
         import_learn2learn()
     except ImportError:
-        skip = pytest.mark.skip(reason=f"needs learn2learn: {INSTALL_HINT}")
-        for item in meta:
-            item.add_marker(skip)
+        return f"needs learn2learn: {INSTALL_HINT}"
+    return None
+
+
+def _module_missing(module: str, extra: str):
+    def missing() -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            return f"needs {module}: pip install 'fewshot[{extra}]'"
+        return None
+
+    return missing
+
+
+#: Marker -> what tells whether its optional dependency is there.
+EXTRAS = {"meta": _learn2learn_missing, "ray": _module_missing("ray", "ray")}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked with an extra (``meta``, ``ray``) are skipped, saying what to install, where
+    it is missing, unless FEWSHOT_REQUIRE_EXTRAS=1 (CI), where they run and fail instead."""
+    if os.environ.get(REQUIRE_EXTRAS_ENV) == "1":
+        return
+    for marker, missing in EXTRAS.items():
+        marked = [item for item in items if item.get_closest_marker(marker)]
+        reason = missing() if marked else None
+        if reason:
+            for item in marked:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -85,6 +107,7 @@ def plugin_site(tmp_path_factory) -> Path:
             str(target),
             str(FIXTURES / "example_plugin"),
             str(FIXTURES / "broken_plugin"),
+            str(FIXTURES / "probe_plugin"),
         ],
         check=True,
         capture_output=True,

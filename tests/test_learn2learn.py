@@ -1,7 +1,7 @@
 """The learn2learn side: maml and metasgd, and TaskDataset interop both ways.
 
 Marked ``meta``: they need learn2learn (``pip install '.[meta]' && fewshot install-meta``). CI runs
-them in its meta environment with FEWSHOT_REQUIRE_META=1, where they cannot be skipped."""
+them in its meta environment with FEWSHOT_REQUIRE_EXTRAS=1, where they cannot be skipped."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ FAST = {"meta_steps": 60, "validate_every": 20}
 
 @pytest.fixture(scope="module")
 def l2l():
-    from fewshot.gradient_meta import import_learn2learn
+    from fewshot.install_meta import import_learn2learn
 
     return import_learn2learn()
 
@@ -53,7 +53,7 @@ def test_first_order_maml_differs_from_second_order(registry, encoder):
     setting = clinc_setting(episodes=5)
     learners = []
     for first_order in (False, True):
-        learner, _ = evaluator._meta_train(
+        learner, _ = evaluator.meta_train(
             setting,
             LearnerSpec(
                 "maml", {"meta_steps": 20, "validate_every": 100, "first_order": first_order}
@@ -66,7 +66,7 @@ def test_first_order_maml_differs_from_second_order(registry, encoder):
 
 def test_metasgd_learns_its_learning_rates(registry, encoder):
     evaluator = Evaluator(registry, encoder, progress=False)
-    learner, _ = evaluator._meta_train(
+    learner, _ = evaluator.meta_train(
         clinc_setting(episodes=5), LearnerSpec("metasgd", {"meta_steps": 20, "validate_every": 100})
     )
     rates = learner.meta_state_["lrs.0"]
@@ -78,8 +78,8 @@ def test_metasgd_learns_its_learning_rates(registry, encoder):
 def test_a_meta_trained_model_saves_and_loads(registry, encoder, name, tmp_path):
     evaluator = Evaluator(registry, encoder, progress=False)
     setting = clinc_setting(episodes=5)
-    learner, _ = evaluator._meta_train(setting, LearnerSpec(name, FAST))
-    episode = evaluator._task(setting).episode(0)
+    learner, _ = evaluator.meta_train(setting, LearnerSpec(name, FAST))
+    episode = evaluator.task(setting).episode(0)
     X = evaluator.inputs("clinc150:test", "embeddings")
     learner.fit(X[episode.support], episode.support_labels)
     save_model(learner, tmp_path / "m", encoder={"name": "all-MiniLM-L6-v2"}, training={})
@@ -89,7 +89,7 @@ def test_a_meta_trained_model_saves_and_loads(registry, encoder, name, tmp_path)
         model.predict_proba(texts), learner.predict_proba(X[episode.query]), atol=1e-6
     )
     # The loaded model adapts to a new task from the meta-learned start, like the original.
-    other = evaluator._task(setting).episode(1)
+    other = evaluator.task(setting).episode(1)
     model.learner.fit(X[other.support], other.support_labels)
     learner.fit(X[other.support], other.support_labels)
     assert np.allclose(
@@ -101,7 +101,7 @@ def test_a_meta_trained_model_saves_and_loads(registry, encoder, name, tmp_path)
 
 def test_a_meta_learner_refuses_a_task_of_other_ways(registry, encoder):
     evaluator = Evaluator(registry, encoder, progress=False)
-    learner, _ = evaluator._meta_train(clinc_setting(episodes=5), LearnerSpec("maml", FAST))
+    learner, _ = evaluator.meta_train(clinc_setting(episodes=5), LearnerSpec("maml", FAST))
     X = np.random.default_rng(0).normal(size=(6, 384)).astype(np.float32)
     with pytest.raises(ValueError, match="meta-trained on 5-way tasks; this support set has 3"):
         learner.fit(X, ["a", "a", "b", "b", "c", "c"])
@@ -139,7 +139,7 @@ def test_a_learn2learn_taskdataset_is_the_episode_source_of_a_benchmark(registry
     )
     assert np.array_equal(result.outcomes[0].episode_accuracy, again.outcomes[0].episode_accuracy)
     # and those tasks are learn2learn's own: task i's rows are its description's indices
-    source = evaluator._task(setting)
+    source = evaluator.task(setting)
     rows = sorted(d.index for d in setting.taskset.sampled_descriptions[3])
     episode = source.episode(3)
     assert sorted([*episode.support, *episode.query]) == rows
@@ -148,7 +148,7 @@ def test_a_learn2learn_taskdataset_is_the_episode_source_of_a_benchmark(registry
 def test_our_episodes_feed_a_learn2learn_maml_loop(registry, encoder, l2l):
     evaluator = Evaluator(registry, encoder, progress=False)
     setting = clinc_setting(episodes=5)
-    sampler = evaluator._task(setting)
+    sampler = evaluator.task(setting)
     from fewshot.meta import EpisodeTasks
 
     tasks = EpisodeTasks(sampler, evaluator.inputs("clinc150:test", "embeddings"), num_tasks=20)

@@ -115,7 +115,7 @@ def test_meta_training_only_sees_base_and_validation_classes(registry, encoder):
         (result,) = evaluator.run([setting], [spec])
     finally:
         del registry.learners["recorder"]
-    split = evaluator._split(setting)
+    split = setting.class_split(evaluator)
     assert (len(split.base), len(split.validation), len(split.novel)) == (50, 50, 50)
     ((train, validation),) = Recorder.seen  # meta-trained once for the 20 episodes
     assert {c for classes in train for c in classes} <= set(split.base)
@@ -146,7 +146,7 @@ def test_meta_training_with_a_split_by_domain(registry, encoder):
     assert (record["base_classes"], record["validation_classes"]) == (60, 30)
     data = evaluator.data("clinc150:test")
     domain_of = dict(zip(data.labels, data.domains, strict=True))
-    for episode in evaluator._task(setting).episodes(20):
+    for episode in evaluator.task(setting).episodes(20):
         assert {domain_of[c] for c in episode.classes} <= {"travel", "utility"}
 
 
@@ -167,8 +167,8 @@ def test_meta_trained_protonet_is_reproducible_and_saves_and_loads(registry, enc
     assert first.record["accuracy"] > 0.85  # 5-way 1-shot on novel CLINC150 intents
 
     # A meta-trained learner adapted to one novel task saves as safetensors + JSON and loads.
-    learner, _ = evaluator._meta_train(setting, spec)
-    sampler = evaluator._task(setting)
+    learner, _ = evaluator.meta_train(setting, spec)
+    sampler = evaluator.task(setting)
     episode = sampler.episode(0)
     X = evaluator.inputs("clinc150:test", "embeddings")
     learner.fit(X[episode.support], episode.support_labels)

@@ -1,0 +1,86 @@
+"""The full-way K-shot protocol of the intent-detection literature: train on a fixed K-shot split
+of every class, test on the whole test split, compare learners example by example."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fewshot.episodes import FullWayTask
+from fewshot.protocols.base import DataSource, Setting, fit_predict
+from fewshot.stats import macro_f1, mcnemar_exact, proportion_ci95
+
+
+@dataclass(frozen=True)
+class FullWaySetting(Setting):
+    """Train on a fixed K-shot split of every class, test on the whole test split."""
+
+    train: str
+    test: str
+    seed: int = 0
+    protocol: str = "full-way"
+    single_task: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"{self.train} → {self.test}"
+
+    def datasets(self, *, meta: bool = False) -> tuple[str, ...]:
+        return (self.train, self.test)
+
+    def build(self, source: DataSource) -> FullWayTask:
+        return FullWayTask(source.data(self.train), source.data(self.test))
+
+    def episode_count(self) -> int:
+        return 1
+
+    def run_episode(self, task: FullWayTask, index, learner, source) -> dict:
+        kind = learner.input_kind
+        y_pred, _, fit_s, predict_s = fit_predict(
+            learner,
+            source.inputs(self.train, kind),
+            task.train.label_array,
+            source.inputs(self.test, kind),
+        )
+        return {
+            "predictions": [str(p) for p in y_pred],
+            "fit_seconds": fit_s,
+            "predict_seconds": predict_s,
+        }
+
+    def record_fields(self, task: FullWayTask) -> dict[str, Any]:
+        return {
+            "dataset": self.test,
+            "full_way": True,
+            "train": self.train,
+            "ways": len(task.train.classes),
+            "shots": task.shots,
+            "queries": len(task.test),
+            "episodes": 1,
+        }
+
+    def paired_values(self, outcomes, task: FullWayTask) -> np.ndarray:
+        """1/0 correctness per test example."""
+        y_pred = np.asarray(outcomes[0]["predictions"], dtype=object)
+        return (y_pred == task.test.label_array).astype(float)
+
+    def summarize(self, outcomes, task: FullWayTask) -> dict[str, Any]:
+        [outcome] = outcomes
+        y_true = task.test.label_array
+        y_pred = np.asarray(outcome["predictions"], dtype=object)
+        correct = self.paired_values(outcomes, task)
+        accuracy = float(correct.mean())
+        return {
+            "accuracy": accuracy,
+            "ci95": proportion_ci95(accuracy, len(correct)),
+            "macro_f1": macro_f1(y_true, y_pred),
+            "fit_seconds": outcome["fit_seconds"],
+            "predict_seconds": outcome["predict_seconds"],
+            "per_class_accuracy": {
+                label: float(correct[y_true == label].mean()) for label in task.test.classes
+            },
+        }
+
+    def compare(self, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+        return mcnemar_exact(a, b)
