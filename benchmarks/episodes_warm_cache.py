@@ -1,4 +1,4 @@
-"""600 five-way five-shot protonet episodes on clinc150 with a warm cache: seconds vs the 3 s budget.
+"""600 five-way five-shot protonet episodes on clinc150 with a warm cache: seconds vs the 0.3 s target.
 
 Timed: building the registry, loading the dataset, reading every embedding from the cache,
 sampling the episodes, fitting and scoring. Not timed: loading the model (the cache is warmed
@@ -18,7 +18,7 @@ from fewshot.cache import EmbeddingCache
 from fewshot.evaluation import EpisodeSetting, Evaluator, LearnerSpec
 from fewshot.plugins import load_registry
 
-BUDGET_SECONDS = 3.0
+BUDGET_SECONDS = 0.3
 
 
 def run_once(cache_dir: str, episodes: int) -> tuple[float, float, int]:
@@ -54,9 +54,9 @@ def main() -> None:
             timings.append(seconds)
         best, median = min(timings), sorted(timings)[len(timings) // 2]
         print(f"warm runs: {args.episodes} episodes, accuracy {accuracy:.4f}")
-        print(f"warm seconds: best {best:.3f}, median {median:.3f} (budget {BUDGET_SECONDS:.1f} s)")
+        print(f"warm seconds: best {best:.3f}, median {median:.3f} (target {BUDGET_SECONDS:.1f} s)")
         print(
-            f"ratio median/budget: {median / BUDGET_SECONDS:.3f} ({'within' if median < BUDGET_SECONDS else 'OVER'} budget)"
+            f"ratio median/target: {median / BUDGET_SECONDS:.3f} ({'within' if median < BUDGET_SECONDS else 'OVER'} the target)"
         )
 
 

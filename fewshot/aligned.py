@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.finetuning import TunedEncoderMixin
+from fewshot.finetuning import TunedEncoderMixin, adamw
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import softmax, stratified_hold_out
 from fewshot.params import Boolean, Device, Integer, OrNone, Real, Text
@@ -212,7 +212,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
                 groups.append(
                     {"params": self.model_.parameters(), "lr": self.encoder_learning_rate}
                 )
-            optimizer = torch.optim.AdamW(groups, weight_decay=self.weight_decay)
+            optimizer = adamw(groups, weight_decay=self.weight_decay)
             data = AlignmentData(
                 features,
                 source_codes[train],

@@ -7,6 +7,7 @@ recomputed rather than used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import uuid
@@ -33,9 +34,11 @@ CREATE TABLE IF NOT EXISTS embeddings (
     """
 CREATE TABLE IF NOT EXISTS dimensions (encoder TEXT PRIMARY KEY, dimension INTEGER NOT NULL)
 """,
+    # Model fingerprints by the stat signature of their files (fewshot.encoders).
+    """
+CREATE TABLE IF NOT EXISTS fingerprints (signature TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)
+""",
 )
-# SQLite's default limit on bound parameters is 999 in old builds.
-_CHUNK = 900
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
@@ -123,25 +126,39 @@ class EmbeddingCache:
         return found
 
     def _select(self, encoder: str, keys: Sequence[bytes], found: dict[bytes, np.ndarray]) -> None:
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, vector, checksum FROM embeddings WHERE encoder = ? AND key IN ({marks})",
-                (encoder, *chunk),
+        # The wanted keys in a temporary table, joined: faster than IN lists of bound keys.
+        self._db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS wanted (key BLOB PRIMARY KEY) WITHOUT ROWID"
+        )
+        self._db.execute("BEGIN")  # one transaction for the temporary rows, not one per key
+        try:
+            self._db.execute("DELETE FROM wanted")
+            self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((k,) for k in keys))
+        finally:
+            self._db.execute("COMMIT")
+        rows = [
+            (key, blob)
+            for key, blob, checksum in self._db.execute(
+                "SELECT e.key, e.vector, e.checksum FROM wanted w JOIN embeddings e "
+                "ON e.encoder = ? AND e.key = w.key",
+                (encoder,),
             )
-            for key, blob, checksum in rows:
-                if len(blob) % 4 or zlib.crc32(blob) != checksum:
-                    continue
-                vector = np.frombuffer(blob, dtype=np.float32)
-                if np.isfinite(vector).all():
-                    found[key] = vector
+            if len(blob) % 4 == 0 and zlib.crc32(blob) == checksum
+        ]
+        if not rows:
+            return
         dimension = self._dimensions.get(encoder)
-        if dimension is None and found:  # a cache from before dimensions were recorded
-            lengths, counts = np.unique([len(v) for v in found.values()], return_counts=True)
+        if dimension is None:  # a cache from before dimensions were recorded: the usual length
+            lengths, counts = np.unique([len(b) // 4 for _, b in rows], return_counts=True)
             dimension = int(lengths[counts.argmax()])
-        for key in [k for k, v in found.items() if len(v) != dimension]:
-            del found[key]
+        rows = [(key, blob) for key, blob in rows if len(blob) == 4 * dimension]
+        # One buffer for all rows: one finiteness check, no array per row until the end.
+        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32)
+        matrix = matrix.reshape(len(rows), dimension)
+        finite = np.isfinite(matrix).all(axis=1)
+        for (key, _), vector, ok in zip(rows, matrix, finite, strict=True):
+            if ok:
+                found[key] = vector
 
     def put_many(self, encoder: str, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
         rows = []
@@ -165,6 +182,26 @@ class EmbeddingCache:
             if not _damaged(exc):
                 raise
             self._give_up(exc)
+
+    def fingerprint(self, signature: str) -> str | None:
+        """A model fingerprint remembered for files that looked like ``signature``."""
+        if self._broken:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT fingerprint FROM fingerprints WHERE signature = ?", (signature,)
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return row[0] if row else None
+
+    def remember_fingerprint(self, signature: str, fingerprint: str) -> None:
+        if self._broken:
+            return
+        with contextlib.suppress(sqlite3.DatabaseError), self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO fingerprints VALUES (?, ?)", (signature, fingerprint)
+            )
 
     def count(self, encoder: str | None = None) -> int:
         if encoder is None:

@@ -242,6 +242,7 @@ def validate_params(learner: Learner) -> None:
     """Check every parameter of ``learner`` that its class constrains; the first bad one raises
     a :class:`ConfigError`."""
     constraints: Mapping[str, Constraint] = getattr(type(learner), "parameter_constraints", {})
-    for name, value in learner.get_params(deep=False).items():
-        if name in constraints:
-            check_value(learner.name or type(learner).__name__, name, value, constraints[name])
+    owner = getattr(learner, "name", "") or type(learner).__name__
+    for name, constraint in constraints.items():  # attributes, not get_params: fit calls this
+        if hasattr(learner, name):
+            check_value(owner, name, getattr(learner, name), constraint)

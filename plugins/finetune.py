@@ -20,6 +20,7 @@ from fewshot import hookimpl
 from fewshot.finetuning import (
     TrainingBudget,
     TunedEncoderMixin,
+    adamw,
     contrastive_epoch,
     cross_entropy_epoch,
     freeze_bottom_layers,
@@ -107,7 +108,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                     torch.tensor(l2_normalize(prototypes), device=model.device)
                 )
                 groups.append({"params": [head], "lr": 1e-2})
-            optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
+            optimizer = adamw(groups, weight_decay=0.01)
             budget = TrainingBudget(self.max_steps, self.time_budget)
             best, best_state, waited = -1.0, None, 0
             model.train()

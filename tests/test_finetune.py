@@ -75,7 +75,9 @@ def test_early_stopping_runs_on_held_out_support(finetune):
 
 def test_bad_parameters(finetune):
     X, y, _, _ = make_task(finetune())
-    with pytest.raises(fewshot.ConfigError, match="recipe must be one of"):
+    with pytest.raises(
+        fewshot.ConfigError, match="recipe must be 'contrastive' or 'end-to-end', got 'magic'"
+    ):
         finetune(recipe="magic").fit(X, y)
     with pytest.raises(
         fewshot.ConfigError, match="freeze_layers=9, but the encoder has only 6 layers"
