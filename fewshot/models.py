@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -115,13 +114,14 @@ def save_model(
     training: dict[str, Any],
     encoder_directory: str | Path | None = None,
     card: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``learner`` (fitted) to ``directory`` atomically; replaces only an older model.
 
     ``encoder`` describes the encoder of an embedding learner (``{"name": ..., "identity":
     ...}``); ``encoder_directory``, a sentence-transformers directory that is copied into the
     model (so that it travels with it) instead of being named. ``card`` is written as
-    ``README.md``.
+    ``README.md``; ``extra`` adds keys to ``fewshot.json``.
     """
     from safetensors.numpy import save_file
 
@@ -163,6 +163,7 @@ def save_model(
             "labels": labels,
             "encoder": encoder,
             "training_data": training,
+            **(extra or {}),
             "files": files,
         }
         with open(staging / CONFIG, "w", encoding="utf-8") as handle:
@@ -193,44 +194,14 @@ def copy_encoder(source: Path, target: Path) -> None:
     shutil.copytree(source, target, symlinks=False, ignore=shutil.ignore_patterns(".*"))
 
 
-class FewshotModel:
-    """A loaded model: ``predict`` / ``predict_proba`` on lists of strings."""
-
-    def __init__(self, learner: Learner, encoder, config: dict[str, Any], directory: Path):
-        self.learner = learner
-        self.encoder = encoder
-        self.config = config
-        self.directory = directory
-
-    @property
-    def labels(self) -> list[str]:
-        """Class labels, in the order of ``predict_proba``'s columns."""
-        return [str(c) for c in self.learner.classes_]
-
-    def _inputs(self, texts: Sequence[str]):
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if self.learner.input_kind == "texts":
-            return np.asarray(texts, dtype=object)
-        return self.encoder.encode(texts)
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        proba = np.asarray(self.learner.predict_proba(self._inputs(texts)), dtype=np.float64)
-        if not np.isfinite(proba).all():
-            raise ModelError(
-                f"{self.directory}: the model gave non-finite probabilities; its weights or its "
-                "encoder are broken"
-            )
-        return proba
-
-    def predict(self, texts: Sequence[str]) -> list[str]:
-        proba = self.predict_proba(texts)
-        return [self.labels[i] for i in proba.argmax(axis=1)]
-
-    def __repr__(self) -> str:
-        return f"FewshotModel({self.directory}, learner={self.config['learner']}, {len(self.labels)} labels)"
+def _link_allowed(path: Path, links_within: Path | None) -> bool:
+    """Whether the link ``path`` may be followed: only into ``links_within`` (the blobs of a
+    Hugging Face cache entry), never elsewhere."""
+    target = Path(os.path.realpath(path))
+    return links_within is not None and target.is_relative_to(links_within.resolve())
 
 
-def read_config(directory: Path) -> dict[str, Any]:
+def read_config(directory: Path, *, links_within: Path | None = None) -> dict[str, Any]:
     if not directory.exists():
         raise ModelError(f"{directory}: no such model directory")
     if not directory.is_dir():
@@ -238,7 +209,7 @@ def read_config(directory: Path) -> dict[str, Any]:
             f"{directory}: not a directory; expected a model directory from `fewshot adapt`"
         )
     path = directory / CONFIG
-    if path.is_symlink() or not path.is_file():
+    if (path.is_symlink() and not _link_allowed(path, links_within)) or not path.is_file():
         raise ModelError(
             f"{directory}: missing {CONFIG}; not a fewshot model directory (or an incomplete one)"
         )
@@ -288,8 +259,10 @@ def _listed_path(directory: Path, name: Any) -> Path:
     return directory.joinpath(*parts)
 
 
-def verify(directory: Path, config: dict[str, Any]) -> None:
-    """Check that ``directory`` holds exactly the files ``config`` lists, unchanged."""
+def verify(directory: Path, config: dict[str, Any], *, links_within: Path | None = None) -> None:
+    """Check that ``directory`` holds exactly the files ``config`` lists, unchanged. Symbolic
+    links are refused, except, where ``links_within`` is given (a Hugging Face cache snapshot),
+    links to files inside that folder."""
     listed = {}
     for name, expected in config["files"].items():
         path = _listed_path(directory, name)
@@ -303,7 +276,9 @@ def verify(directory: Path, config: dict[str, Any]) -> None:
             path = Path(root) / entry
             mode = os.lstat(path).st_mode
             if stat.S_ISLNK(mode):
-                raise ModelError(f"{path}: a symbolic link in a model directory; refusing it")
+                if not _link_allowed(path, links_within):
+                    raise ModelError(f"{path}: a symbolic link in a model directory; refusing it")
+                mode = os.stat(path).st_mode
             if stat.S_ISDIR(mode):
                 continue
             if not stat.S_ISREG(mode):
@@ -353,15 +328,20 @@ def _check_weights(directory: Path, config: dict[str, Any]) -> dict[str, np.ndar
     return state
 
 
-def load(directory: str | Path, *, device: str | None = None, cache=None) -> FewshotModel:
-    """Load a model directory written by ``fewshot adapt`` (or :func:`save_model`)."""
-    from fewshot.encoders import CachedEncoder, SentenceTransformerEncoder
+def load_fitted(
+    directory: str | Path, *, device: str | None = None, links_within: Path | None = None
+) -> tuple[Learner, Any, dict[str, Any]]:
+    """The fitted learner of a model directory, its base encoder (None where the learner owns
+    its encoder or takes texts), and its configuration; everything verified first.
+    ``links_within``: a Hugging Face cache folder whose blobs the directory's links may point to.
+    """
+    from fewshot.encoders import SentenceTransformerEncoder
     from fewshot.finetuning import check_modules
     from fewshot.plugins import load_registry
 
     directory = Path(directory)
-    config = read_config(directory)
-    verify(directory, config)
+    config = read_config(directory, links_within=links_within)
+    verify(directory, config, links_within=links_within)
     state = _check_weights(directory, config)
     registry = load_registry()
     params = dict(config["params"])
@@ -386,21 +366,28 @@ def load(directory: str | Path, *, device: str | None = None, cache=None) -> Few
             raise ModelError(f"{directory / CONFIG}: no encoder recorded for an embedding learner")
         if info.get("directory") == ENCODER_DIR:
             check_modules(directory / ENCODER_DIR)
-            base = SentenceTransformerEncoder(
+            encoder = SentenceTransformerEncoder(
                 directory / ENCODER_DIR, device=device or "cpu", name=str(info.get("name", ""))
             )
         elif isinstance(info.get("name"), str) and info["name"] in registry.encoders:
-            base = registry.encoder(info["name"], device=device or "cpu")
+            encoder = registry.encoder(info["name"], device=device or "cpu")
             expected = str(info.get("identity", "")).rsplit(":", 1)[0]
-            if expected and base.identity.rsplit(":", 1)[0] != expected:
+            if expected and encoder.identity.rsplit(":", 1)[0] != expected:
                 raise ModelError(
                     f"{directory}: trained with encoder {info['name']!r} = {expected}, but that "
-                    f"name now gives {base.identity.rsplit(':', 1)[0]}; predictions would be wrong"
+                    f"name now gives {encoder.identity.rsplit(':', 1)[0]}; predictions would be wrong"
                 )
         else:
             raise ModelError(
                 f"{directory / CONFIG}: encoder {info.get('name')!r} is neither inside the model "
                 "directory nor a registered encoder name; a model never points elsewhere"
             )
-        encoder = CachedEncoder(base, cache)
-    return FewshotModel(learner, encoder, config, directory)
+    return learner, encoder, config
+
+
+def load(directory: str | Path, *, device: str | None = None, cache=True):
+    """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``:
+    a fitted :class:`~fewshot.classifier.FewShotClassifier`."""
+    from fewshot.classifier import FewShotClassifier
+
+    return FewShotClassifier.load(directory, device=device, cache=cache)

@@ -84,18 +84,29 @@ def _umask() -> int:
 
 def write_atomic(path: str | Path, content: str | bytes) -> None:
     """Replace ``path`` with ``content`` in one step; refuses a path that is not a regular file."""
-    path = Path(path)
-    target = _target(path)
+    target = _target(Path(path))
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
     try:
-        data = content.encode("utf-8") if isinstance(content, str) else content
+        data = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        replace_file(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def replace_file(temporary: str | Path, path: str | Path) -> None:
+    """Rename the finished ``temporary`` (written beside ``path``) over ``path``, with the
+    permissions the umask gives, unless ``path`` has become something other than a regular
+    file. The temporary file is removed if the rename does not happen."""
+    target = _target(Path(path))
+    try:
         # mkstemp makes the file private (0600); results are for sharing, as the umask says.
         os.chmod(temporary, 0o666 & ~_umask())
         try:

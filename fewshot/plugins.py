@@ -22,7 +22,15 @@ import pluggy
 
 from fewshot import builtin, hookspecs
 from fewshot.datasets import DatasetCatalog
-from fewshot.encoders import CachedEncoder, Encoder, EncoderInfo, SentenceTransformerEncoder
+from fewshot.encoders import (
+    BUNDLED_HUB_IDS,
+    CachedEncoder,
+    Encoder,
+    EncoderInfo,
+    SentenceTransformerEncoder,
+    hub_snapshot,
+    is_hub_id,
+)
 from fewshot.errors import ConfigError, MissingDependency, PluginError, unknown_name
 from fewshot.learners import Learner
 
@@ -84,11 +92,25 @@ class Registry:
         return learner
 
     def encoder(self, name_or_path: str, *, device: str = "cpu") -> Encoder:
+        """A registered encoder by name, a local sentence-transformers directory, or a
+        Hugging Face hub id (``ORG/NAME``) resolved through the local hub cache."""
         if name_or_path in self.encoders:
             return self.encoders[name_or_path].factory(device)
         if Path(name_or_path).is_dir():
             return SentenceTransformerEncoder(name_or_path, device=device)
-        raise unknown_name("encoder (or model directory)", name_or_path, self.encoders)
+        if is_hub_id(name_or_path):
+            try:
+                path = hub_snapshot(name_or_path)
+            except ConfigError:
+                if name_or_path not in BUNDLED_HUB_IDS:
+                    raise
+                return self.encoders[BUNDLED_HUB_IDS[name_or_path]].factory(device)
+            return SentenceTransformerEncoder(path, device=device, name=name_or_path)
+        raise unknown_name(
+            "encoder (a registered name, a model directory or a hub id ORG/NAME)",
+            name_or_path,
+            self.encoders,
+        )
 
     def cached_encoder(
         self, name_or_path: str, *, device: str, cache, progress: bool

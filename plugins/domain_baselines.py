@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from fewshot import hookimpl
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import softmax, softmax_weights
-from fewshot.params import Integer, Real
+from fewshot.params import Integer, OneOf, OrNone, Real
 
 
 class _DomainLogisticRegression(Learner):
@@ -24,11 +24,16 @@ class _DomainLogisticRegression(Learner):
 
     uses_source: ClassVar[bool] = True
     uses_target: ClassVar[bool] = True
-    parameter_constraints = {"C": Real(min=0, min_open=True), "max_iter": Integer(min=1)}
+    parameter_constraints = {
+        "C": Real(min=0, min_open=True),
+        "max_iter": Integer(min=1),
+        "class_weight": OrNone(OneOf("balanced")),
+    }
 
-    def __init__(self, C: float = 1.0, max_iter: int = 1000):
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, class_weight: str | None = None):
         self.C = C
         self.max_iter = max_iter
+        self.class_weight = class_weight  # "balanced": weights inverse to class frequency
 
     def fit(self, X: Any, y: Any, *, source: Any = None) -> _DomainLogisticRegression:
         y = np.asarray(y)
@@ -56,7 +61,7 @@ class _DomainLogisticRegression(Learner):
             raise ValueError(
                 f"{self.name}: the source has no examples of target classes {missing[:5]}"
             )
-        model = LogisticRegression(C=self.C, max_iter=self.max_iter)
+        model = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight)
         model.fit(np.concatenate(parts_X), train_y)
         # Kept as softmax weights of the target's classes only: the source may have others.
         weights, bias = softmax_weights(model.coef_, model.intercept_)

@@ -44,7 +44,11 @@ def _module_missing(module: str, extra: str):
 
 
 #: Marker -> what tells whether its optional dependency is there.
-EXTRAS = {"meta": _learn2learn_missing, "ray": _module_missing("ray", "ray")}
+EXTRAS = {
+    "meta": _learn2learn_missing,
+    "ray": _module_missing("ray", "ray"),
+    "parquet": _module_missing("pyarrow", "parquet"),
+}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -71,6 +71,7 @@ def files(tmp_path_factory, registry):
         "blank_label.jsonl": write("blank_label.jsonl", '{"text": "a", "label": "   "}\n'),
         "number_text.jsonl": write("number_text.jsonl", '{"text": 5, "label": "x"}\n'),
         "sheet.xlsx": write("sheet.xlsx", b"PK\x03\x04 not really a spreadsheet"),
+        "fake.parquet": write("fake.parquet", b"PAR1 but not really"),
         "unclosed.csv": write("unclosed.csv", 'text,label\n"hi,x\n'),
         "header_only.csv": write("header_only.csv", "text,label\n"),
         "one_class.jsonl": write(
@@ -380,6 +381,11 @@ CASES = [
     ("predict --out the input file", ["predict", "{model}", "{train.jsonl}", "--out", "{train.jsonl}"], "is the input file"),
     ("predict --out where nothing may be written", ["predict", "{model}", "{texts.txt}", "--out", "/sys/kernel/predictions.jsonl"], "/sys/kernel/"),
     ("bench --out where nothing may be written", bench(*BANKING_RUN, "--out", "/sys/kernel/fewshot-run"), "/sys/kernel/fewshot-run"),
+    ("predict --out with an unknown suffix", ["predict", "{model}", "{texts.txt}", "--out", "{root}/p.xlsx"], "unknown output format '.xlsx'; expected .jsonl, .csv or .parquet"),
+    ("--batch-size 0", ["predict", "{model}", "{texts.txt}", "--batch-size", "0", "--out", "{out}"], "argument --batch-size: expected an integer from 1 to 1000000, got '0'"),
+    ("a Parquet file that is not one", predict("{model}", "{fake.parquet}"), "fake.parquet: not a readable Parquet file"),
+    ("an encoder hub id that is not in the cache", adapt("--encoder", "acme/not-downloaded", learner="logreg"), "encoder 'acme/not-downloaded' is not in the local Hugging Face cache"),
+    ("an encoder that is neither name, folder nor hub id", adapt("--encoder", "no such thing", learner="logreg"), "unknown encoder (a registered name, a model directory or a hub id ORG/NAME) 'no such thing'"),
     ("predict --out in a missing folder", ["predict", "{model}", "{texts.txt}", "--out", "{root}/no/such/folder/p.jsonl"], "the folder"),
 ]  # fmt: skip
 

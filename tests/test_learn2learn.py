@@ -90,10 +90,10 @@ def test_a_meta_trained_model_saves_and_loads(registry, encoder, name, tmp_path)
     )
     # The loaded model adapts to a new task from the meta-learned start, like the original.
     other = evaluator.task(setting).episode(1)
-    model.learner.fit(X[other.support], other.support_labels)
+    model.learner_.fit(X[other.support], other.support_labels)
     learner.fit(X[other.support], other.support_labels)
     assert np.allclose(
-        model.learner.predict_proba(X[other.query]),
+        model.learner_.predict_proba(X[other.query]),
         learner.predict_proba(X[other.query]),
         atol=1e-6,
     )

@@ -176,7 +176,7 @@ def test_meta_trained_protonet_is_reproducible_and_saves_and_loads(registry, enc
     save_model(learner, tmp_path / "model", encoder={"name": "all-MiniLM-L6-v2"}, training={})
     model = load(tmp_path / "model")
     queries = [data.texts[i] for i in episode.query]
-    assert model.predict(queries) == list(learner.predict(X[episode.query]))
+    assert list(model.predict(queries)) == list(learner.predict(X[episode.query]))
     assert np.allclose(model.predict_proba(queries), learner.predict_proba(X[episode.query]))
     saved = load_file(tmp_path / "model" / "state.safetensors")
     assert "projection.inner_weight" in saved and "prototypes" in saved

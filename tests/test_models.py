@@ -41,24 +41,28 @@ def test_saved_learner_predicts_exactly_like_the_fitted_one(
     model = fewshot.load(tmp_path / name)
     X = encoder.encode(test.texts[:200])
     # The restored learner is the same function, bit for bit ...
-    np.testing.assert_array_equal(model.learner.predict_proba(X), learner.predict_proba(X))
+    np.testing.assert_array_equal(model.learner_.predict_proba(X), learner.predict_proba(X))
     # ... and texts in, labels out agree (the model encodes afresh: floats may differ at 1e-7).
-    assert model.predict(list(test.texts[:200])) == list(learner.predict(X))
+    assert list(model.predict(list(test.texts[:200]))) == list(learner.predict(X))
     assert model.labels == list(learner.classes_)
 
 
 def test_model_directory_contents(saved_logreg):
     config = json.loads((saved_logreg / "fewshot.json").read_text())
     assert config["format"] == "fewshot-model" and config["learner"] == "logreg"
-    assert config["params"] == {"C": 10.0, "max_iter": 1000}
+    assert config["params"] == {"C": 10.0, "max_iter": 1000, "class_weight": None}
     assert len(config["labels"]) == 77
     assert config["encoder"]["name"] == "all-MiniLM-L6-v2"
     assert (
         config["training_data"]["examples"] == 385
         and len(config["training_data"]["fingerprint"]) == 64
     )
-    assert set(config["files"]) == {"state.safetensors"}
-    assert sorted(p.name for p in saved_logreg.iterdir()) == ["fewshot.json", "state.safetensors"]
+    assert set(config["files"]) == {"state.safetensors", "README.md"}  # the model card
+    assert sorted(p.name for p in saved_logreg.iterdir()) == [
+        "README.md",
+        "fewshot.json",
+        "state.safetensors",
+    ]
 
 
 def test_predict_cli_reproduces_the_benchmark(saved_logreg, tmp_path):
@@ -72,7 +76,7 @@ def test_predict_cli_reproduces_the_benchmark(saved_logreg, tmp_path):
     )  # = fewshot bench's full-way logreg
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3080
-    assert set(rows[0]) == {"text", "label", "probability", "top_k"}
+    assert set(rows[0]) == {"text", "label", "probability", "top_k", "gold_label"}
     assert rows[0]["label"] == rows[0]["top_k"][0]["label"] and len(rows[0]["top_k"]) == 3
     assert rows[0]["top_k"][0]["probability"] >= rows[0]["top_k"][1]["probability"]
 

@@ -24,16 +24,40 @@ def add_parsers(commands) -> None:
 def datasets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from fewshot.errors import FewshotError
     from fewshot.plugins import load_registry
     from fewshot.report import wide_console
 
     registry = load_registry()
     warn_failures(registry)
     table = Table(title="datasets (use as NAME:SPLIT, or give a .jsonl/.csv path)")
-    for column in ("name", "splits", "description", "license"):
-        table.add_column(column)
-    for info in registry.datasets.datasets.values():
-        table.add_row(info.name, ", ".join(info.splits), info.description, info.license)
+    for column, justify in (
+        ("name", "left"),
+        ("split", "left"),
+        ("examples", "right"),
+        ("classes", "right"),
+        ("description", "left"),
+        ("license", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for number, info in enumerate(registry.datasets.datasets.values()):
+        if number:
+            table.add_section()
+        for i, split in enumerate(info.splits):
+            try:
+                data = info.load(split)
+                examples, classes = f"{len(data):,}", f"{len(data.classes):,}"
+            except FewshotError as exc:  # a plugin's file that is broken: say so, list the rest
+                examples, classes = "unreadable", str(exc)[:60]
+            first = i == 0
+            table.add_row(
+                info.name if first else "",
+                split,
+                examples,
+                classes,
+                info.description if first else "",
+                info.license if first else "",
+            )
     wide_console().print(table)
     return 0
 

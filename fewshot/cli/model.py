@@ -1,26 +1,23 @@
 """``fewshot adapt`` (train a learner and save it as a model directory) and ``fewshot predict``
-(label texts with one)."""
+(label texts with one, in a pipeline if need be)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import sys
 import time
-from pathlib import Path
 
 from fewshot.cli.common import (
     DEFAULT_ENCODER,
     add_cache_options,
     add_device_option,
     cache_of,
+    checked,
     err,
     parse_learner,
     warn_failures,
 )
 from fewshot.errors import ConfigError, FewshotError
+from fewshot.params import Integer
 
 
 def add_parsers(commands) -> None:
@@ -33,14 +30,17 @@ def add_parsers(commands) -> None:
     adapt.add_argument(
         "--learner", required=True, metavar="NAME[:p=v,...]", help="e.g. finetune, logreg"
     )
-    adapt.add_argument("--out", required=True, type=Path, help="the model directory to write")
+    adapt.add_argument("--out", required=True, help="the model directory to write")
+    adapt.add_argument(
+        "--test",
+        metavar="NAME:SPLIT|FILE",
+        help="labelled texts to measure the model's accuracy on (recorded in its model card)",
+    )
     adapt.add_argument(
         "--unlabeled", metavar="FILE", help="unlabelled target texts (domain-alignment learners)"
     )
     adapt.add_argument(
-        "--source",
-        metavar="NAME:SPLIT|FILE",
-        help="labelled source data (domain-alignment learners)",
+        "--source", metavar="NAME:SPLIT|FILE", help="labelled source data (domain alignment)"
     )
     adapt.add_argument(
         "--meta-train",
@@ -48,26 +48,57 @@ def add_parsers(commands) -> None:
         help="meta-trained learners: labelled texts of other classes to meta-train on",
     )
     adapt.add_argument("--seed", type=int, help="random_state for learners that take one")
+    adapt.add_argument(
+        "--encoder",
+        help=f"sentence encoder: a registered name, a local directory or a Hugging Face hub id "
+        f"ORG/NAME from the local hub cache (default {DEFAULT_ENCODER})",
+    )
+    adapt.add_argument("--label-column", help="label column (default label)")
+    adapt.add_argument("--domain-column", help="domain column (default domain)")
+
     predict = commands.add_parser("predict", help="label texts with a saved model directory")
-    predict.add_argument("model", type=Path, help="a model directory from `fewshot adapt`")
+    predict.add_argument("model", help="a model directory from `fewshot adapt`")
     predict.add_argument(
-        "input", help="a .txt (one text per line), .jsonl or .csv file, or NAME:SPLIT"
+        "input",
+        help="texts: a .txt (one per line), .jsonl, .csv, .tsv or .parquet file, NAME:SPLIT, "
+        "or - for standard input",
     )
     predict.add_argument(
-        "--out", required=True, type=Path, help="predictions, .jsonl (default) or .csv"
+        "--out",
+        required=True,
+        help="predictions: .jsonl, .csv or .parquet by the suffix, or - for standard output",
     )
     predict.add_argument(
         "--top-k", type=int, metavar="K", help="also list the K most probable labels"
+    )
+    predict.add_argument(
+        "--label-column",
+        default="label",
+        help="the input's gold label column, compared with the predictions (default label)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=checked(int, Integer(min=1, max=1_000_000)),
+        default=256,
+        metavar="N",
+        help="texts labelled at a time (default 256); memory stays bounded by it",
+    )
+    predict.add_argument(
+        "--input-format",
+        choices=("txt", "jsonl", "csv", "tsv"),
+        default="txt",
+        help="the format of standard input (default txt: one text per line)",
+    )
+    predict.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default="jsonl",
+        help="the format of standard output (default jsonl)",
     )
     for sub in (adapt, predict):
         add_device_option(sub)
         add_cache_options(sub)
         sub.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
-    adapt.add_argument(
-        "--encoder", help=f"encoder for embedding learners (default {DEFAULT_ENCODER})"
-    )
-    adapt.add_argument("--label-column", help="label column (default label)")
-    adapt.add_argument("--domain-column", help="domain column (default domain)")
     adapt.set_defaults(handler=run_adapt)
     predict.set_defaults(handler=run_predict)
 
@@ -84,10 +115,11 @@ def _apply_run_options(learner, spec, device: str, seed: int | None) -> None:
 def run_adapt(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from fewshot.classifier import FewShotClassifier
     from fewshot.data import read_texts
     from fewshot.datasets import Columns
     from fewshot.encoders import check_device
-    from fewshot.models import check_model_out, data_fingerprint, save_model
+    from fewshot.models import check_model_out, data_fingerprint
     from fewshot.plugins import load_registry
 
     registry = load_registry()
@@ -116,21 +148,21 @@ def run_adapt(args: argparse.Namespace) -> int:
             else f"learner {spec.display!r} is not meta-trained; --meta-train is for those that are"
         )
     check_model_out(args.out)  # before any work: never train for a place we may not write
+    # The classifier holds the encoder (and the cache) and saves the model with its card.
     encoder_name = args.encoder or DEFAULT_ENCODER
-    encoder = None
-    if learner.input_kind == "embeddings":
-        encoder = registry.cached_encoder(
-            encoder_name, device=device, cache=cache_of(args), progress=sys.stderr.isatty()
-        )
+    classifier = FewShotClassifier(
+        spec.name, encoder=encoder_name, device=device, cache=_cache_param(args)
+    )
     train = registry.datasets.load(args.train, columns)
     if len(train.classes) < 2:
         raise ConfigError(
             f"{args.train}: every text has the label {train.classes[0]!r}; a classifier needs "
             "at least two classes"
         )
+    test = registry.datasets.load(args.test, columns) if args.test else None
 
     def inputs(texts):
-        return encoder.encode(texts) if encoder is not None else np.asarray(texts, dtype=object)
+        return classifier._inputs(list(texts), learner)
 
     fit_inputs: dict = {}
     if args.unlabeled:
@@ -152,17 +184,8 @@ def run_adapt(args: argparse.Namespace) -> int:
             f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
         ) from exc
     seconds = time.perf_counter() - start
-    encoder_directory = None
-    if encoder is not None:
-        encoder_info = {"name": encoder_name, "identity": encoder.identity}
-        if encoder_name not in registry.encoders:  # a local directory: it travels with the model
-            encoder_directory = encoder.encoder.model
-            encoder_info["name"] = Path(encoder_name).name
-    else:
-        encoder_info = {
-            "name": str(learner.get_params().get("encoder", "")),
-            "fine_tuned": learner.owns_encoder,
-        }
+    classifier.learner_, classifier.classes_ = learner, np.asarray(learner.classes_)
+    classifier.n_training_texts_ = len(train)
     training = {
         "data": args.train,
         "examples": len(train),
@@ -173,18 +196,29 @@ def run_adapt(args: argparse.Namespace) -> int:
         "source": args.source,
         "meta_train": args.meta_train,
     }
-    out = save_model(
-        learner,
-        args.out,
-        encoder=encoder_info,
-        training=training,
-        encoder_directory=encoder_directory,
-    )
+    if test is not None:
+        predicted = classifier.predict(list(test.texts))
+        training.update(
+            test=args.test,
+            test_examples=len(test),
+            accuracy=round(float(np.mean(predicted.astype(str) == test.label_array)), 4),
+        )
+    out = classifier.save(args.out, training=training)
+    measured = f"; accuracy on {args.test}: {training['accuracy']:.4f}" if test else ""
     err.print(
-        f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts, fit in {seconds:.1f} s) to {out}",
+        f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts, fit in "
+        f"{seconds:.1f} s) to {out}{measured}",
         highlight=False,
     )
     return 0
+
+
+def _cache_param(args: argparse.Namespace):
+    """--no-cache / --cache-dir as the classifier's ``cache`` parameter."""
+    if args.no_cache:
+        return False
+    cache_of(args)  # checks the directory now, with the command line's message
+    return args.cache_dir or True
 
 
 def _adapt_meta_tasks(meta_data, X, train, seed: int | None):
@@ -210,54 +244,83 @@ def _adapt_meta_tasks(meta_data, X, train, seed: int | None):
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import numpy as np
+    from pathlib import Path
 
-    from fewshot.data import read_texts
+    from fewshot.data import normalize_label
     from fewshot.encoders import check_device
     from fewshot.models import load
-    from fewshot.outputs import check_output_file, write_atomic
-    from fewshot.plugins import load_registry
+    from fewshot.predictions import (
+        PredictionWriter,
+        input_rows,
+        output_format,
+        output_row,
+        text_of,
+    )
 
     device = check_device(args.device)
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
-    input_is_file = Path(args.input).exists()
-    check_output_file(args.out, inputs=[args.input] if input_is_file else [])
-    model = load(args.model, device=device, cache=cache_of(args))
-    if input_is_file:
-        texts, labels = read_texts(args.input, text_column=args.text_column or "text")
-    else:
-        data = load_registry().datasets.load(args.input)
-        texts, labels = list(data.texts), list(data.labels)
-    proba = model.predict_proba(texts)
-    order = np.argsort(-proba, axis=1, kind="stable")
-    names = model.labels
-    rows = []
-    for i, text in enumerate(texts):
-        best = order[i, 0]
-        row = {"text": text, "label": names[best], "probability": round(float(proba[i, best]), 6)}
-        if args.top_k:
-            row["top_k"] = [
-                {"label": names[j], "probability": round(float(proba[i, j]), 6)}
-                for j in order[i, : args.top_k]
-            ]
-        rows.append(row)
-    out = Path(args.out)
-    if out.suffix.lower() == ".csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(
-            {k: json.dumps(v) if k == "top_k" else v for k, v in row.items()} for row in rows
-        )
-        write_atomic(out, buffer.getvalue())
-    else:
-        write_atomic(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    message = f"{len(rows)} predictions written to {out}"
-    if labels is not None:
-        accuracy = float(
-            np.mean([row["label"] == label for row, label in zip(rows, labels, strict=True)])
-        )
-        message += f"; accuracy on the labelled inputs: {accuracy:.4f}"
+    fmt = output_format(args.out, args.format)
+    if args.out != "-":
+        from fewshot.outputs import check_output_file
+
+        inputs = [args.input] if args.input != "-" and Path(args.input).exists() else []
+        check_output_file(args.out, inputs=inputs)
+    model = load(args.model, device=device, cache=_cache_param(args))
+    text_column = args.text_column or "text"
+    rows = input_rows(args.input, text_column=text_column, input_format=args.input_format)
+    labels = model.labels
+    writer = None
+    correct, gold_seen, total = 0, 0, 0
+    try:
+        for batch in _batches(rows, args.batch_size):
+            texts = [text_of(where, row, text_column) for where, row in batch]
+            proba = model.predict_proba(texts)
+            order = (-proba).argsort(axis=1, kind="stable")
+            out_rows = []
+            for (_, row), text, p, ranked in zip(batch, texts, proba, order, strict=True):
+                best = ranked[0]
+                prediction = {
+                    "text": text,
+                    "label": labels[best],
+                    "probability": round(float(p[best]), 6),
+                }
+                if args.top_k:
+                    prediction["top_k"] = [
+                        {"label": labels[j], "probability": round(float(p[j]), 6)}
+                        for j in ranked[: args.top_k]
+                    ]
+                gold = normalize_label(row.get(args.label_column))
+                if gold is not None:
+                    gold_seen += 1
+                    correct += gold == labels[best]
+                out_rows.append(output_row(row, text_column, args.label_column, prediction))
+            if writer is None:
+                writer = PredictionWriter(args.out, fmt)
+            writer.write(out_rows)
+            total += len(out_rows)
+        if writer is None:
+            where = "standard input" if args.input == "-" else args.input
+            raise ConfigError(f"{where}: the file has no texts; expected one text per line or row")
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    where = "standard output" if args.out == "-" else args.out
+    message = f"{total} predictions written to {where}"
+    if gold_seen == total:
+        message += f"; accuracy on the labelled inputs: {correct / total:.4f}"
     err.print(message, highlight=False)
     return 0
+
+
+def _batches(rows, size: int):
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,134 @@
+"""`fewshot predict` in a pipeline: standard input and output, columns that pass through, gold
+labels that never collide with predictions, formats by suffix, batches."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import run_fewshot
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline") / "model"
+    result = run_fewshot(
+        "adapt", "--train", "banking77:train_5", "--learner", "logreg", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def predict(*args, stdin: str | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "fewshot", "predict", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="200"),
+        timeout=600,
+    )
+
+
+def test_stdin_to_stdout_prints_one_json_line_per_text(model):
+    """The issue's example: printf 'I lost my card\\nwhere is my money\\n' | fewshot predict
+    MODEL - --out -"""
+    result = predict(str(model), "-", "--out", "-", stdin="I lost my card\nwhere is my money\n")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["I lost my card", "where is my money"]
+    assert rows[0]["label"] == "lost_or_stolen_card" and 0 < rows[0]["probability"] <= 1
+    assert "2 predictions written to standard output" in result.stderr
+
+
+def test_ids_pass_through_and_the_gold_column_is_compared_not_overwritten(model, tmp_path):
+    source = tmp_path / "tickets.csv"
+    with open(source, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "body", "label", "probability"])
+        writer.writerow(["t-1", "I lost my card", " lost_or_stolen_card ", "x"])
+        writer.writerow(["t-2", "my card payment was declined", "declined_card_payment", "y"])
+    out = tmp_path / "labelled.jsonl"
+    result = predict(str(model), str(source), "--text-column", "body", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["t-1", "t-2"]
+    assert rows[0]["gold_label"] == " lost_or_stolen_card " and rows[0]["input_probability"] == "x"
+    assert rows[0]["text"] == rows[0]["body"] == "I lost my card"
+    assert set(rows[0]) == {
+        "id",
+        "body",
+        "gold_label",
+        "input_probability",
+        "text",
+        "label",
+        "probability",
+    }
+    assert (
+        "accuracy on the labelled inputs: 1.0000" in result.stderr
+    )  # spaces stripped, as in training
+    # A gold column under another name, and CSV out.
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(source.read_text().replace("label,probability", "intent,probability"))
+    result = predict(
+        str(model), str(renamed), "--text-column", "body", "--label-column", "intent",
+        "--out", str(tmp_path / "out.csv"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = list(csv.DictReader(open(tmp_path / "out.csv")))
+    assert table[1]["intent"] == "declined_card_payment" and table[1]["id"] == "t-2"
+    assert "accuracy on the labelled inputs" in result.stderr
+
+
+def test_batches_do_not_change_the_predictions(model, tmp_path):
+    outputs = []
+    for size in ("1", "7", "256"):
+        out = tmp_path / f"b{size}.jsonl"
+        result = predict(str(model), "banking77:valid", "--batch-size", size, "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        outputs.append([json.loads(line) for line in out.read_text().splitlines()])
+    assert len(outputs[0]) == 1540
+    for other in outputs[1:]:  # the same labels; probabilities to the last bits of a matrix product
+        assert [r["label"] for r in other] == [r["label"] for r in outputs[0]]
+        assert (
+            max(
+                abs(a["probability"] - b["probability"])
+                for a, b in zip(other, outputs[0], strict=True)
+            )
+            < 1e-5
+        )
+
+
+def test_jsonl_on_stdin_and_csv_on_stdout(model):
+    lines = '{"id": 7, "text": "I lost my card"}\n{"id": 8, "text": "top up failed"}\n'
+    result = predict(
+        str(model), "-", "--input-format", "jsonl", "--out", "-", "--format", "csv",
+        "--top-k", "2", stdin=lines,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["id"] for r in rows] == ["7", "8"] and len(json.loads(rows[0]["top_k"])) == 2
+
+
+@pytest.mark.parquet
+def test_parquet_out_by_its_suffix(model, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "p.parquet"
+    result = predict(str(model), "banking77:valid", "--out", str(out), "--top-k", "3")
+    assert result.returncode == 0, result.stderr
+    table = pq.read_table(out)
+    assert table.num_rows == 1540
+    assert {"text", "label", "probability", "top_k", "gold_label"} <= set(table.column_names)
+    again = predict(str(model), str(out), "--out", str(tmp_path / "again.jsonl"))
+    assert again.returncode == 0, again.stderr  # and Parquet in
+
+
+def test_an_unknown_output_suffix_is_refused(model, tmp_path):
+    result = predict(str(model), "banking77:valid", "--out", str(tmp_path / "p.xlsx"))
+    assert result.returncode == 2 and "unknown output format '.xlsx'" in result.stderr
+    assert not list(tmp_path.iterdir())
