@@ -112,11 +112,15 @@ def paired_comparisons(setting: Setting, outcomes: list[LearnerOutcome]) -> list
                 "shots",
             )
         }
+        difference = float((a.episode_accuracy - b.episode_accuracy).mean())
         entry.update(
             learner_a=a.record["learner"],
             learner_b=b.record["learner"],
-            accuracy_difference=float((a.episode_accuracy - b.episode_accuracy).mean()),
+            metric=setting.paired_metric,
+            difference=difference,
         )
+        if setting.paired_metric == "accuracy":
+            entry["accuracy_difference"] = difference
         entry.update(setting.compare(a.episode_accuracy, b.episode_accuracy))
         comparisons.append(entry)
     return comparisons

@@ -1,4 +1,5 @@
-"""The core's own plugin: the bundled datasets and the default encoder.
+"""The core's own plugin: the bundled datasets, the default encoder and the out-of-scope
+scorers.
 
 It registers through the same hooks as any other plugin. (The built-in *learners* live in
 ``plugins/`` and are found through the ``fewshot`` entry-point group, like third-party ones.)
@@ -19,3 +20,10 @@ def fewshot_datasets() -> list[DatasetInfo]:
 @hookimpl
 def fewshot_encoders() -> list[EncoderInfo]:
     return bundled_encoders()
+
+
+@hookimpl
+def fewshot_scorers() -> list:
+    from fewshot.rejection import BUILT_IN
+
+    return list(BUILT_IN)

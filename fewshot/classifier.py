@@ -33,7 +33,16 @@ from fewshot.learners import Learner, NotFittedError
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 #: The classifier's own parameters; the learner's come after them. ``encoder`` and ``device``
 #: also reach learners that take them (``finetune`` tunes that encoder).
-OWN_PARAMS = ("learner", "encoder", "device", "cache")
+OWN_PARAMS = (
+    "learner",
+    "encoder",
+    "device",
+    "cache",
+    "reject",
+    "scorer",
+    "reject_recall",
+    "oos_label",
+)
 #: How label types are told apart in a saved model (its labels are stored as strings).
 _LABEL_KINDS = {"int": int, "float": float, "bool": lambda s: s == "True", "str": str}
 
@@ -48,6 +57,27 @@ def _registry():
 
 
 _REGISTRY = None
+
+
+def _load_rejection(path: Path, description: dict[str, Any], state: dict[str, np.ndarray]):
+    """The rejection rule stored in a model directory."""
+    from fewshot.models import CONFIG, ModelError
+    from fewshot.rejection import Rejection, make_scorer
+
+    try:
+        scorer = make_scorer(
+            description["scorer"], _registry().scorers, description.get("scorer_params") or {}
+        )
+        scorer.set_state({k.removeprefix("reject."): v for k, v in state.items()})
+        return Rejection(
+            scorer,
+            float(description["threshold"]),
+            oos_label=str(description["oos_label"]),
+            recall=description.get("recall"),
+            calibration=str(description.get("calibration", "given")),
+        )
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise ModelError(f"{path / CONFIG}: unusable 'reject' ({exc})") from None
 
 
 def _texts(X: Any, what: str = "X") -> list[str]:
@@ -88,6 +118,19 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     cache : bool or str, default True
         The embedding cache: True for the default one (``$FEWSHOT_CACHE_DIR`` or
         ``~/.cache/fewshot``, shared with the command line), a directory, or False for none.
+    reject : None, "auto" or float, default None
+        Out-of-scope rejection ("none of these", see :mod:`fewshot.rejection`): a text whose
+        in-scope score is below the threshold is predicted as ``oos_label``. ``"auto"`` sets
+        the threshold from the training texts alone (stratified cross-validation, keeping
+        ``reject_recall`` of held-out in-scope texts; it refits the learner once per fold); a
+        number is the threshold itself.
+    scorer : str, default "mahalanobis"
+        The in-scope score: ``mahalanobis``, ``msp``, ``energy``, ``cosine``, ``knn`` or a
+        plugin's.
+    reject_recall : float, default 0.95
+        The share of in-scope texts ``reject="auto"`` aims to keep.
+    oos_label : str, default "oos"
+        The label of rejected texts.
     **learner_params
         The learner's parameters (``C=10`` for ``logreg``, ``n_neighbors=3`` for ``knn``...),
         checked against its declared constraints when fitting.
@@ -107,12 +150,20 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         encoder: str = DEFAULT_ENCODER,
         device: str = "cpu",
         cache: bool | str = True,
+        reject: str | float | None = None,
+        scorer: str = "mahalanobis",
+        reject_recall: float = 0.95,
+        oos_label: str = "oos",
         **learner_params: Any,
     ):
         self.learner = learner
         self.encoder = encoder
         self.device = device
         self.cache = cache
+        self.reject = reject
+        self.scorer = scorer
+        self.reject_recall = reject_recall
+        self.oos_label = oos_label
         for name, value in learner_params.items():
             setattr(self, name, value)
 
@@ -170,19 +221,77 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting and predicting -------------------------------------------------------------
 
     def fit(self, X: Sequence[str], y: Sequence[Any]) -> FewShotClassifier:
-        """Fit on texts ``X`` and their labels ``y`` (strings, integers, ...). Returns self."""
+        """Fit on texts ``X`` and their labels ``y`` (strings, integers, ...), or their label
+        *lists* for multi-label data (``[["billing", "refund"], ["billing"], ...]``: then
+        ``predict`` gives each text a tuple of labels). Returns self."""
+        from fewshot.labelsets import is_label_sets
+
         texts = _texts(X)
+        if is_label_sets(y):
+            return self._fit_label_sets(texts, list(y))
         labels = np.asarray(list(y))
         if labels.ndim != 1 or len(labels) != len(texts):
             raise DataError(f"X has {len(texts)} texts but y has {len(labels)} labels")
         if len(np.unique(labels)) < 2:
             raise DataError("y has a single class; a classifier needs at least two")
         learner = self._new_learner()
-        learner.fit(self._inputs(texts, learner), labels)
+        inputs = self._inputs(texts, learner)
+        calibration_learner = self._new_learner() if self.reject == "auto" else None
+        learner.fit(inputs, labels)
         self.learner_ = learner
         self.classes_ = np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)
+        self.rejection_ = self._rejection(calibration_learner, inputs, labels)
+        self.multi_label_ = False
         return self
+
+    def _fit_label_sets(self, texts: list[str], label_sets: list) -> FewShotClassifier:
+        if len(label_sets) != len(texts):
+            raise DataError(f"X has {len(texts)} texts but y has {len(label_sets)} label lists")
+        if self.reject is not None:
+            raise ConfigError("out-of-scope rejection (reject) is for single-label models")
+        learner = self._new_learner()
+        if not learner.supports_multi_label:
+            raise ConfigError(f"learner {learner.name!r} does not support multi-label data")
+        learner.fit_label_sets(self._inputs(texts, learner), label_sets)
+        self.learner_, self.classes_ = learner, np.asarray(learner.classes_)
+        self.n_training_texts_ = len(texts)
+        self.rejection_, self.multi_label_ = None, True
+        return self
+
+    def _rejection(self, fresh: Learner | None, inputs, labels):
+        """The fitted rejection rule of ``reject`` (None without one)."""
+        from fewshot.rejection import Rejection, calibrate_cv, make_scorer
+
+        if self.reject is None:
+            return None
+        auto = self.reject == "auto"
+        if not auto and not (
+            isinstance(self.reject, (int, float)) and not isinstance(self.reject, bool)
+        ):
+            raise ConfigError(f"reject must be None, 'auto' or a number, got {self.reject!r}")
+        if not 0 < self.reject_recall < 1:
+            raise ConfigError(f"reject_recall must be in (0, 1), got {self.reject_recall!r}")
+        scorer = make_scorer(self.scorer, _registry().scorers)
+        if auto:
+            if fresh is None or fresh.fit_inputs or fresh.meta_trained:
+                raise ConfigError(
+                    "reject='auto' refits the learner on folds of the training texts, which "
+                    f"{self.learner!r} (it uses other data too) cannot do; give a threshold"
+                )
+            threshold = calibrate_cv(fresh, inputs, labels, [scorer], recall=self.reject_recall)[
+                scorer.name
+            ]
+        else:
+            threshold = float(self.reject)
+        scorer.fit(self.learner_, inputs, labels)
+        return Rejection(
+            scorer,
+            threshold,
+            oos_label=self.oos_label,
+            recall=self.reject_recall if auto else None,
+            calibration="cv-5" if auto else "given",
+        )
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Class probabilities, one column per label of ``classes_``."""
@@ -197,9 +306,31 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         return proba.astype(np.float64, copy=False)
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
-        """The most probable label of each text."""
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)] if len(proba) else self.classes_[:0]
+        """The most probable label of each text (``oos_label`` where it is rejected); for a
+        multi-label model, each text's tuple of labels."""
+        return self.predict_with_scores(X)[0]
+
+    def predict_with_scores(
+        self, X: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Labels, class probabilities and, with rejection, the in-scope scores."""
+        texts = _texts(X)
+        proba = self.predict_proba(texts)
+        if getattr(self, "multi_label_", False):
+            from fewshot.labelsets import label_sets_of
+            from fewshot.multilabel import decide
+
+            sets = np.empty(len(texts), dtype=object)
+            sets[:] = label_sets_of(decide(proba, self.learner_.thresholds_), self.classes_)
+            return sets, proba, None
+        labels = self.classes_[proba.argmax(axis=1)] if len(proba) else self.classes_[:0]
+        rejection = getattr(self, "rejection_", None)
+        if rejection is None or not len(texts):
+            return labels, proba, None
+        scores, rejected = rejection.reject(self.learner_, self._inputs(texts, self.learner_))
+        labels = labels.astype(object)
+        labels[rejected] = rejection.oos_label
+        return labels, proba, scores
 
     @property
     def labels(self) -> list[str]:
@@ -261,6 +392,9 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
                 "label_kind": _label_kind(self.classes_),
             }
         }
+        rejection = getattr(self, "rejection_", None)
+        if rejection is not None:
+            extra["reject"] = rejection.describe()
         card = model_card(self, encoder_info, training)
         return save_model(
             self.learner_,
@@ -270,6 +404,9 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             encoder_directory=encoder_directory,
             card=card,
             extra=extra,
+            extra_state={f"reject.{k}": v for k, v in rejection.scorer.get_state().items()}
+            if rejection is not None
+            else None,
         )
 
     save_pretrained = save
@@ -288,12 +425,15 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         from fewshot.models import load_fitted
 
         path = Path(path)
-        learner, encoder, config = load_fitted(path, device=device, links_within=links_within)
+        learner, encoder, config, extra_state = load_fitted(
+            path, device=device, links_within=links_within
+        )
         own = config.get("classifier") or {}
         encoder_name = own.get("encoder") or (config.get("encoder") or {}).get("name")
         if encoder_name == "encoder":  # the copy inside the model
             encoder_name = str(path / "encoder")
         params = {k: v for k, v in learner.get_params().items() if k not in OWN_PARAMS}
+        reject = config.get("reject")
         classifier = cls(
             learner.name,
             encoder=encoder_name or DEFAULT_ENCODER,
@@ -301,9 +441,18 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             cache=cache,
             **params,
         )
+        if reject is not None:
+            classifier.rejection_ = _load_rejection(path, reject, extra_state)
+            classifier.set_params(
+                reject=reject["threshold"] if reject["calibration"] == "given" else "auto",
+                scorer=reject["scorer"],
+                oos_label=reject["oos_label"],
+                reject_recall=reject.get("recall") or 0.95,
+            )
         kind = _LABEL_KINDS.get(own.get("label_kind", "str"), str)
         classifier.classes_ = np.asarray([kind(c) for c in config["labels"]])
         learner.classes_ = classifier.classes_
+        classifier.multi_label_ = bool(getattr(learner, "multi_label_", False))
         classifier.learner_ = learner
         classifier._loaded_encoder = encoder
         classifier.config = config

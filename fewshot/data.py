@@ -30,12 +30,17 @@ class LabeledTexts:
     """Texts with one string label each, and optionally a domain each.
 
     Labels are always strings: a CSV's ``3`` and a JSON ``3`` name the same class.
+
+    Multi-label data (see :mod:`fewshot.labelsets`) also has ``label_sets``, each text's sorted
+    tuple of labels; its ``labels`` then name each set as one string (``"joy+surprise"``), for
+    fingerprints and messages only: multi-label protocols and learners read ``label_sets``.
     """
 
     texts: tuple[str, ...]
     labels: tuple[str, ...]
     domains: tuple[str, ...] | None = None
     name: str = "<memory>"
+    label_sets: tuple[tuple[str, ...], ...] | None = None
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +56,8 @@ class LabeledTexts:
             )
         if not self.texts:
             raise DataError(f"{self.name}: no examples; expected at least one labelled text")
+        if self.label_sets is not None and len(self.label_sets) != len(self.texts):
+            raise DataError(f"{self.name}: expected one label set per text")
         for i, text in enumerate(self.texts):
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{self.name}: example {i} has an empty text ({text!r})")
@@ -66,11 +73,17 @@ class LabeledTexts:
         *,
         name: str = "<memory>",
     ) -> LabeledTexts:
-        """Build from plain Python sequences; labels and domains are converted to strings."""
+        """Build from plain Python sequences; labels and domains are converted to strings.
+        Labels that are lists (or tuples, sets) make multi-label data."""
+        from fewshot.labelsets import is_label_sets, multi_label_texts
+
+        domains = None if domains is None else tuple(str(d) for d in domains)
+        if is_label_sets(labels):
+            return multi_label_texts(texts, labels, domains, name=name)
         return cls(
             texts=tuple(texts),
             labels=tuple(_label(v, name, i) for i, v in enumerate(labels)),
-            domains=None if domains is None else tuple(str(d) for d in domains),
+            domains=domains,
             name=name,
         )
 
@@ -99,9 +112,15 @@ class LabeledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def is_multi_label(self) -> bool:
+        return self.label_sets is not None
+
     @cached_property
     def classes(self) -> tuple[str, ...]:
-        """The distinct labels, sorted."""
+        """The distinct labels, sorted (of every set, for multi-label data)."""
+        if self.label_sets is not None:
+            return tuple(sorted({label for labels in self.label_sets for label in labels}))
         return tuple(sorted(set(self.labels)))
 
     @cached_property
@@ -110,7 +129,8 @@ class LabeledTexts:
         shuffled label included, changes it. Runs record it so ``--resume`` can refuse data
         that changed."""
         digest = hashlib.sha256()
-        for row in zip(self.texts, self.labels, self.domains or [None] * len(self), strict=True):
+        labels = self.labels if self.label_sets is None else self.label_sets
+        for row in zip(self.texts, labels, self.domains or [None] * len(self), strict=True):
             digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
             digest.update(b"\n")
         return digest.hexdigest()
@@ -132,6 +152,9 @@ class LabeledTexts:
             labels=tuple(self.label_array[idx]),
             domains=None if self.domains is None else tuple(np.asarray(self.domains)[idx]),
             name=name or self.name,
+            label_sets=None
+            if self.label_sets is None
+            else tuple(self.label_sets[i] for i in idx.tolist()),
         )
 
 
@@ -188,22 +211,43 @@ def read_labeled_file(
     text_column: str = "text",
     label_column: str = "label",
     domain_column: str | None = "domain",
+    labels_column: str = "labels",
+    label_separator: str = "|",
 ) -> LabeledTexts:
     """Read a JSONL (``.jsonl``/``.json``), CSV (``.csv``) or TSV (``.tsv``) file, optionally gzipped.
 
-    The domain column is read when the file has it. Every problem is reported as a
-    :class:`DataError` naming the file and the line.
+    The domain column is read when the file has it. A file whose first row has no
+    ``label_column`` but a ``labels_column`` is multi-label: a JSON list of labels per row, or
+    in CSV labels joined by ``label_separator`` (see :mod:`fewshot.labelsets`). Every problem is
+    reported as a :class:`DataError` naming the file and the line.
     """
+    from fewshot.labelsets import multi_label_texts, parse_label_set
+
     path = check_input_file(Path(path))
     rows = _rows(path, expected=".jsonl, .csv or .tsv")
 
     texts: list[str] = []
     labels: list[str] = []
+    label_sets: list[tuple[str, ...]] = []
     domains: list[str] = []
     use_domain: bool | None = None
+    single_column = label_column
+    from_csv = _kind(path) in (".csv", ".tsv")
+    multi = False
     for line, row in rows:
         if use_domain is None:
             use_domain = domain_column is not None and domain_column in row
+            multi = single_column not in row and labels_column in row
+            label_column = labels_column if multi else single_column
+        elif label_column not in row and (labels_column if not multi else single_column) in row:
+            kinds = (f"{labels_column!r} (a list of labels)", f"{single_column!r} (one label)")
+            here, above = kinds if not multi else kinds[::-1]
+            raise DataError(
+                f"has {here} where the rows above have {above}; expected one kind throughout "
+                "(write single labels as one-element lists in a multi-label file)",
+                path=path,
+                line=line,
+            )
         wanted = (
             (text_column, label_column, domain_column)
             if use_domain
@@ -223,6 +267,19 @@ def read_labeled_file(
             )
         if not text.strip():
             raise DataError(f"empty text in column {text_column!r}", path=path, line=line)
+        where = f"{path}, line {line}"
+        if multi:
+            try:
+                label_set = parse_label_set(
+                    row[label_column], label_separator, label_column, cell=from_csv
+                )
+            except ValueError as exc:
+                raise DataError(str(exc), path=path, line=line) from None
+            label_sets.append(tuple(check_unicode(label, where) for label in label_set))
+            texts.append(check_unicode(text, where))
+            if use_domain:
+                domains.append(check_unicode(str(row[domain_column]), where))
+            continue
         label = normalize_label(row[label_column])
         if label is None:
             raise DataError(
@@ -230,13 +287,16 @@ def read_labeled_file(
                 path=path,
                 line=line,
             )
-        where = f"{path}, line {line}"
         texts.append(check_unicode(text, where))
         labels.append(check_unicode(label, where))
         if use_domain:
             domains.append(check_unicode(str(row[domain_column]), where))
     if not texts:
         raise DataError("the file has no examples; expected at least one labelled row", path=path)
+    if multi:
+        return multi_label_texts(
+            texts, label_sets, tuple(domains) if use_domain else None, name=str(path)
+        )
     return LabeledTexts(
         tuple(texts), tuple(labels), tuple(domains) if use_domain else None, name=str(path)
     )

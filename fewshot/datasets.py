@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +33,7 @@ class DatasetInfo:
             label_column=self.label_column,
             domain_column=self.domain_column,
         )
-        return LabeledTexts(data.texts, data.labels, data.domains, name=f"{self.name}:{split}")
+        return replace(data, name=f"{self.name}:{split}", _arrays={})
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class Columns:
     text: str = "text"
     label: str = "label"
     domain: str | None = "domain"
+    #: multi-label files: the column of label lists, and the separator of labels in a CSV cell
+    labels: str = "labels"
+    label_separator: str = "|"
 
 
 @dataclass
@@ -64,6 +67,8 @@ class DatasetCatalog:
                 text_column=columns.text,
                 label_column=columns.label,
                 domain_column=columns.domain,
+                labels_column=columns.labels,
+                label_separator=columns.label_separator,
             )
         name, _, split = spec.partition(":")
         if name not in self.datasets:
@@ -107,5 +112,12 @@ def bundled_datasets() -> list[DatasetInfo]:
             "research data",
             'Blitzer, Dredze, Pereira 2007, "Biographies, Bollywood, Boom-boxes and Blenders: '
             'Domain Adaptation for Sentiment Classification"',
+        ),
+        DatasetInfo(
+            "goemotions",
+            _bundled("goemotions"),
+            "GoEmotions: Reddit comments, multi-label (27 emotions + neutral)",
+            "Apache-2.0",
+            'Demszky et al. 2020, "GoEmotions: A Dataset of Fine-Grained Emotions"',
         ),
     ]

@@ -169,6 +169,8 @@ class Evaluator:
         if len(set(labels)) != len(labels):
             raise ConfigError(f"two learners share a label in {labels}; give them distinct labels")
         configured = self.configured(learners)
+        for setting in settings:
+            self._check_label_kind(setting, learners, configured)
         tasks = [self.task(setting) for setting in settings]
         meta = [
             spec for spec, learner in zip(learners, configured, strict=True) if learner.meta_trained
@@ -182,6 +184,30 @@ class Evaluator:
                     self.inputs(spec, "embeddings")
         self._prepared = PreparedRun(settings, list(learners), tasks, configured)
         return self._prepared
+
+    def _check_label_kind(self, setting: Setting, specs, learners: list[Learner]) -> None:
+        """Multi-label data only in multi-label settings, and only for learners that fit it."""
+        if setting.multi_label:
+            refused = [
+                s.display
+                for s, x in zip(specs, learners, strict=True)
+                if not x.supports_multi_label
+            ]
+            if refused:
+                able = sorted(
+                    n for n, c in self.registry.learners.items() if c.supports_multi_label
+                )
+                raise ConfigError(
+                    f"learner {refused[0]!r} does not support multi-label data; "
+                    f"these do: {', '.join(able)}"
+                )
+            return
+        for spec in setting.datasets():
+            if self.data(spec).is_multi_label:
+                raise ConfigError(
+                    f"{spec} is multi-label (a list of labels per text); run it with "
+                    "--multi-label (suite: a [[multi_label]] table)"
+                )
 
     def run(
         self, settings: Iterable[Setting], learners: list[LearnerSpec]

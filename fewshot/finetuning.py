@@ -140,6 +140,49 @@ def contrastive_epoch(
         budget.steps += 1
 
 
+def contrastive_label_sets_epoch(
+    model,
+    optimizer,
+    texts: Sequence[str],
+    Y: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    budget: TrainingBudget,
+    scale: float = 20.0,
+) -> None:
+    """One contrastive pass over multi-label texts that respects their label sets: each text's
+    partner shares one of its labels (drawn at random), and a batch's other texts count as
+    negatives only when they share *no* label with it. SetFit's pairs treat a text with an
+    overlapping label set as a negative, which works against its one-vs-rest head
+    (huggingface/setfit#500); here such pairs are simply left out of the loss."""
+    import torch
+    import torch.nn.functional as F
+
+    Y = np.asarray(Y, dtype=bool)
+    members = [np.flatnonzero(Y[:, j]) for j in range(Y.shape[1])]
+    order = rng.permutation(len(texts))
+    for start in range(0, len(order), batch_size):
+        if budget.exhausted():
+            break
+        batch = order[start : start + batch_size]
+        if len(batch) < 2:
+            continue  # a lone pair has no negatives
+        partners = []
+        for anchor in batch:
+            others = members[rng.choice(np.flatnonzero(Y[anchor]))]
+            others = others[others != anchor]
+            partners.append(rng.choice(others) if len(others) else anchor)
+        a = F.normalize(embed(model, [texts[i] for i in batch]), dim=1)
+        b = F.normalize(embed(model, [texts[i] for i in partners]), dim=1)
+        logits = scale * a @ b.T
+        shared = torch.as_tensor(Y[batch].astype(np.float32) @ Y[partners].T.astype(np.float32) > 0)
+        shared.fill_diagonal_(False)  # the own partner stays the target
+        logits = logits.masked_fill(shared.to(logits.device), float("-inf"))
+        target = torch.arange(len(batch), device=logits.device)
+        _step(optimizer, (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
+        budget.steps += 1
+
+
 def cross_entropy_epoch(
     model,
     head,

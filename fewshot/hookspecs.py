@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from fewshot.datasets import DatasetInfo
     from fewshot.encoders import EncoderInfo
     from fewshot.learners import Learner
+    from fewshot.rejection import Scorer
 
 hookspec = pluggy.HookspecMarker("fewshot")
 
@@ -50,4 +51,15 @@ def fewshot_encoders() -> list[EncoderInfo]:
 
     Return a list of :class:`fewshot.EncoderInfo`; each has a ``name`` and a
     ``factory(device: str) -> Encoder``. Encoders are cached on disk by their ``identity``.
+    """
+
+
+@hookspec
+def fewshot_scorers() -> list[type[Scorer]]:
+    """Contribute out-of-scope scorers.
+
+    Return a list of subclasses of :class:`fewshot.rejection.Scorer`, each with a unique
+    ``name`` (what users give to ``--scorer``): ``fit(learner, X, y)`` on the support set after
+    the learner, ``score(learner, X)`` higher for texts that look in scope, and
+    ``get_state`` / ``set_state`` to be saved in a model directory.
     """

@@ -73,6 +73,10 @@ class Learner(ClassifierMixin, BaseEstimator):
     #: What each constructor parameter may be (see :mod:`fewshot.params`); checked by
     #: ``validate_params`` before any work and at the start of every ``fit``.
     parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: True for learners that also fit label *sets* (multi-label, see :mod:`fewshot.multilabel`):
+    #: they implement ``_fit_label_sets(X, Y)`` on a 0/1 matrix and, once fitted so
+    #: (``multi_label_`` true), ``predict_proba`` returns one score in [0, 1] per label.
+    supports_multi_label: ClassVar[bool] = False
 
     def validate_params(self) -> None:
         """Raise a ConfigError naming the first parameter outside its declared constraint."""
@@ -90,8 +94,61 @@ class Learner(ClassifierMixin, BaseEstimator):
         raise NotImplementedError(f"learner {self.name!r} is not meta-trained")
 
     def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each input; for a multi-label fit, a 0/1 matrix of the
+        labels each input gets (per-label thresholds, at least one label each)."""
         proba = self.predict_proba(X)  # raises NotFittedError first, before classes_ is read
+        if getattr(self, "multi_label_", False):
+            from fewshot.multilabel import decide
+
+            return decide(proba, self.thresholds_)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    # -- multi-label: label sets in, one score per label out ---------------------------------
+
+    def fit_label_sets(self, X: Any, label_sets: Any) -> Learner:
+        """Fit on texts with sets of labels (``supports_multi_label`` learners): the labels
+        become ``classes_`` (sorted), then each label's threshold is calibrated on held-out
+        folds of this support alone (see :mod:`fewshot.multilabel`). Returns self."""
+        from fewshot.labelsets import indicator, is_label_sets, multi_label_texts
+        from fewshot.multilabel import fit_thresholds
+
+        if not self.supports_multi_label:
+            raise ValueError(f"learner {self.name!r} does not support multi-label data")
+        self.validate_params()
+        if not is_label_sets(label_sets):
+            raise ValueError("label_sets must be a sequence of label lists")
+        sets = multi_label_texts(["x"] * len(label_sets), label_sets).label_sets
+        X = _as_inputs(self, X)
+        if len(X) != len(sets):
+            raise ValueError(f"X has {len(X)} examples but {len(sets)} label sets")
+        self.classes_ = np.asarray(sorted({lab for s in sets for lab in s}), dtype=object)
+        Y = indicator(sets, self.classes_)
+        self.multi_label_ = True
+        self._fit_label_sets(X, Y)
+        self.thresholds_ = fit_thresholds(self._held_out_label_scores(X, Y), Y)
+        return self
+
+    def _fit_label_sets(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Learn one scorer per column of the 0/1 matrix ``Y`` (``classes_`` is set)."""
+        raise NotImplementedError(f"learner {self.name!r} does not support multi-label data")
+
+    def _held_out_label_scores(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Every support text's label scores from a fit that did not see it (k-fold copies of
+        this learner); what the thresholds are calibrated on."""
+        from fewshot.multilabel import held_out_scores
+
+        return held_out_scores(self, X, Y)
+
+    def embed(self, X: Any) -> np.ndarray:
+        """The representation the learner classifies in (one row per input), which
+        out-of-scope scorers measure distances in (see :mod:`fewshot.rejection`).
+
+        The frozen embeddings by default; learners that tune the encoder or project the
+        embeddings override it, text learners must.
+        """
+        if self.input_kind == "embeddings":
+            return check_query(self, X)
+        raise NotImplementedError(f"learner {self.name!r} has no representation of its texts")
 
     # -- saving: a learner that can be saved returns its learned arrays, and restores them --------
 

@@ -51,7 +51,7 @@ CONFIG = "fewshot.json"
 STATE = "state.safetensors"
 ENCODER_DIR = "encoder"
 #: Keys of the safetensors metadata that repeat what decides predictions.
-_METADATA = ("learner", "labels", "params")
+_METADATA = ("learner", "labels", "params", "reject")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -82,8 +82,11 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _metadata(learner: str, labels: list[str], params: dict[str, Any]) -> dict[str, str]:
-    values = {"learner": learner, "labels": labels, "params": params}
+def _metadata(
+    learner: str, labels: list[str], params: dict[str, Any], reject: Any = None
+) -> dict[str, str]:
+    """What decides predictions, stored beside the weights too (see ``_check_weights``)."""
+    values = {"learner": learner, "labels": labels, "params": params, "reject": reject}
     return {f"fewshot.{key}": json.dumps(values[key], sort_keys=True) for key in _METADATA}
 
 
@@ -115,13 +118,15 @@ def save_model(
     encoder_directory: str | Path | None = None,
     card: str | None = None,
     extra: dict[str, Any] | None = None,
+    extra_state: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write ``learner`` (fitted) to ``directory`` atomically; replaces only an older model.
 
     ``encoder`` describes the encoder of an embedding learner (``{"name": ..., "identity":
     ...}``); ``encoder_directory``, a sentence-transformers directory that is copied into the
     model (so that it travels with it) instead of being named. ``card`` is written as
-    ``README.md``; ``extra`` adds keys to ``fewshot.json``.
+    ``README.md``; ``extra`` adds keys to ``fewshot.json`` (its ``reject`` is cross-checked
+    like the labels), ``extra_state`` arrays to the state (names with a prefix, ``reject.``).
     """
     from safetensors.numpy import save_file
 
@@ -132,13 +137,15 @@ def save_model(
         raise ModelError(str(exc)) from None
     labels = [str(label) for label in learner.classes_]
     params = _jsonable(learner.get_params())
+    reject = (extra or {}).get("reject")
+    state = {**state, **(extra_state or {})}
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_directory(directory, "partial")
     try:
         save_file(
             {k: np.ascontiguousarray(v) for k, v in state.items()},
             str(staging / STATE),
-            metadata=_metadata(learner.name, labels, params),
+            metadata=_metadata(learner.name, labels, params, reject),
         )
         if learner.owns_encoder:
             learner.save_encoder(staging / ENCODER_DIR)
@@ -319,20 +326,26 @@ def _check_weights(directory: Path, config: dict[str, Any]) -> dict[str, np.ndar
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelError(f"{path}: unreadable ({exc})") from None
         if path == directory / STATE:
-            expected = _metadata(config["learner"], config["labels"], config["params"])
+            expected = _metadata(
+                config["learner"], config["labels"], config["params"], config.get("reject")
+            )
+            # models saved before rejection existed have no "fewshot.reject": none, then
+            metadata.setdefault("fewshot.reject", "null")
             if any(metadata.get(key) != value for key, value in expected.items()):
                 raise ModelError(
-                    f"{directory / CONFIG}: the learner, labels or parameters differ from those "
-                    f"stored with the weights in {STATE}; the configuration was edited"
+                    f"{directory / CONFIG}: the learner, labels, parameters or rejection rule "
+                    f"differ from those stored with the weights in {STATE}; the configuration "
+                    "was edited"
                 )
     return state
 
 
 def load_fitted(
     directory: str | Path, *, device: str | None = None, links_within: Path | None = None
-) -> tuple[Learner, Any, dict[str, Any]]:
+) -> tuple[Learner, Any, dict[str, Any], dict[str, np.ndarray]]:
     """The fitted learner of a model directory, its base encoder (None where the learner owns
-    its encoder or takes texts), and its configuration; everything verified first.
+    its encoder or takes texts), its configuration and the state that is not the learner's
+    (names with a prefix: ``reject.``); everything verified first.
     ``links_within``: a Hugging Face cache folder whose blobs the directory's links may point to.
     """
     from fewshot.encoders import SentenceTransformerEncoder
@@ -351,6 +364,7 @@ def load_fitted(
         learner = registry.make_learner(config["learner"], params)
     except FewshotError as exc:
         raise ModelError(f"{directory / CONFIG}: {exc}") from None
+    extra_state = {k: state.pop(k) for k in list(state) if k.startswith("reject.")}
     try:
         learner.set_state(np.asarray(config["labels"], dtype=object), state)
     except (KeyError, ValueError, IndexError, TypeError) as exc:
@@ -382,7 +396,7 @@ def load_fitted(
                 f"{directory / CONFIG}: encoder {info.get('name')!r} is neither inside the model "
                 "directory nor a registered encoder name; a model never points elsewhere"
             )
-    return learner, encoder, config
+    return learner, encoder, config, extra_state
 
 
 def load(directory: str | Path, *, device: str | None = None, cache=True):

@@ -59,6 +59,8 @@ class Registry:
     learner_plugin: dict[str, str] = field(default_factory=dict)
     datasets: DatasetCatalog = field(default_factory=DatasetCatalog)
     encoders: dict[str, EncoderInfo] = field(default_factory=dict)
+    #: Out-of-scope scorers by name (``fewshot.rejection``).
+    scorers: dict[str, type] = field(default_factory=dict)
     plugin_versions: dict[str, str] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
 
@@ -229,12 +231,21 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
         else:
             registry.learners[cls.name] = cls
             registry.learner_plugin[cls.name] = plugin
-    for kind, table in (("dataset", registry.datasets.datasets), ("encoder", registry.encoders)):
+    for kind, table in (
+        ("dataset", registry.datasets.datasets),
+        ("encoder", registry.encoders),
+        ("scorer", registry.scorers),
+    ):
         owner: dict[str, str] = {}
         for plugin, info in _collect(pm, f"fewshot_{kind}s", failures, core):
-            if info.name in table:
-                clash(kind, info.name, plugin, owner[info.name])
+            name = getattr(info, "name", None)
+            if not isinstance(name, str) or not name:
+                failures.append(
+                    PluginFailure(plugin, f"fewshot_{kind}s", f"{info!r} has no name; skipped")
+                )
+            elif name in table:
+                clash(kind, name, plugin, owner[name])
             else:
-                table[info.name] = info
-                owner[info.name] = plugin
+                table[name] = info
+                owner[name] = plugin
     return registry

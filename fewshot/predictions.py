@@ -24,7 +24,15 @@ from fewshot.data import _lines, _rows, check_input_file, check_unicode
 from fewshot.errors import ConfigError, DataError
 from fewshot.outputs import check_output_file
 
-OUTPUT_FIELDS = ("text", "label", "probability", "top_k")
+OUTPUT_FIELDS = (
+    "text",
+    "label",
+    "probability",
+    "top_k",
+    "in_scope_score",
+    "labels",
+    "probabilities",
+)
 OUTPUT_FORMATS = {
     ".jsonl": "jsonl",
     ".json": "jsonl",

@@ -37,6 +37,21 @@ CSV_FIELDS = [
     "predict_seconds",
     "status",
     "error",
+    "oos",
+    "scorer",
+    "in_scope_accuracy",
+    "classification_accuracy",
+    "oos_recall",
+    "oos_precision",
+    "oos_auroc",
+    "oos_fpr95",
+    "threshold",
+    "multi_label",
+    "micro_f1",
+    "samples_f1",
+    "exact_match",
+    "hamming_loss",
+    "lrap",
     "learner_name",
     "plugin",
     "params",
@@ -62,6 +77,9 @@ def write_results(
 
 
 def _setting(record: dict[str, Any]) -> str:
+    if record.get("multi_label"):
+        kind = "full-way" if record.get("full_way") else f"{record['ways']}-way"
+        return f"multi-label {kind} {record['shots']}-shot, {record['episodes']} tasks"
     if record["full_way"]:
         return f"full-way {record['shots']}-shot ({record['ways']} classes)"
     if record.get("source"):
@@ -119,11 +137,11 @@ def results_table(records: Sequence[dict[str, Any]]) -> Table:
 
 def comparisons_table(comparisons: Sequence[dict[str, Any]]) -> Table:
     table = Table(title="paired comparisons (same tasks)")
-    for column in ("dataset", "setting", "A", "B", "A − B ± 95% CI", "p", "test"):
+    for column in ("dataset", "setting", "A", "B", "metric", "A − B ± 95% CI", "p", "test"):
         table.add_column(column)
     for c in comparisons:
-        if c["protocol"] == "full-way":
-            setting = f"full-way {c['shots']}-shot"
+        if c["protocol"] in ("full-way", "multi-label", "out-of-scope"):
+            setting = f"{c['protocol']} {c['shots']}-shot"
         elif c.get("source"):
             setting = f"from {_where(c, 'source')}, {c['shots']}-shot"
         else:
@@ -133,9 +151,64 @@ def comparisons_table(comparisons: Sequence[dict[str, Any]]) -> Table:
             setting,
             c["learner_a"],
             c["learner_b"],
-            f"{c['accuracy_difference']:+.4f} ± {_number(c['ci95'], 4)}",
+            c["metric"],
+            f"{c['difference']:+.4f} ± {_number(c['ci95'], 4)}",
             f"{c['p_value']:.3g}",
             c["test"],
+        )
+    return table
+
+
+def out_of_scope_table(records: Sequence[dict[str, Any]]) -> Table:
+    """Every scorer of every out-of-scope record: how well it keeps and rejects."""
+    table = Table(title="out-of-scope rejection (thresholds from the training data)")
+    for column in (
+        "dataset",
+        "setting",
+        "learner",
+        "scorer",
+        "accuracy",
+        "in-scope acc.",
+        "OOS recall",
+        "OOS precision",
+        "AUROC",
+        "FPR@95%TPR",
+    ):
+        table.add_column(
+            column,
+            justify="left" if column in ("dataset", "setting", "learner", "scorer") else "right",
+        )
+    for r in records:
+        for scorer, m in (r.get("scorers") or {}).items():
+            table.add_row(
+                r["dataset"],
+                _setting(r),
+                r["learner"],
+                scorer,
+                _number(m["accuracy"], 4),
+                _number(m["in_scope_accuracy"], 4),
+                _number(m["oos_recall"], 4),
+                _number(m["oos_precision"], 4),
+                _number(m["oos_auroc"], 4),
+                _number(m["oos_fpr95"], 4),
+            )
+    return table
+
+
+def multi_label_table(records: Sequence[dict[str, Any]]) -> Table:
+    """The multi-label metrics of every multi-label record."""
+    table = Table(title="multi-label (per-label thresholds from the support)")
+    columns = ("micro_f1", "macro_f1", "samples_f1", "exact_match", "hamming_loss", "lrap")
+    for column in ("dataset", "setting", "learner", "support", *columns):
+        table.add_column(
+            column, justify="left" if column in ("dataset", "setting", "learner") else "right"
+        )
+    for r in records:
+        if not r.get("multi_label") or r["status"] != "ok":
+            continue
+        ci = [f"{r[c]:.4f} ± {_number(r[f'{c}_ci95'], 4)}" for c in columns]
+        table.add_row(
+            r["dataset"], _setting(r), r["learner"], f"{r['support_size']['mean']:.0f}", *ci
         )
     return table
 
@@ -149,5 +222,9 @@ def wide_console(stderr: bool = False) -> Console:
 def print_report(records, comparisons, console: Console | None = None) -> None:
     console = console or wide_console()
     console.print(results_table(records))
+    if any(r.get("scorers") for r in records):
+        console.print(out_of_scope_table(records))
+    if any(r.get("multi_label") and r["status"] == "ok" for r in records):
+        console.print(multi_label_table(records))
     if comparisons:
         console.print(comparisons_table(comparisons))

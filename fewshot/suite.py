@@ -46,6 +46,7 @@ from fewshot.evaluation import (
     Setting,
 )
 from fewshot.outputs import file_kind
+from fewshot.protocols.out_of_scope import OutOfScopeEpisodeSetting, OutOfScopeSetting
 
 _TOP_KEYS = {
     "name",
@@ -56,9 +57,14 @@ _TOP_KEYS = {
     "episodes",
     "full_way",
     "cross_domain",
+    "multi_label",
     "columns",
 }
 _EPISODE_KEYS = {
+    "oos",
+    "oos_queries",
+    "scorers",
+    "reject_recall",
     "dataset",
     "ways",
     "shots",
@@ -81,7 +87,9 @@ _SPLIT_KEYS = {
     "validate",
     "validation_episodes",
 }
-_FULL_WAY_KEYS = {"train", "test", "seed"}
+_FULL_WAY_KEYS = {"train", "test", "seed", "oos", "oos_valid", "valid", "scorers", "reject_recall"}
+#: Keys that make an [[episodes]] or [[full_way]] table an out-of-scope run.
+_OOS_KEYS = {"oos", "oos_valid", "valid", "scorers", "reject_recall", "oos_queries"}
 _CROSS_DOMAIN_KEYS = {
     "source",
     "target",
@@ -93,7 +101,18 @@ _CROSS_DOMAIN_KEYS = {
     "source_domain",
     "target_domain",
 }
-_COLUMN_KEYS = {"text", "label", "domain"}
+_MULTI_LABEL_KEYS = {
+    "train",
+    "test",
+    "dataset",
+    "ways",
+    "shots",
+    "queries",
+    "episodes",
+    "seeds",
+    "seed",
+}
+_COLUMN_KEYS = {"text", "label", "domain", "labels", "label_separator"}
 
 
 @dataclass
@@ -166,12 +185,14 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
         raise ConfigError(
             f"{where}: dataset must be a NAME:SPLIT or a path, got {table['dataset']!r}"
         )
+    oos = out_of_scope_options(where, table)
+    kind = OutOfScopeEpisodeSetting if oos else EpisodeSetting
     settings = []
     for ways, shots in product(
         _int_list(where, "ways", table["ways"]), _int_list(where, "shots", table["shots"])
     ):
         settings.append(
-            EpisodeSetting(
+            kind(
                 dataset=str(table["dataset"]),
                 ways=_positive(where, "ways", ways, minimum=2, maximum=100_000),
                 shots=_positive(where, "shots", shots, maximum=100_000),
@@ -187,9 +208,37 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
                 split_part=part,
                 skip_small_classes=bool(table.get("skip_small_classes", False)),
                 **split,
+                **oos,
             )
         )
     return settings
+
+
+def out_of_scope_options(where: str, table: dict) -> dict[str, Any]:
+    """The out-of-scope keys of a table as setting fields (empty: not an out-of-scope run)."""
+    present = _OOS_KEYS & set(table)
+    if not present:
+        return {}
+    if "oos" not in table:
+        raise ConfigError(f"{where}: {sorted(present)[0]} belongs to out-of-scope runs; add oos")
+    options: dict[str, Any] = {"oos": _names(where, "oos", table["oos"])[0]}
+    for key in ("oos_valid", "valid"):
+        if key in table:
+            options[key] = _names(where, key, table[key])[0]
+    if "scorers" in table:
+        options["scorers"] = tuple(_names(where, "scorers", table["scorers"]))
+    if "reject_recall" in table:
+        recall = table["reject_recall"]
+        if isinstance(recall, bool) or not isinstance(recall, (int, float)) or not 0 < recall < 1:
+            raise ConfigError(
+                f"{where}: reject_recall must be a share between 0 and 1, got {recall!r}"
+            )
+        options["recall"] = float(recall)
+    if "oos_queries" in table:
+        options["oos_queries"] = _positive(
+            where, "oos_queries", table["oos_queries"], maximum=100_000
+        )
+    return options
 
 
 def _split_options(where: str, spec: Any) -> dict[str, Any]:
@@ -293,8 +342,62 @@ def cross_domain_settings(table: dict, where: str, default_seed: int) -> list[Cr
     return settings
 
 
+def multi_label_settings(table: dict, where: str, default_seed: int) -> list[Setting]:
+    """A ``[[multi_label]]`` table: full-way (``train`` + ``test``, ``seeds`` supports per
+    shot count) or episodes (``dataset``, ``ways``, ``queries``, ``episodes``)."""
+    from fewshot.protocols.multi_label import MultiLabelEpisodeSetting, MultiLabelSetting
+
+    _check_keys(where, table, _MULTI_LABEL_KEYS)
+    full_way = "train" in table or "test" in table
+    needed = ("train", "test", "shots") if full_way else ("dataset", "ways", "shots")
+    for key in needed:
+        if key not in table:
+            raise ConfigError(f"{where}: missing key {key!r}")
+    stray = sorted(
+        set(table) & ({"dataset", "ways", "queries", "episodes"} if full_way else {"seeds"})
+    )
+    if stray:
+        kind = "episode" if full_way else "full-way"
+        raise ConfigError(f"{where}: {stray[0]} belongs to {kind} multi-label runs")
+    seed = _positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
+    settings: list[Setting] = []
+    for shots in _int_list(where, "shots", table["shots"]):
+        shots = _positive(where, "shots", shots, maximum=100_000)
+        if full_way:
+            train, test = (_names(where, key, table[key])[0] for key in ("train", "test"))
+            seeds = _positive(where, "seeds", table.get("seeds", 5), maximum=100_000)
+            settings.append(MultiLabelSetting(train, test, shots, seeds=seeds, seed=seed))
+            continue
+        for ways in _int_list(where, "ways", table["ways"]):
+            settings.append(
+                MultiLabelEpisodeSetting(
+                    _names(where, "dataset", table["dataset"])[0],
+                    _positive(where, "ways", ways, minimum=2, maximum=100_000),
+                    shots,
+                    queries=_positive(where, "queries", table.get("queries", 15), maximum=100_000),
+                    episodes=_positive(
+                        where, "episodes", table.get("episodes", 100), maximum=10**6
+                    ),
+                    seed=seed,
+                )
+            )
+    return settings
+
+
 #: A suite file is a few lines of TOML; anything far larger is not one.
 MAX_SUITE_BYTES = 1 << 20
+
+
+def full_way_setting(train: str, test: str, seed: int, table: dict, where: str) -> Setting:
+    """A full-way setting, or its out-of-scope variant where the table names ``oos``."""
+    oos = out_of_scope_options(where, table)
+    if "oos_queries" in oos:
+        raise ConfigError(
+            f"{where}: oos_queries belongs to episode runs (full-way uses all of oos)"
+        )
+    if oos:
+        return OutOfScopeSetting(train, test, seed=seed, **oos)
+    return FullWaySetting(train, test, seed=seed)
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -337,12 +440,17 @@ def load_suite(path: str | Path) -> Suite:
         full_way_seed = _positive(
             where, "seed", table.get("seed", seed), minimum=0, maximum=2**32 - 1
         )
-        settings.append(FullWaySetting(table["train"], table["test"], seed=full_way_seed))
+        settings.append(
+            full_way_setting(table["train"], table["test"], full_way_seed, table, where)
+        )
     for i, table in enumerate(raw.get("cross_domain", [])):
         settings += cross_domain_settings(table, f"{path}: [[cross_domain]] #{i + 1}", seed)
+    for i, table in enumerate(raw.get("multi_label", [])):
+        settings += multi_label_settings(table, f"{path}: [[multi_label]] #{i + 1}", seed)
     if not settings:
         raise ConfigError(
-            f"{path}: no [[episodes]], [[full_way]] or [[cross_domain]] tables; nothing to run"
+            f"{path}: no [[episodes]], [[full_way]], [[cross_domain]] or [[multi_label]] "
+            "tables; nothing to run"
         )
     columns = _check_keys(f"{path}: [columns]", raw.get("columns", {}), _COLUMN_KEYS)
     for key, value in columns.items():

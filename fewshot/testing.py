@@ -246,6 +246,37 @@ def check_rejects_mismatched_lengths(learner: Learner) -> None:
     raise AssertionError("fit with len(X) != len(y) must raise ValueError")
 
 
+def check_multi_label(learner: Learner) -> None:
+    """Learners that declare ``supports_multi_label``: fit label sets (texts of two topics
+    carry both labels), score every label in [0, 1], give every query at least one label and
+    both where both apply, deterministically; other learners refuse label sets."""
+    if learner.meta_trained:
+        return  # meta-trained learners learn from episodes of base classes, not label sets
+    X, y, Xq, yq = make_task(learner, ways=3, shots=6, queries=6)
+    labels = list(dict.fromkeys(y))
+    # the third class's texts carry the first two labels: a text can be both
+    sets = [(a,) if a != labels[2] else (labels[0], labels[1]) for a in y]
+    if not learner.supports_multi_label:
+        try:
+            clone(learner).fit_label_sets(X, sets)
+        except ValueError:
+            return
+        raise AssertionError("a learner without supports_multi_label must refuse label sets")
+    fitted = clone(learner).fit_label_sets(X, sets)
+    assert list(fitted.classes_) == labels[:2], f"classes_ {list(fitted.classes_)}"
+    proba = np.asarray(fitted.predict_proba(Xq))
+    assert proba.shape == (len(Xq), 2) and ((proba >= 0) & (proba <= 1)).all()
+    decided = np.asarray(fitted.predict(Xq))
+    assert decided.shape == (len(Xq), 2) and decided.sum(axis=1).min() >= 1
+    expected = np.array(
+        [[1, 0] if t == labels[0] else [0, 1] if t == labels[1] else [1, 1] for t in yq]
+    )
+    exact = float((decided == expected).all(axis=1).mean())
+    assert exact >= 0.8, f"exact match {exact:.2f} on a well-separated multi-label task (need 0.8)"
+    again = clone(learner).fit_label_sets(X, sets).predict_proba(Xq)
+    assert np.allclose(proba, again, atol=1e-6), "two fits must give the same scores"
+
+
 CHECKS: tuple[Callable[[Learner], None], ...] = (
     check_declares_itself,
     check_parameters_stored_as_given,
@@ -259,6 +290,7 @@ CHECKS: tuple[Callable[[Learner], None], ...] = (
     check_refit_forgets,
     check_does_not_modify_inputs,
     check_rejects_mismatched_lengths,
+    check_multi_label,
 )
 
 

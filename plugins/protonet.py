@@ -8,13 +8,19 @@ By default the embeddings are used as they are (no training at all). With ``meta
 the learner is meta-trained as in the paper: a residual projection of the embeddings is trained
 on episodes of the base classes with the prototypical loss, the checkpoint chosen on validation
 episodes (see ``fewshot/projection.py``); prototypes and queries are then compared after it.
+
+Multi-label (``fit_label_sets``): each label is its own two-way problem, a prototype of the
+texts that carry it against one of the texts that do not; a text's score for the label is the
+softmax of the two (the sigmoid of the scaled difference), decided by the label's threshold.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from fewshot import hookimpl
+from fewshot.labelsets import is_label_sets
 from fewshot.learners import Learner, NotFittedError, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, squared_distances
 from fewshot.params import Device, Integer, OneOf, OrNone, Real
@@ -24,6 +30,7 @@ class PrototypicalLearner(Learner):
     """Nearest class mean on embeddings (cosine or euclidean), optionally meta-trained."""
 
     name = "protonet"
+    supports_multi_label = True
     parameter_constraints = {
         "metric": OneOf("cosine", "euclidean"),
         "temperature": Real(min=0, min_open=True),
@@ -88,7 +95,13 @@ class PrototypicalLearner(Learner):
 
         return project(self.projection_, X)
 
+    def embed(self, X) -> np.ndarray:
+        """The embeddings, after the meta-trained projection where there is one."""
+        return self._embed(check_query(self, X))
+
     def fit(self, X, y) -> PrototypicalLearner:
+        if is_label_sets(y):
+            return self.fit_label_sets(X, y)
         X, y = check_support(self, X, y)
         if self.meta_trained and not hasattr(self, "projection_"):
             raise NotFittedError(
@@ -101,16 +114,39 @@ class PrototypicalLearner(Learner):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def _fit_label_sets(self, X, Y) -> None:
+        if self.meta_trained:
+            raise ValueError("a meta-trained protonet does not fit label sets")
+        Z = self._embed(X).astype(np.float64)
+        Y = Y.astype(np.float64)
+        # texts carrying each label, and texts not carrying it (none: a zero prototype)
+        positive = (Y.T @ Z) / Y.sum(axis=0)[:, None]
+        negative = ((1 - Y).T @ Z) / np.maximum((1 - Y).sum(axis=0), 1)[:, None]
+        if self.metric == "cosine":
+            positive, negative = l2_normalize(positive), l2_normalize(negative)
+        self.prototypes_ = positive.astype(np.float32)
+        self.negative_prototypes_ = negative.astype(np.float32)
+        self.n_features_in_ = X.shape[1]
+
     def get_state(self) -> dict[str, np.ndarray]:
         self._check_fitted("prototypes_")
         projection = getattr(self, "projection_", {}) if self.meta_trained else {}
-        return {"prototypes": self.prototypes_} | {
+        multi = {}
+        if getattr(self, "multi_label_", False):
+            multi = {
+                "negative_prototypes": self.negative_prototypes_,
+                "thresholds": self.thresholds_,
+            }
+        return {"prototypes": self.prototypes_, **multi} | {
             f"projection.{k}": v for k, v in projection.items()
         }
 
     def set_state(self, classes, state) -> PrototypicalLearner:
         self.classes_ = np.asarray(classes, dtype=object)
         self.prototypes_ = np.asarray(state["prototypes"], dtype=np.float32)
+        if "thresholds" in state:
+            self.multi_label_, self.thresholds_ = True, np.asarray(state["thresholds"])
+            self.negative_prototypes_ = np.asarray(state["negative_prototypes"], dtype=np.float32)
         prefix = "projection."
         if self.meta_trained:
             self.projection_ = {
@@ -120,13 +156,24 @@ class PrototypicalLearner(Learner):
         return self
 
     def decision_function(self, X) -> np.ndarray:
+        """Scaled similarities to the prototypes; for a multi-label fit, each label's
+        similarity to its own prototype minus that to its negative one."""
         self._check_fitted("prototypes_")
         Z = self._embed(check_query(self, X))
         if self.metric == "cosine":
-            return self.temperature * (l2_normalize(Z) @ self.prototypes_.T)
-        return -squared_distances(Z, self.prototypes_)
+            Z = l2_normalize(Z)
+            score = self.temperature * (Z @ self.prototypes_.T)
+            if getattr(self, "multi_label_", False):
+                score -= self.temperature * (Z @ self.negative_prototypes_.T)
+            return score
+        score = -squared_distances(Z, self.prototypes_)
+        if getattr(self, "multi_label_", False):
+            score += squared_distances(Z, self.negative_prototypes_)
+        return score
 
     def predict_proba(self, X) -> np.ndarray:
+        if getattr(self, "multi_label_", False):
+            return expit(self.decision_function(X).astype(np.float64))
         return softmax(self.decision_function(X))
 
 

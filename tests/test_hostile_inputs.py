@@ -57,6 +57,17 @@ def files(tmp_path_factory, registry):
         "utf16.jsonl": write("utf16.jsonl", GOOD_ROW.encode("utf-16")),
         "binary.jsonl": write("binary.jsonl", bytes(range(256)) * 4),
         "no_text.jsonl": write("no_text.jsonl", '{"sentence": "a", "label": "x"}\n'),
+        "empty_labels.jsonl": write(
+            "empty_labels.jsonl", '{"text": "a", "labels": ["x"]}\n{"text": "b", "labels": []}\n'
+        ),
+        "multi.jsonl": write(
+            "multi.jsonl", '{"text": "a", "labels": ["x", "y"]}\n{"text": "b", "labels": ["y"]}\n'
+        ),
+        "twice.jsonl": write("twice.jsonl", '{"text": "a", "labels": ["x", "y", "x"]}\n'),
+        "mixed.jsonl": write(
+            "mixed.jsonl", '{"text": "a", "labels": ["x"]}\n{"text": "b", "label": "y"}\n'
+        ),
+        "labels_string.jsonl": write("labels_string.jsonl", '{"text": "a", "labels": "x,y"}\n'),
         "empty_text.jsonl": write("empty_text.jsonl", GOOD_ROW + '{"text": "", "label": "x"}\n'),
         "empty.jsonl": write("empty.jsonl", ""),
         "surrogate.jsonl": write(
@@ -303,6 +314,23 @@ CASES = [
     ("--device that does not exist", bench("--dataset", "clinc150:test", "--device", "tpu", *P), "--device 'tpu': expected 'cpu', 'cuda' or 'cuda:N'"),
     ("a learner's device without a GPU", adapt(learner="finetune:device=cuda"), "finetune: device must be 'cpu', or 'cuda' / 'cuda:N' on a machine where torch sees a CUDA GPU, got 'cuda'"),
     ("--encoder that is not a model", bench("--dataset", "{train.jsonl}", "--encoder", "{not-an-encoder}", "--shots", "1", "--queries", "2", "--no-cache", *P), "cannot load it as a sentence-transformers model"),
+    ("an unknown out-of-scope scorer", ["bench", "--train", "clinc150:train_5", "--test", "clinc150:test", "--oos", "clinc150:oos_test", "--scorer", "mahalanobiss", *P], "unknown out-of-scope scorer 'mahalanobiss'; did you mean 'mahalanobis'?"),
+    ("--oos-valid without --valid", ["bench", "--train", "clinc150:train_5", "--test", "clinc150:test", "--oos", "clinc150:oos_test", "--oos-valid", "clinc150:oos_valid", *P], "held-out calibration needs both valid (in-scope) and oos_valid"),
+    ("--reject-recall 1.5", ["bench", "--train", "clinc150:train_5", "--test", "clinc150:test", "--oos", "clinc150:oos_test", "--reject-recall", "1.5", *P], "reject_recall must be a share between 0 and 1, got 1.5"),
+    ("out-of-scope options without --oos", ["bench", "--train", "clinc150:train_5", "--test", "clinc150:test", "--scorer", "msp", *P], "scorers belongs to out-of-scope runs; add oos"),
+    ("out-of-scope episodes of one shot", bench("--dataset", "clinc150:test", "--oos", "clinc150:oos_test", "--shots", "1", *P), "thresholds from the training shots need at least 2 shots"),
+    ("--oos-valid in an episode run", bench("--dataset", "clinc150:test", "--oos", "clinc150:oos_test", "--oos-valid", "clinc150:oos_valid", "--shots", "5", *P), "--oos-valid is for full-way runs"),
+    ("--reject that is not a number", adapt("--reject", "sometimes", learner="logreg"), "--reject takes 'auto' or a threshold (a number), got 'sometimes'"),
+    ("--reject with an unknown scorer", adapt("--reject", "auto", "--scorer", "energyy", learner="logreg"), "unknown out-of-scope scorer 'energyy'; did you mean 'energy'?"),
+    ("an empty label list", bench("--dataset", "{empty_labels.jsonl}", "--multi-label", *P), "line 2: 'labels' is empty; expected at least one label per text"),
+    ("a label twice in one row", bench("--dataset", "{twice.jsonl}", "--multi-label", *P), "line 1: 'labels' lists 'x' twice; expected each label once"),
+    ("label lists mixed with single labels", ["adapt", "--train", "{mixed.jsonl}", "--learner", "logreg", "--out", "{out}"], "line 2: has 'label' (one label) where the rows above have 'labels' (a list of labels)"),
+    ("a string where a label list belongs", bench("--dataset", "{labels_string.jsonl}", "--multi-label", *P), "line 1: 'labels' is 'x,y'; expected a list of labels"),
+    ("label lists without --multi-label", bench("--dataset", "goemotions:valid", *P), "goemotions:valid is multi-label (a list of labels per text); run it with --multi-label"),
+    ("--multi-label on single-label data", ["bench", "--multi-label", "--train", "clinc150:train_5", "--test", "clinc150:test", *P], "clinc150:train_5 has one label per text; a multi-label run needs label lists"),
+    ("a learner without multi-label support", ["bench", "--multi-label", "--train", "goemotions:valid", "--test", "goemotions:test", "--learner", "mmd", "--out", "{out}"], "learner 'mmd' does not support multi-label data; these do: finetune, knn, logreg, protonet"),
+    ("more shots than a label has texts", ["bench", "--multi-label", "--train", "goemotions:valid", "--test", "goemotions:test", "--shots", "500", *P], "label(s) have fewer than 500 texts to draw a 500-shot support from (label 'admiration' has 487)"),
+    ("--reject on multi-label data", ["adapt", "--train", "{multi.jsonl}", "--learner", "logreg", "--reject", "auto", "--out", "{out}"], "--reject does not combine with multi-label training data"),
     # -- learners and their parameters ---------------------------------------------------------
     ("unknown learner", bench("--dataset", "clinc150:test", "--learner", "protonet2", "--out", "{out}"), "unknown learner 'protonet2'; did you mean 'protonet'?"),
     ("unknown learner parameter", bench("--dataset", "clinc150:test", "--learner", "knn:k=3", "--out", "{out}"), "learner 'knn' has no parameter 'k'"),

@@ -30,6 +30,7 @@ def test_every_hook_is_documented():
         "fewshot_learners",
         "fewshot_datasets",
         "fewshot_encoders",
+        "fewshot_scorers",
     }
     for spec in specs:
         assert len(inspect.getdoc(spec) or "") > 80, f"{spec.__name__} needs documentation"

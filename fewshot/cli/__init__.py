@@ -1,5 +1,5 @@
-"""The ``fewshot`` command line: one module per command (``bench``, ``model`` for adapt and
-predict, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
+"""The ``fewshot`` command line: one module per command (``bench``, ``model`` for adapt,
+``predict``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
 line on stderr and exit status 2; ``--debug`` shows the traceback."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from fewshot.cli import bench, info, model
+from fewshot.cli import bench, info, model, predict
 from fewshot.cli.common import Parser, err
 from fewshot.errors import FewshotError
 
@@ -27,6 +27,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench.add_parser(commands)
     model.add_parsers(commands)
+    predict.add_parser(commands)
     info.add_parsers(commands)
     return parser
 

@@ -73,7 +73,10 @@ def add_parser(commands) -> None:
         help="cross-domain: target domain (K labels per class from --shots, default 0,8)",
     )
     bench.add_argument(
-        "--seeds", type=int, metavar="S", help="cross-domain: tasks, one per seed (default 10)"
+        "--seeds",
+        type=int,
+        metavar="S",
+        help="cross-domain and multi-label full-way runs: tasks, one per seed (default 10; multi-label 5)",
     )
     bench.add_argument(
         "--unlabeled",
@@ -85,6 +88,46 @@ def add_parser(commands) -> None:
     bench.add_argument("--target-domain", help="cross-domain: target rows of this domain only")
     bench.add_argument(
         "--encoder", help=f"encoder name or local model directory (default {DEFAULT_ENCODER})"
+    )
+    bench.add_argument(
+        "--oos",
+        metavar="NAME:SPLIT|FILE",
+        help="out-of-scope texts added to the test (full-way) or to every episode's queries: "
+        "learners then reject what fits no class",
+    )
+    bench.add_argument(
+        "--oos-valid",
+        metavar="NAME:SPLIT|FILE",
+        help="full-way: held-out out-of-scope texts that, with --valid, choose the thresholds",
+    )
+    bench.add_argument(
+        "--valid",
+        metavar="NAME:SPLIT|FILE",
+        help="full-way: held-out in-scope texts (with --oos-valid)",
+    )
+    bench.add_argument(
+        "--scorer",
+        metavar="NAME[,NAME]",
+        help="out-of-scope scorers, the first one reported at the top of each record "
+        "(default: mahalanobis,msp,energy,cosine,knn)",
+    )
+    bench.add_argument(
+        "--reject-recall",
+        type=float,
+        metavar="R",
+        help="share of in-scope texts the thresholds keep in scope (default 0.95)",
+    )
+    bench.add_argument(
+        "--oos-queries",
+        type=int,
+        metavar="N",
+        help="out-of-scope queries per episode (default: as many as in-scope queries)",
+    )
+    bench.add_argument(
+        "--multi-label",
+        action="store_true",
+        help="texts carry sets of labels: full-way (--train/--test, --shots K, --seeds S "
+        "supports) or episodes over subsets of labels (--dataset); see the README",
     )
     add_device_option(bench)
     add_cache_options(bench)
@@ -114,14 +157,26 @@ def add_parser(commands) -> None:
     bench.add_argument("--text-column", help="text column of file datasets (default text)")
     bench.add_argument("--label-column", help="label column of file datasets (default label)")
     bench.add_argument("--domain-column", help="domain column of file datasets (default domain)")
+    bench.add_argument(
+        "--labels-column", help="multi-label files: the column of label lists (default labels)"
+    )
+    bench.add_argument(
+        "--label-separator",
+        help="multi-label CSV/TSV: what separates the labels in one cell (default |)",
+    )
     bench.set_defaults(handler=run)
 
 
 def suite_from_args(args: argparse.Namespace):
     """The suite a run computes: a suite file (with --learner / --seed overriding it) or the
     settings the flags describe."""
-    from fewshot.protocols import FullWaySetting
-    from fewshot.suite import Suite, cross_domain_settings, episode_settings, load_suite
+    from fewshot.suite import (
+        Suite,
+        cross_domain_settings,
+        episode_settings,
+        full_way_setting,
+        load_suite,
+    )
 
     flags = {
         "--dataset": args.dataset,
@@ -141,6 +196,13 @@ def suite_from_args(args: argparse.Namespace):
         "--split": args.split,
         "--meta-train": args.meta_train,
         "--meta-validation": args.meta_validation,
+        "--oos": args.oos,
+        "--oos-valid": args.oos_valid,
+        "--valid": args.valid,
+        "--scorer": args.scorer,
+        "--reject-recall": args.reject_recall,
+        "--oos-queries": args.oos_queries,
+        "--multi-label": args.multi_label,
     }
     if args.suite is not None:
         given = [flag for flag, value in flags.items() if value]
@@ -169,6 +231,8 @@ def suite_from_args(args: argparse.Namespace):
         "--source-domain": args.source_domain,
         "--target-domain": args.target_domain,
     }
+    if args.multi_label:
+        return _multi_label_suite(args)
     stray = [flag for flag, value in cross_only.items() if value is not None and not args.source]
     if stray:
         raise ConfigError(f"{stray[0]} belongs to cross-domain runs; add --source and --target")
@@ -182,6 +246,20 @@ def suite_from_args(args: argparse.Namespace):
         raise ConfigError(f"{stray[0]} belongs to episode runs; add --dataset")
     if (args.meta_train or args.meta_validation) and not args.split:
         raise ConfigError("--meta-train and --meta-validation need --split BASE,VALIDATION")
+    oos_table = {
+        key: value
+        for key, value in (
+            ("oos", args.oos),
+            ("oos_valid", args.oos_valid),
+            ("valid", args.valid),
+            ("scorers", args.scorer.split(",") if args.scorer else None),
+            ("reject_recall", args.reject_recall),
+            ("oos_queries", args.oos_queries),
+        )
+        if value is not None
+    }
+    if oos_table and args.source:
+        raise ConfigError("--oos and its options belong to episode and full-way runs, not --source")
     seed = 0 if args.seed is None else args.seed
     settings: list = []
     for dataset in args.dataset or []:
@@ -198,9 +276,16 @@ def suite_from_args(args: argparse.Namespace):
             table["domain"] = args.domain
         if args.split:
             table["split"] = _split_table(args)
-        settings += episode_settings(table, "command line", seed)  # the checks suite files get
+        if oos_table:
+            for key in ("oos_valid", "valid"):
+                if key in oos_table:
+                    raise ConfigError(
+                        f"--{key.replace('_', '-')} is for full-way runs: episode runs calibrate "
+                        "their thresholds on each episode's training shots"
+                    )
+        settings += episode_settings(table | oos_table, "command line", seed)
     if args.train:
-        settings.append(FullWaySetting(args.train, args.test, seed=seed))
+        settings.append(full_way_setting(args.train, args.test, seed, oos_table, "command line"))
     if args.source:
         table = {"source": args.source, "target": args.target, "shots": args.shots or [0, 8]}
         table.update(
@@ -217,6 +302,52 @@ def suite_from_args(args: argparse.Namespace):
             }
         )
         settings += cross_domain_settings(table, "command line", seed)
+    return Suite(
+        name="command-line",
+        learners=[parse_learner(t) for t in args.learner],
+        settings=settings,
+        seed=seed,
+    )
+
+
+def _multi_label_suite(args: argparse.Namespace):
+    """--multi-label: full-way with --train/--test, episodes with --dataset."""
+    from fewshot.suite import Suite, multi_label_settings
+
+    stray = [
+        flag
+        for flag, value in (
+            ("--source", args.source),
+            ("--oos", args.oos),
+            ("--split", args.split),
+            ("--domain", args.domain),
+            ("--unlabeled", args.unlabeled),
+        )
+        if value
+    ]
+    if stray:
+        raise ConfigError(f"{stray[0]} does not combine with --multi-label")
+    seed = 0 if args.seed is None else args.seed
+    settings: list = []
+    if args.train:
+        table = {"train": args.train, "test": args.test, "shots": args.shots or [8]}
+        if args.seeds is not None:
+            table["seeds"] = args.seeds
+        if args.ways or args.queries is not None or args.episodes is not None:
+            raise ConfigError("--ways, --queries and --episodes belong to --dataset runs")
+        settings += multi_label_settings(table, "command line", seed)
+    for dataset in args.dataset or []:
+        if args.seeds is not None:
+            raise ConfigError("--seeds belongs to full-way runs (--train/--test); use --episodes")
+        table = {"dataset": dataset, "ways": args.ways or [5], "shots": args.shots or [8]}
+        table.update(
+            {
+                k: v
+                for k, v in (("queries", args.queries), ("episodes", args.episodes))
+                if v is not None
+            }
+        )
+        settings += multi_label_settings(table, "command line", seed)
     return Suite(
         name="command-line",
         learners=[parse_learner(t) for t in args.learner],
@@ -290,6 +421,8 @@ def run(args: argparse.Namespace) -> int:
         args.text_column or suite.columns.text,
         args.label_column or suite.columns.label,
         args.domain_column or suite.columns.domain,
+        args.labels_column or suite.columns.labels,
+        args.label_separator or suite.columns.label_separator,
     )
     progress = not args.no_progress and sys.stderr.isatty()
     encoder = registry.cached_encoder(

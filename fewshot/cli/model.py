@@ -1,5 +1,5 @@
-"""``fewshot adapt`` (train a learner and save it as a model directory) and ``fewshot predict``
-(label texts with one, in a pipeline if need be)."""
+"""``fewshot adapt``: train a learner and save it as a model directory (``fewshot predict``,
+in ``predict.py``, labels texts with one)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from fewshot.cli.common import (
     add_cache_options,
     add_device_option,
     cache_of,
-    checked,
     err,
     parse_learner,
     warn_failures,
 )
 from fewshot.errors import ConfigError, FewshotError
-from fewshot.params import Integer
 
 
 def add_parsers(commands) -> None:
@@ -55,52 +53,38 @@ def add_parsers(commands) -> None:
     )
     adapt.add_argument("--label-column", help="label column (default label)")
     adapt.add_argument("--domain-column", help="domain column (default domain)")
+    adapt.add_argument(
+        "--labels-column", help="multi-label data: the column of label lists (default labels)"
+    )
+    adapt.add_argument(
+        "--label-separator", help="multi-label CSV/TSV: the labels' separator in a cell (default |)"
+    )
+    adapt.add_argument(
+        "--reject",
+        metavar="auto|THRESHOLD",
+        help="out-of-scope rejection: 'auto' sets the threshold from the training texts alone "
+        "(cross-validation); a number is the threshold",
+    )
+    adapt.add_argument(
+        "--scorer",
+        default="mahalanobis",
+        help="the in-scope score of --reject: mahalanobis (default), msp, energy, cosine, knn",
+    )
+    adapt.add_argument(
+        "--reject-recall",
+        type=float,
+        default=0.95,
+        metavar="R",
+        help="--reject auto keeps this share of in-scope texts (default 0.95)",
+    )
+    adapt.add_argument(
+        "--oos-label", default="oos", help="the label of rejected texts (default oos)"
+    )
 
-    predict = commands.add_parser("predict", help="label texts with a saved model directory")
-    predict.add_argument("model", help="a model directory from `fewshot adapt`")
-    predict.add_argument(
-        "input",
-        help="texts: a .txt (one per line), .jsonl, .csv, .tsv or .parquet file, NAME:SPLIT, "
-        "or - for standard input",
-    )
-    predict.add_argument(
-        "--out",
-        required=True,
-        help="predictions: .jsonl, .csv or .parquet by the suffix, or - for standard output",
-    )
-    predict.add_argument(
-        "--top-k", type=int, metavar="K", help="also list the K most probable labels"
-    )
-    predict.add_argument(
-        "--label-column",
-        default="label",
-        help="the input's gold label column, compared with the predictions (default label)",
-    )
-    predict.add_argument(
-        "--batch-size",
-        type=checked(int, Integer(min=1, max=1_000_000)),
-        default=256,
-        metavar="N",
-        help="texts labelled at a time (default 256); memory stays bounded by it",
-    )
-    predict.add_argument(
-        "--input-format",
-        choices=("txt", "jsonl", "csv", "tsv"),
-        default="txt",
-        help="the format of standard input (default txt: one text per line)",
-    )
-    predict.add_argument(
-        "--format",
-        choices=("jsonl", "csv"),
-        default="jsonl",
-        help="the format of standard output (default jsonl)",
-    )
-    for sub in (adapt, predict):
-        add_device_option(sub)
-        add_cache_options(sub)
-        sub.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
+    add_device_option(adapt)
+    add_cache_options(adapt)
+    adapt.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
     adapt.set_defaults(handler=run_adapt)
-    predict.set_defaults(handler=run_predict)
 
 
 def _apply_run_options(learner, spec, device: str, seed: int | None) -> None:
@@ -126,7 +110,11 @@ def run_adapt(args: argparse.Namespace) -> int:
     warn_failures(registry)
     device = check_device(args.device)
     columns = Columns(
-        args.text_column or "text", args.label_column or "label", args.domain_column or "domain"
+        args.text_column or "text",
+        args.label_column or "label",
+        args.domain_column or "domain",
+        args.labels_column or "labels",
+        args.label_separator or "|",
     )
     spec = parse_learner(args.learner)
     learner = registry.make_learner(spec.name, spec.params)
@@ -151,9 +139,27 @@ def run_adapt(args: argparse.Namespace) -> int:
     # The classifier holds the encoder (and the cache) and saves the model with its card.
     encoder_name = args.encoder or DEFAULT_ENCODER
     classifier = FewShotClassifier(
-        spec.name, encoder=encoder_name, device=device, cache=_cache_param(args)
+        spec.name,
+        encoder=encoder_name,
+        device=device,
+        cache=_cache_param(args),
+        reject=_reject_param(args.reject),
+        scorer=args.scorer,
+        reject_recall=args.reject_recall,
+        oos_label=args.oos_label,
     )
+    if args.reject is not None:
+        from fewshot.rejection import make_scorer
+
+        make_scorer(args.scorer, registry.scorers)  # an unknown scorer: said now, not after fit
+        if args.reject == "auto" and (learner.fit_inputs or learner.meta_trained):
+            raise ConfigError(
+                f"--reject auto refits {spec.name!r} on folds of the training texts, which a "
+                "learner that uses other data cannot do; give a threshold (--reject NUMBER)"
+            )
     train = registry.datasets.load(args.train, columns)
+    if train.is_multi_label:
+        return _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     if len(train.classes) < 2:
         raise ConfigError(
             f"{args.train}: every text has the label {train.classes[0]!r}; a classifier needs "
@@ -183,9 +189,13 @@ def run_adapt(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
         ) from exc
-    seconds = time.perf_counter() - start
     classifier.learner_, classifier.classes_ = learner, np.asarray(learner.classes_)
     classifier.n_training_texts_ = len(train)
+    if args.reject is not None:
+        fresh = registry.make_learner(spec.name, spec.params)
+        _apply_run_options(fresh, spec, device, args.seed)
+        classifier.rejection_ = classifier._rejection(fresh, inputs(train.texts), train.label_array)
+    seconds = time.perf_counter() - start
     training = {
         "data": args.train,
         "examples": len(train),
@@ -211,6 +221,83 @@ def run_adapt(args: argparse.Namespace) -> int:
         highlight=False,
     )
     return 0
+
+
+def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry) -> int:
+    """adapt on multi-label data: per-label thresholds from the training texts."""
+    import numpy as np
+
+    from fewshot.labelsets import indicator
+    from fewshot.models import data_fingerprint
+    from fewshot.multilabel import metrics
+
+    stray = [f for f, v in (("--reject", args.reject), ("--source", args.source),
+                            ("--unlabeled", args.unlabeled), ("--meta-train", args.meta_train)) if v]  # fmt: skip
+    if stray:
+        raise ConfigError(f"{stray[0]} does not combine with multi-label training data")
+    if not learner.supports_multi_label:
+        able = sorted(n for n, c in registry.learners.items() if c.supports_multi_label)
+        raise ConfigError(
+            f"{args.train} is multi-label and learner {spec.name!r} does not support it; "
+            f"these do: {', '.join(able)}"
+        )
+    test = registry.datasets.load(args.test, columns) if args.test else None
+    if test is not None and not test.is_multi_label:
+        raise ConfigError(f"{args.test} has one label per text; {args.train} has label lists")
+    start = time.perf_counter()
+    try:
+        learner.fit_label_sets(classifier._inputs(list(train.texts), learner), train.label_sets)
+    except (FewshotError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
+        ) from exc
+    seconds = time.perf_counter() - start
+    classifier.learner_, classifier.classes_ = learner, np.asarray(learner.classes_)
+    classifier.n_training_texts_, classifier.multi_label_ = len(train), True
+    training = {
+        "data": args.train,
+        "examples": len(train),
+        "classes": len(train.classes),
+        "multi_label": True,
+        "fingerprint": data_fingerprint(train),
+        "fit_seconds": round(seconds, 3),
+    }
+    measured = ""
+    if test is not None:
+        texts = list(test.texts)
+        proba = classifier.predict_proba(texts)
+        predicted = indicator(classifier.predict(texts), classifier.labels)
+        scores = metrics(indicator(test.label_sets, classifier.labels), predicted, proba)
+        training.update(test=args.test, test_examples=len(test))
+        training.update({k: round(scores[k], 4) for k in ("micro_f1", "macro_f1", "exact_match")})
+        measured = (
+            f"; on {args.test}: micro-F1 {scores['micro_f1']:.4f}, macro-F1 "
+            f"{scores['macro_f1']:.4f}, exact match {scores['exact_match']:.4f}"
+        )
+    out = classifier.save(args.out, training=training)
+    err.print(
+        f"saved multi-label {spec.name} ({len(train.classes)} labels, {len(train)} training "
+        f"texts, fit in {seconds:.1f} s) to {out}{measured}",
+        highlight=False,
+    )
+    return 0
+
+
+def _reject_param(text: str | None):
+    """--reject as the classifier's ``reject``: None, "auto" or a number."""
+    if text is None or text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(
+            f"--reject takes 'auto' or a threshold (a number), got {text!r}"
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"--reject: the threshold must be a finite number, got {text!r}")
+    return value
 
 
 def _cache_param(args: argparse.Namespace):
@@ -241,86 +328,3 @@ def _adapt_meta_tasks(meta_data, X, train, seed: int | None):
         queries=10,
         seed=seed or 0,
     )
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from fewshot.data import normalize_label
-    from fewshot.encoders import check_device
-    from fewshot.models import load
-    from fewshot.predictions import (
-        PredictionWriter,
-        input_rows,
-        output_format,
-        output_row,
-        text_of,
-    )
-
-    device = check_device(args.device)
-    if args.top_k is not None and args.top_k < 1:
-        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
-    fmt = output_format(args.out, args.format)
-    if args.out != "-":
-        from fewshot.outputs import check_output_file
-
-        inputs = [args.input] if args.input != "-" and Path(args.input).exists() else []
-        check_output_file(args.out, inputs=inputs)
-    model = load(args.model, device=device, cache=_cache_param(args))
-    text_column = args.text_column or "text"
-    rows = input_rows(args.input, text_column=text_column, input_format=args.input_format)
-    labels = model.labels
-    writer = None
-    correct, gold_seen, total = 0, 0, 0
-    try:
-        for batch in _batches(rows, args.batch_size):
-            texts = [text_of(where, row, text_column) for where, row in batch]
-            proba = model.predict_proba(texts)
-            order = (-proba).argsort(axis=1, kind="stable")
-            out_rows = []
-            for (_, row), text, p, ranked in zip(batch, texts, proba, order, strict=True):
-                best = ranked[0]
-                prediction = {
-                    "text": text,
-                    "label": labels[best],
-                    "probability": round(float(p[best]), 6),
-                }
-                if args.top_k:
-                    prediction["top_k"] = [
-                        {"label": labels[j], "probability": round(float(p[j]), 6)}
-                        for j in ranked[: args.top_k]
-                    ]
-                gold = normalize_label(row.get(args.label_column))
-                if gold is not None:
-                    gold_seen += 1
-                    correct += gold == labels[best]
-                out_rows.append(output_row(row, text_column, args.label_column, prediction))
-            if writer is None:
-                writer = PredictionWriter(args.out, fmt)
-            writer.write(out_rows)
-            total += len(out_rows)
-        if writer is None:
-            where = "standard input" if args.input == "-" else args.input
-            raise ConfigError(f"{where}: the file has no texts; expected one text per line or row")
-        writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abandon()
-        raise
-    where = "standard output" if args.out == "-" else args.out
-    message = f"{total} predictions written to {where}"
-    if gold_seen == total:
-        message += f"; accuracy on the labelled inputs: {correct / total:.4f}"
-    err.print(message, highlight=False)
-    return 0
-
-
-def _batches(rows, size: int):
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

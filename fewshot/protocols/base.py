@@ -49,6 +49,10 @@ class Setting:
     protocol: str
     #: True where the whole setting is one task (full-way): errors name no episode.
     single_task: ClassVar[bool] = False
+    #: True for protocols of multi-label data (texts with label sets; see multi_label.py).
+    multi_label: ClassVar[bool] = False
+    #: What ``paired_values`` measures, named in the comparisons (``metric``, ``difference``).
+    paired_metric: ClassVar[str] = "accuracy"
 
     def describe(self) -> str:
         raise NotImplementedError

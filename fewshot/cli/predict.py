@@ -1,0 +1,173 @@
+"""``fewshot predict``: label texts with a saved model, as a step of a pipeline (see
+:mod:`fewshot.predictions` for the reading and writing)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fewshot.cli.common import add_cache_options, add_device_option, checked, err
+from fewshot.cli.model import _cache_param
+from fewshot.errors import ConfigError
+from fewshot.params import Integer
+
+
+def add_parser(commands) -> None:
+    predict = commands.add_parser("predict", help="label texts with a saved model directory")
+    predict.add_argument("model", help="a model directory from `fewshot adapt`")
+    predict.add_argument(
+        "input",
+        help="texts: a .txt (one per line), .jsonl, .csv, .tsv or .parquet file, NAME:SPLIT, "
+        "or - for standard input",
+    )
+    predict.add_argument(
+        "--out",
+        required=True,
+        help="predictions: .jsonl, .csv or .parquet by the suffix, or - for standard output",
+    )
+    predict.add_argument(
+        "--top-k", type=int, metavar="K", help="also list the K most probable labels"
+    )
+    predict.add_argument(
+        "--label-column",
+        help="the input's gold label column, compared with the predictions (default label; "
+        "labels for a multi-label model)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=checked(int, Integer(min=1, max=1_000_000)),
+        default=256,
+        metavar="N",
+        help="texts labelled at a time (default 256); memory stays bounded by it",
+    )
+    predict.add_argument(
+        "--input-format",
+        choices=("txt", "jsonl", "csv", "tsv"),
+        default="txt",
+        help="the format of standard input (default txt: one text per line)",
+    )
+    predict.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default="jsonl",
+        help="the format of standard output (default jsonl)",
+    )
+    add_device_option(predict)
+    add_cache_options(predict)
+    predict.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
+    predict.set_defaults(handler=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fewshot.data import normalize_label
+    from fewshot.encoders import check_device
+    from fewshot.models import load
+    from fewshot.predictions import (
+        PredictionWriter,
+        input_rows,
+        output_format,
+        output_row,
+        text_of,
+    )
+
+    device = check_device(args.device)
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
+    fmt = output_format(args.out, args.format)
+    if args.out != "-":
+        from fewshot.outputs import check_output_file
+
+        inputs = [args.input] if args.input != "-" and Path(args.input).exists() else []
+        check_output_file(args.out, inputs=inputs)
+    model = load(args.model, device=device, cache=_cache_param(args))
+    text_column = args.text_column or "text"
+    rows = input_rows(args.input, text_column=text_column, input_format=args.input_format)
+    labels = model.labels
+    multi_label = getattr(model, "multi_label_", False)
+    writer = None
+    correct, gold_seen, total = 0, 0, 0
+    try:
+        for batch in _batches(rows, args.batch_size):
+            texts = [text_of(where, row, text_column) for where, row in batch]
+            predicted, proba, scores = model.predict_with_scores(texts)
+            order = (-proba).argsort(axis=1, kind="stable")
+            out_rows = []
+            for i, ((_, row), text, p, ranked) in enumerate(
+                zip(batch, texts, proba, order, strict=True)
+            ):
+                best = ranked[0]
+                if multi_label:
+                    prediction = {
+                        "text": text,
+                        "labels": [str(label) for label in predicted[i]],
+                        "probabilities": [
+                            round(float(p[labels.index(str(label))]), 6) for label in predicted[i]
+                        ],
+                    }
+                else:
+                    prediction = {
+                        "text": text,
+                        "label": str(predicted[i]),
+                        "probability": round(float(p[best]), 6),
+                    }
+                if scores is not None:  # rejection: the label may be the out-of-scope one
+                    prediction["in_scope_score"] = round(float(scores[i]), 6)
+                if args.top_k:
+                    prediction["top_k"] = [
+                        {"label": labels[j], "probability": round(float(p[j]), 6)}
+                        for j in ranked[: args.top_k]
+                    ]
+                if multi_label:
+                    gold = _gold_label_set(row.get(args.label_column or "labels"))
+                    right = gold is not None and set(gold) == set(prediction["labels"])
+                else:
+                    gold = normalize_label(row.get(args.label_column or "label"))
+                    right = gold == prediction.get("label")
+                if gold is not None:
+                    gold_seen += 1
+                    correct += right
+                gold_column = args.label_column or ("labels" if multi_label else "label")
+                out_rows.append(output_row(row, text_column, gold_column, prediction))
+            if writer is None:
+                writer = PredictionWriter(args.out, fmt)
+            writer.write(out_rows)
+            total += len(out_rows)
+        if writer is None:
+            where = "standard input" if args.input == "-" else args.input
+            raise ConfigError(f"{where}: the file has no texts; expected one text per line or row")
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    where = "standard output" if args.out == "-" else args.out
+    message = f"{total} predictions written to {where}"
+    if gold_seen == total:
+        what = "exact match" if multi_label else "accuracy"
+        message += f"; {what} on the labelled inputs: {correct / total:.4f}"
+    err.print(message, highlight=False)
+    return 0
+
+
+def _gold_label_set(value) -> tuple[str, ...] | None:
+    """An input row's gold label list (a JSON list, or a CSV cell joined by ``|``)."""
+    from fewshot.labelsets import parse_label_set
+
+    if value is None:
+        return None
+    try:
+        return parse_label_set(value, "|", "labels")
+    except ValueError:
+        return None
+
+
+def _batches(rows, size: int):
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
