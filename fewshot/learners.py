@@ -109,7 +109,7 @@ class Learner(ClassifierMixin, BaseEstimator):
         """Fit on texts with sets of labels (``supports_multi_label`` learners): the labels
         become ``classes_`` (sorted), then each label's threshold is calibrated on held-out
         folds of this support alone (see :mod:`fewshot.multilabel`). Returns self."""
-        from fewshot.labelsets import indicator, is_label_sets, multi_label_texts
+        from fewshot.labelsets import indicator, is_label_sets, parse_label_set
         from fewshot.multilabel import fit_thresholds
 
         if not self.supports_multi_label:
@@ -117,7 +117,10 @@ class Learner(ClassifierMixin, BaseEstimator):
         self.validate_params()
         if not is_label_sets(label_sets):
             raise ValueError("label_sets must be a sequence of label lists")
-        sets = multi_label_texts(["x"] * len(label_sets), label_sets).label_sets
+        try:
+            sets = [parse_label_set(value, "|", "label_sets", cell=False) for value in label_sets]
+        except ValueError as exc:
+            raise ValueError(f"label_sets: {exc}") from None
         X = _as_inputs(self, X)
         if len(X) != len(sets):
             raise ValueError(f"X has {len(X)} examples but {len(sets)} label sets")

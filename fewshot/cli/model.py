@@ -267,8 +267,8 @@ def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     measured = ""
     if test is not None:
         texts = list(test.texts)
-        proba = classifier.predict_proba(texts)
-        predicted = indicator(classifier.predict(texts), classifier.labels)
+        label_sets, proba, _ = classifier.predict_with_scores(texts)  # texts encoded once
+        predicted = indicator(label_sets, classifier.labels)
         scores = metrics(indicator(test.label_sets, classifier.labels), predicted, proba)
         training.update(test=args.test, test_examples=len(test))
         training.update({k: round(scores[k], 4) for k in ("micro_f1", "macro_f1", "exact_match")})

@@ -20,7 +20,7 @@ from fewshot.episodes import _first_of_each_text
 from fewshot.errors import ConfigError
 from fewshot.labelsets import indicator
 from fewshot.learners import Learner
-from fewshot.multilabel import greedy_support, metrics, support_sizes
+from fewshot.multilabel import decide, greedy_support, metrics, support_sizes
 from fewshot.protocols.base import DataSource, Setting
 from fewshot.stats import mean_ci95
 
@@ -51,7 +51,7 @@ class _MultiLabel(Setting):
         learner.fit_label_sets(X_support, support_sets)
         middle = time.perf_counter()
         proba = np.asarray(learner.predict_proba(X_query), dtype=np.float64)
-        predicted = np.asarray(learner.predict(X_query))
+        predicted = decide(proba, learner.thresholds_)  # predict() would score them again
         end = time.perf_counter()
         if list(learner.classes_) != list(classes):
             raise ValueError(
