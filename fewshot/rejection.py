@@ -210,6 +210,18 @@ def fpr_at_95_tpr(in_scores: np.ndarray, oos_scores: np.ndarray) -> float:
     return float(np.mean(oos_scores >= threshold))
 
 
+def roc_points(in_scores: np.ndarray, oos_scores: np.ndarray, points: int = 101) -> dict:
+    """The ROC curve of telling in-scope (positive) from out-of-scope, at ``points`` evenly
+    spaced false-positive rates: small enough to keep in every record, fine enough to draw."""
+    from sklearn.metrics import roc_curve
+
+    labels = np.r_[np.ones(len(in_scores)), np.zeros(len(oos_scores))]
+    fpr, tpr, _ = roc_curve(labels, np.r_[in_scores, oos_scores])
+    grid = np.linspace(0.0, 1.0, points)
+    best = tpr[np.searchsorted(fpr, grid, side="right") - 1]  # the best TPR at each FPR or below
+    return {"fpr": grid.round(4).tolist(), "tpr": best.round(4).tolist()}
+
+
 def recall_threshold(in_scores: np.ndarray, recall: float) -> float:
     """The largest threshold that keeps at least ``recall`` of ``in_scores`` in scope."""
     return float(np.quantile(in_scores, 1 - recall, method="lower"))

@@ -33,6 +33,7 @@ CSV_FIELDS = [
     "accuracy",
     "ci95",
     "macro_f1",
+    "ece",
     "fit_seconds",
     "predict_seconds",
     "status",

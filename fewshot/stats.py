@@ -73,3 +73,52 @@ def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
         "a_only": a_only,
         "b_only": b_only,
     }
+
+
+#: Equal-width confidence bins of the reliability diagrams (0-0.1, ..., 0.9-1.0).
+RELIABILITY_BINS = 10
+
+
+def reliability_bins(proba: np.ndarray, correct: np.ndarray) -> dict[str, list]:
+    """What a reliability diagram needs from one set of predictions, in ten equal-width bins of
+    the top probability (the confidence): how many predictions fell in each bin, their summed
+    confidence and how many were right. Sums, so that episodes add up (see ``add_reliability``).
+
+    Confidences are rounded to 3 decimals first: probabilities computed with different thread
+    counts differ in their last bits, and results must not depend on the executor."""
+    confidence = np.round(np.asarray(proba, dtype=np.float64).max(axis=1), 3)
+    where = np.minimum((confidence * RELIABILITY_BINS).astype(int), RELIABILITY_BINS - 1)
+    return {
+        "count": np.bincount(where, minlength=RELIABILITY_BINS).tolist(),
+        "confidence": np.round(
+            np.bincount(where, weights=confidence, minlength=RELIABILITY_BINS), 3
+        ).tolist(),
+        "correct": np.bincount(
+            where, weights=np.asarray(correct, dtype=np.float64), minlength=RELIABILITY_BINS
+        )
+        .astype(int)
+        .tolist(),
+    }
+
+
+def add_reliability(parts: list[dict[str, list]]) -> dict[str, list] | None:
+    """The bins of several outcomes together (None where any outcome has none, e.g. a journal
+    written before fewshot recorded them)."""
+    if not parts or any(p is None for p in parts):
+        return None
+    return {
+        key: np.round(np.sum([p[key] for p in parts], axis=0), 3).tolist()
+        for key in ("count", "confidence", "correct")
+    }
+
+
+def expected_calibration_error(bins: dict[str, list] | None) -> float | None:
+    """ECE: the count-weighted mean gap between confidence and accuracy over the bins."""
+    if bins is None:
+        return None
+    count = np.asarray(bins["count"], dtype=np.float64)
+    if count.sum() == 0:
+        return None
+    used = count > 0
+    gap = np.abs(np.asarray(bins["confidence"])[used] - np.asarray(bins["correct"])[used])
+    return float(gap.sum() / count.sum())

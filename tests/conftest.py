@@ -43,11 +43,24 @@ def _module_missing(module: str, extra: str):
     return missing
 
 
+def _browser_missing() -> str | None:
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("playwright") is None:
+        return "needs playwright: pip install -e '.[dev]'"
+    if not (os.environ.get("FEWSHOT_CHROMIUM") or shutil.which("chromium")):
+        return "needs Chromium: apt-get install chromium (or FEWSHOT_CHROMIUM=/path/to/chrome)"
+    return _module_missing("matplotlib", "report")()
+
+
 #: Marker -> what tells whether its optional dependency is there.
 EXTRAS = {
     "meta": _learn2learn_missing,
     "ray": _module_missing("ray", "ray"),
     "parquet": _module_missing("pyarrow", "parquet"),
+    "report": _module_missing("matplotlib", "report"),
+    "browser": _browser_missing,
 }
 
 

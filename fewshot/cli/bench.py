@@ -154,6 +154,12 @@ def add_parser(commands) -> None:
         metavar="S",
         help="fail a learner's setting when one episode takes > S s",
     )
+    bench.add_argument(
+        "--report",
+        action="store_true",
+        help="also write OUT/report.html, the run's results drawn (see fewshot report; "
+        "needs pip install 'fewshot[report]')",
+    )
     bench.add_argument("--text-column", help="text column of file datasets (default text)")
     bench.add_argument("--label-column", help="label column of file datasets (default label)")
     bench.add_argument("--domain-column", help="domain column of file datasets (default domain)")
@@ -416,6 +422,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers and args.ray:
         raise ConfigError("--workers runs local processes and --ray runs on Ray; choose one")
     RunDirectory.check(args.out, resume=args.resume, overwrite=args.overwrite)
+    if args.report:
+        from fewshot.htmlreport import require_matplotlib
+
+        require_matplotlib()  # now, not after hours of work
     executor = make_executor(args.workers, args.ray, registry=registry)
     columns = Columns(
         args.text_column or suite.columns.text,
@@ -489,6 +499,11 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
             highlight=False,
         )
     print_report(records, comparisons)
+    if args.report:
+        from fewshot.htmlreport import write_report
+
+        write_report([out], out / "report.html")
+        err.print(f"report: {out / 'report.html'}", highlight=False)
     failed = [r for r in records if r["status"] != "ok"]
     err.print(
         f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'comparisons.json'}",

@@ -28,7 +28,14 @@ from fewshot.data import LabeledTexts
 from fewshot.errors import ConfigError
 from fewshot.journal import fingerprint
 from fewshot.learners import Learner
-from fewshot.stats import macro_f1, mean_ci95, paired_t
+from fewshot.stats import (
+    add_reliability,
+    expected_calibration_error,
+    macro_f1,
+    mean_ci95,
+    paired_t,
+    reliability_bins,
+)
 
 
 class DataSource(Protocol):
@@ -146,18 +153,22 @@ def episode_outcome(
 
 def classify_episode(episode, learner: Learner, X, **fit_inputs: Any) -> dict[str, Any]:
     """The usual episode: fit on the support rows of ``X``, predict the query rows, score."""
-    y_pred, _, fit_s, predict_s = fit_predict(
+    y_pred, proba, fit_s, predict_s = fit_predict(
         learner, X[episode.support], episode.support_labels, X[episode.query], **fit_inputs
     )
     sizes = {"ways": len(episode.classes), "queries": len(episode.query)}
     if episode.unlabeled is not None:
         sizes["unlabeled"] = len(episode.unlabeled)
-    return episode_outcome(episode.query_labels, y_pred, fit_s, predict_s, **sizes)
+    outcome = episode_outcome(episode.query_labels, y_pred, fit_s, predict_s, **sizes)
+    outcome["reliability"] = reliability_bins(proba, y_pred == episode.query_labels)
+    return outcome
 
 
 def summarize_episodes(outcomes: Sequence[dict]) -> dict[str, Any]:
-    """Mean accuracy with its 95% t-interval over episodes, macro-F1 and mean timings."""
+    """Mean accuracy with its 95% t-interval over episodes, macro-F1, mean timings and the
+    calibration of the predicted probabilities over all queries (reliability bins and ECE)."""
     accuracy = np.array([o["accuracy"] for o in outcomes])
+    reliability = add_reliability([o.get("reliability") for o in outcomes])
     return {
         "accuracy": float(accuracy.mean()),
         "ci95": mean_ci95(accuracy),
@@ -165,6 +176,8 @@ def summarize_episodes(outcomes: Sequence[dict]) -> dict[str, Any]:
         "macro_f1": float(np.mean([o["macro_f1"] for o in outcomes])),
         "fit_seconds": float(np.mean([o["fit_seconds"] for o in outcomes])),
         "predict_seconds": float(np.mean([o["predict_seconds"] for o in outcomes])),
+        "ece": expected_calibration_error(reliability),
+        "reliability": reliability,
     }
 
 

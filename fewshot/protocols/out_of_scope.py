@@ -30,6 +30,7 @@ from fewshot.rejection import (
     calibrate_held_out,
     fpr_at_95_tpr,
     make_scorer,
+    roc_points,
 )
 from fewshot.stats import macro_f1, mcnemar_exact, mean_ci95, proportion_ci95
 
@@ -218,6 +219,8 @@ class OutOfScopeSetting(_OutOfScope, Setting):
     def summarize(self, outcomes, task) -> dict[str, Any]:
         [outcome] = outcomes
         correct, metrics = self._per_scorer(outcome, task)
+        for name, s in outcome["scores"].items():  # for the report's ROC curves
+            metrics[name]["roc"] = roc_points(np.asarray(s["in_scope"]), np.asarray(s["oos"]))
         primary = metrics[self.scorers[0]]
         n = len(correct) + len(task["oos"])
         y_true = np.r_[task["full_way"].test.label_array, [self.oos_label] * len(task["oos"])]
