@@ -375,6 +375,11 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
         if not hasattr(self, "learner_"):
             raise NotFittedError("this FewShotClassifier is not fitted yet; call fit first")
+        if str(getattr(getattr(self, "_loaded_encoder", None), "identity", "")).startswith("onnx:"):
+            raise ConfigError(
+                "this classifier was loaded through its ONNX bundle, which cannot be saved as "
+                "a model; load it with backend='torch' to save it"
+            )
         encoder_info, encoder_directory = None, None
         if self.learner_.input_kind == "embeddings":
             encoder = self._cached_encoder()
@@ -419,14 +424,16 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         device: str | None = None,
         cache: bool | str = True,
         links_within: Path | None = None,
+        backend: str = "auto",
     ) -> FewShotClassifier:
         """A classifier saved by ``save`` (or ``fewshot adapt``), fitted and verified, ready
-        to predict or to fit again."""
+        to predict or to fit again. ``backend``: ``auto`` (the model's ONNX bundle where it
+        has one, else torch), ``torch``, ``onnx``, ``onnx-fp32`` or ``onnx-int8``."""
         from fewshot.models import load_fitted
 
         path = Path(path)
         learner, encoder, config, extra_state = load_fitted(
-            path, device=device, links_within=links_within
+            path, device=device, links_within=links_within, backend=backend
         )
         own = config.get("classifier") or {}
         encoder_name = own.get("encoder") or (config.get("encoder") or {}).get("name")

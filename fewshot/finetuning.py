@@ -267,3 +267,26 @@ class TunedEncoderMixin:
     def load_encoder(self, directory) -> None:
         self.model_ = load_sentence_transformer(directory, self.device)
         self.model_.eval()
+
+    def use_encoder(self, encoder) -> None:
+        self.model_ = ExportedEncoder(encoder)
+
+
+class ExportedEncoder:
+    """An exported encoder (``fewshot.onnxencoder.OnnxEncoder``) in the place of the
+    sentence-transformers model a tuned learner keeps in ``model_``: it answers what prediction
+    asks of that model (``encode``, the dimension), with no torch."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+
+    def encode(self, texts, **_options) -> np.ndarray:
+        return self.encoder.encode(list(texts))
+
+    def get_embedding_dimension(self) -> int:
+        return self.encoder.dimension
+
+    get_sentence_embedding_dimension = get_embedding_dimension
+
+    def eval(self):
+        return self

@@ -175,6 +175,11 @@ class Learner(ClassifierMixin, BaseEstimator):
         """Read the encoder written by ``save_encoder``."""
         raise NotImplementedError
 
+    def use_encoder(self, encoder: Any) -> None:
+        """Encode texts with ``encoder`` (an ``Encoder``: the ONNX export of the encoder
+        ``save_encoder`` wrote) instead of loading that encoder (``owns_encoder`` learners)."""
+        raise NotImplementedError
+
     def _check_fitted(self, *attributes: str) -> None:
         if not all(hasattr(self, a) for a in ("classes_", *attributes)):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")

@@ -43,6 +43,7 @@ import fewshot
 from fewshot.data import LabeledTexts
 from fewshot.errors import FewshotError
 from fewshot.learners import Learner
+from fewshot.onnxencoder import choose_variant
 from fewshot.outputs import replace_directory, share, staging_directory
 
 FORMAT = "fewshot-model"
@@ -341,12 +342,19 @@ def _check_weights(directory: Path, config: dict[str, Any]) -> dict[str, np.ndar
 
 
 def load_fitted(
-    directory: str | Path, *, device: str | None = None, links_within: Path | None = None
+    directory: str | Path,
+    *,
+    device: str | None = None,
+    links_within: Path | None = None,
+    backend: str = "auto",
 ) -> tuple[Learner, Any, dict[str, Any], dict[str, np.ndarray]]:
     """The fitted learner of a model directory, its base encoder (None where the learner owns
     its encoder or takes texts), its configuration and the state that is not the learner's
     (names with a prefix: ``reject.``); everything verified first.
     ``links_within``: a Hugging Face cache folder whose blobs the directory's links may point to.
+    ``backend``: ``torch``, an ONNX variant (``onnx``, ``onnx-fp32``, ``onnx-int8``: the
+    exported encoder, and neither torch nor sentence-transformers is imported) or ``auto``
+    (ONNX where the model has a bundle; see :mod:`fewshot.onnxencoder`).
     """
     from fewshot.encoders import SentenceTransformerEncoder
     from fewshot.finetuning import check_modules
@@ -372,7 +380,20 @@ def load_fitted(
             f"{directory / STATE}: does not fit learner {config['learner']!r} ({exc})"
         ) from None
     encoder = None
-    if learner.owns_encoder:
+    if backend == "auto" and device not in (None, "cpu"):
+        backend = "torch"  # the ONNX bundle runs on the CPU; a GPU needs torch
+    variant = choose_variant(config, backend, directory)
+    if variant is not None and device not in (None, "cpu"):
+        raise ModelError(
+            f"--device {device}: the ONNX bundle runs on the CPU; use --backend torch for a GPU"
+        )
+    if variant is not None:
+        onnx_encoder = _onnx_encoder(directory, config, variant)
+        if learner.owns_encoder:
+            learner.use_encoder(onnx_encoder)
+        elif learner.input_kind == "embeddings":
+            encoder = onnx_encoder
+    elif learner.owns_encoder:
         learner.load_encoder(directory / ENCODER_DIR)
     elif learner.input_kind == "embeddings":
         info = config.get("encoder")
@@ -399,9 +420,31 @@ def load_fitted(
     return learner, encoder, config, extra_state
 
 
-def load(directory: str | Path, *, device: str | None = None, cache=True):
+def _onnx_encoder(directory: Path, config: dict[str, Any], variant: str):
+    from fewshot.onnxencoder import BUNDLE_DIR, OnnxEncoder
+
+    bundle = config["onnx"]
+    try:
+        name = bundle["variants"][variant]["file"]
+        inputs, dimension = list(bundle["inputs"]), int(bundle["dimension"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"{directory / CONFIG}: its 'onnx' entry is damaged") from None
+    if name not in config["files"] or not str(name).startswith(f"{BUNDLE_DIR}/"):
+        raise ModelError(f"{directory / CONFIG}: the ONNX file {name!r} is not a listed file")
+    return OnnxEncoder(
+        directory / BUNDLE_DIR,
+        variant,
+        inputs,
+        # the export's checksum names exactly what is computed (the cache trusts identities)
+        identity=f"onnx:{variant}:{config['files'][name][:16]}",
+        dimension=dimension,
+    )
+
+
+def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):
     """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``:
-    a fitted :class:`~fewshot.classifier.FewShotClassifier`."""
+    a fitted :class:`~fewshot.classifier.FewShotClassifier` (``backend``: see
+    :func:`load_fitted`)."""
     from fewshot.classifier import FewShotClassifier
 
-    return FewShotClassifier.load(directory, device=device, cache=cache)
+    return FewShotClassifier.load(directory, device=device, cache=cache, backend=backend)

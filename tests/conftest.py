@@ -60,6 +60,8 @@ EXTRAS = {
     "ray": _module_missing("ray", "ray"),
     "parquet": _module_missing("pyarrow", "parquet"),
     "report": _module_missing("matplotlib", "report"),
+    "onnx": _module_missing("onnxruntime", "onnx"),
+    "serve": _module_missing("fastapi", "serve"),
     "browser": _browser_missing,
 }
 

@@ -1,5 +1,5 @@
 """The ``fewshot`` command line: one module per command (``bench``, ``model`` for adapt,
-``predict``, ``report``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
+``predict``, ``export``, ``serve``, ``report``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
 line on stderr and exit status 2; ``--debug`` shows the traceback."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from fewshot.cli import bench, info, model, predict, report
+from fewshot.cli import bench, export, info, model, predict, report, serve
 from fewshot.cli.common import Parser, err
 from fewshot.errors import FewshotError
 
@@ -28,6 +28,8 @@ def build_parser() -> Parser:
     bench.add_parser(commands)
     model.add_parsers(commands)
     predict.add_parser(commands)
+    export.add_parser(commands)
+    serve.add_parser(commands)
     report.add_parser(commands)
     info.add_parsers(commands)
     return parser

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 
 from fewshot.errors import ConfigError
-from fewshot.learners import LearnerSpec
+
+if TYPE_CHECKING:
+    from fewshot.learners import LearnerSpec
 
 #: Errors and messages go to stderr; ':x' in a message is not an emoji.
 err = Console(stderr=True, soft_wrap=True, emoji=False)
@@ -67,6 +69,8 @@ def parse_learner(text: str) -> LearnerSpec:
         if not sep or not key.strip():
             raise ConfigError(f"--learner {text!r}: expected NAME:param=value,param=value")
         params[key.strip()] = parse_value(value.strip())
+    from fewshot.learners import LearnerSpec  # scikit-learn: not for `fewshot --help`
+
     return LearnerSpec(name.strip(), params)
 
 

@@ -54,6 +54,13 @@ def add_parser(commands) -> None:
     add_device_option(predict)
     add_cache_options(predict)
     predict.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
+    predict.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx", "onnx-fp32", "onnx-int8"],
+        default="auto",
+        help="auto (default): the model's ONNX bundle where it has one (fewshot export), with "
+        "no torch imported, else torch",
+    )
     predict.set_defaults(handler=run_predict)
 
 
@@ -80,7 +87,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
         inputs = [args.input] if args.input != "-" and Path(args.input).exists() else []
         check_output_file(args.out, inputs=inputs)
-    model = load(args.model, device=device, cache=_cache_param(args))
+    model = load(args.model, device=device, cache=_cache_param(args), backend=args.backend)
     text_column = args.text_column or "text"
     rows = input_rows(args.input, text_column=text_column, input_format=args.input_format)
     labels = model.labels

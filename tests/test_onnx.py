@@ -1,0 +1,241 @@
+"""``fewshot export --onnx``: real exports of real models, predictions through onnxruntime that
+import neither torch nor sentence-transformers, proven equal to torch's."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from importlib import resources
+
+import pytest
+
+from fewshot.cli import main
+from tests.conftest import run_fewshot
+
+pytestmark = pytest.mark.onnx
+
+#: Runs `fewshot predict` in a fresh process, then says which heavy modules it imported.
+TORCH_FREE = """
+import sys
+from fewshot.cli import main
+status = main(sys.argv[1:])
+print("IMPORTED", "torch" in sys.modules, "sentence_transformers" in sys.modules,
+      "transformers" in sys.modules, file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def predict(model, data, out, *options):
+    """`fewshot predict` in a fresh process: its rows, and whether it imported torch."""
+    result = run_fewshot_script(
+        TORCH_FREE, "predict", str(model), data, "--out", str(out), "--no-cache", *options
+    )
+    assert result.returncode == 0, result.stderr
+    imported = result.stderr.split("IMPORTED ")[1].split()
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    return rows, "True" in imported
+
+
+def run_fewshot_script(script, *args):
+    import os
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="200"),
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def logreg_model(tmp_path_factory):
+    model = tmp_path_factory.mktemp("onnx") / "logreg"
+    assert (
+        main(["adapt", "--train", "banking77:train_5", "--learner", "logreg", "--out", str(model)])
+        == 0
+    )
+    before = json.loads((model / "fewshot.json").read_text())
+    result = run_fewshot("export", str(model), "--onnx", "--quantize", "int8")
+    assert result.returncode == 0, result.stderr
+    assert "onnx fp32: 100.00% of 385 texts get torch's prediction" in result.stderr
+    after = json.loads((model / "fewshot.json").read_text())
+    assert set(after["files"]) - set(before["files"]) == {
+        "onnx/encoder.onnx", "onnx/encoder-int8.onnx", "onnx/tokenizer.json",
+    }  # fmt: skip
+    return model
+
+
+def test_export_lists_its_files_and_records_parity(logreg_model):
+    config = json.loads((logreg_model / "fewshot.json").read_text())
+    bundle = config["onnx"]
+    assert bundle["default"] == "int8" and bundle["inputs"][0] == "input_ids"
+    assert bundle["dimension"] == 384 and bundle["max_length"] == 256
+    fp32, int8 = bundle["variants"]["fp32"]["parity"], bundle["variants"]["int8"]["parity"]
+    assert fp32["agreement"] == 1.0 and fp32["max_probability_difference"] < 1e-5
+    assert int8["agreement"] > 0.95 and int8["texts"] == 385
+    # A changed ONNX file is caught like any other file of the model.
+    with open(logreg_model / "onnx" / "tokenizer.json", "a") as handle:
+        handle.write(" ")
+    try:
+        result = run_fewshot("predict", str(logreg_model), "banking77:test", "--out", "-")
+        assert (
+            result.returncode == 2
+            and "tokenizer.json: does not match the checksum" in result.stderr
+        )
+    finally:
+        text = (logreg_model / "onnx" / "tokenizer.json").read_text()
+        (logreg_model / "onnx" / "tokenizer.json").write_text(text[:-1])
+
+
+def test_predict_without_torch_gives_torch_s_answers(logreg_model, tmp_path):
+    subset = tmp_path / "subset.txt"
+    subset.write_text("".join(f"{text}\n" for text in _banking_test_texts()[:500]))
+    torch_rows, torch_imported = predict(
+        logreg_model, str(subset), tmp_path / "t.jsonl", "--backend", "torch"
+    )
+    fp32_rows, fp32_imported = predict(
+        logreg_model, "banking77:test", tmp_path / "f.jsonl", "--backend", "onnx-fp32"
+    )
+    int8_rows, int8_imported = predict(logreg_model, "banking77:test", tmp_path / "i.jsonl")
+    assert torch_imported and not fp32_imported and not int8_imported
+    assert [r["label"] for r in fp32_rows[:500]] == [r["label"] for r in torch_rows]
+    assert (
+        max(
+            abs(a["probability"] - b["probability"])
+            for a, b in zip(fp32_rows[:500], torch_rows, strict=True)
+        )
+        < 1e-5
+    )
+    accuracy = {
+        name: sum(r["label"] == r["gold_label"] for r in rows) / len(rows)
+        for name, rows in (("fp32", fp32_rows), ("int8", int8_rows))
+    }
+    assert accuracy["fp32"] == pytest.approx(0.8081, abs=1e-4)  # torch's, in the README
+    assert abs(accuracy["int8"] - accuracy["fp32"]) < 0.005  # int8 within half a point
+
+
+def _banking_test_texts() -> list[str]:
+    from fewshot.plugins import load_registry
+
+    return list(load_registry().datasets.load("banking77:test").texts)
+
+
+def test_the_python_loader_picks_the_bundle(logreg_model):
+    from fewshot.classifier import FewShotClassifier
+
+    classifier = FewShotClassifier.load(logreg_model, cache=False)
+    assert classifier._loaded_encoder.identity.startswith("onnx:int8:")
+    assert (
+        FewShotClassifier.load(logreg_model, cache=False, backend="onnx-fp32").predict(
+            ["I still have not received my card"]
+        )[0]
+        == "card_arrival"
+    )
+
+
+def test_finetune_exports_its_tuned_encoder(tmp_path):
+    model = tmp_path / "finetune"
+    result = run_fewshot(
+        "adapt",
+        "--train",
+        "banking77:train_5",
+        "--learner",
+        "finetune:epochs=1",
+        "--out",
+        str(model),
+    )
+    assert result.returncode == 0, result.stderr
+    result = run_fewshot("export", str(model), "--onnx")
+    assert result.returncode == 0, result.stderr
+    assert "onnx fp32: 100.00% of 385 texts" in result.stderr
+    subset = tmp_path / "subset.txt"
+    subset.write_text("".join(f"{text}\n" for text in _banking_test_texts()[::6]))
+    torch_rows, _ = predict(model, str(subset), tmp_path / "t.jsonl", "--backend", "torch")
+    onnx_rows, imported = predict(model, str(subset), tmp_path / "o.jsonl")
+    assert not imported
+    assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+
+
+def _goemotions(split: str, rows: int) -> list[dict]:
+    path = resources.files("fewshot") / "bundled" / "goemotions" / f"{split}.jsonl.gz"
+    with gzip.open(str(path), "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle][:rows]
+
+
+def test_rejection_and_multi_label_models_through_onnx(tmp_path):
+    oos = tmp_path / "oos"
+    assert (
+        run_fewshot(
+            "adapt",
+            "--train",
+            "clinc150:train_5",
+            "--learner",
+            "logreg",
+            "--reject",
+            "auto",
+            "--out",
+            str(oos),
+        ).returncode
+        == 0
+    )
+    assert run_fewshot("export", str(oos), "--onnx").returncode == 0
+    torch_rows, _ = predict(oos, "clinc150:oos_test", tmp_path / "t.jsonl", "--backend", "torch")
+    onnx_rows, imported = predict(oos, "clinc150:oos_test", tmp_path / "o.jsonl")
+    assert not imported and [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+    assert sum(r["label"] == "oos" for r in onnx_rows) / len(onnx_rows) > 0.6
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(
+        json.dumps({"text": r["text"], "labels": r["labels"]}) + "\n" for r in _goemotions("valid", 1500)
+    ))  # fmt: skip
+    multi = tmp_path / "multi"
+    assert (
+        run_fewshot(
+            "adapt", "--train", str(train), "--learner", "protonet", "--out", str(multi)
+        ).returncode
+        == 0
+    )
+    result = run_fewshot("export", str(multi), "--onnx")
+    assert result.returncode == 0, result.stderr
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(r["text"].replace("\n", " ") + "\n" for r in _goemotions("test", 200)))
+    torch_rows, _ = predict(multi, str(texts), tmp_path / "mt.jsonl", "--backend", "torch")
+    onnx_rows, imported = predict(multi, str(texts), tmp_path / "mo.jsonl")
+    assert not imported and all(isinstance(r["labels"], list) and r["labels"] for r in onnx_rows)
+    assert [r["labels"] for r in onnx_rows] == [r["labels"] for r in torch_rows]
+
+
+def test_clear_errors(logreg_model, tmp_path, capsys):
+    plain = tmp_path / "plain"
+    assert (
+        main(
+            ["adapt", "--train", "banking77:train_5", "--learner", "protonet", "--out", str(plain)]
+        )
+        == 0
+    )
+    cases = [
+        (["predict", str(plain), "banking77:test", "--backend", "onnx", "--out", "-"],
+         "has no ONNX bundle; add one with `fewshot export"),
+        (["export", str(tmp_path / "nothing"), "--onnx"], "nothing"),
+        (["predict", str(logreg_model), "-", "--out", "-", "--backend", "onnx-int8", "--device", "cpu:0"],
+         "--device 'cpu:0': expected 'cpu', 'cuda' or 'cuda:N'"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 2
+        stderr = capsys.readouterr().err
+        assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_commands_that_need_no_model_import_no_torch():
+    script = (
+        "import sys\nfrom fewshot.cli import main\n"
+        "for argv in (['--help'], ['learners'], ['datasets'], ['export', '--help'], ['report', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print('IMPORTED', 'torch' in sys.modules, 'sentence_transformers' in sys.modules, file=sys.stderr)\n"
+    )
+    result = run_fewshot_script(script)
+    assert "IMPORTED False False" in result.stderr, result.stderr

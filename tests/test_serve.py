@@ -1,0 +1,162 @@
+"""``fewshot serve``: a real uvicorn server on loopback, real HTTP requests (bounded in count)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from fewshot.cli import main
+from tests.conftest import run_fewshot
+
+pytestmark = [pytest.mark.serve, pytest.mark.onnx]
+
+TEXTS = ["I lost my card", "what is the exchange rate?", "my top-up failed", "card not arrived yet"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("serve") / "logreg"
+    assert (
+        main(
+            [
+                "adapt",
+                "--train",
+                "banking77:train_5",
+                "--learner",
+                "logreg",
+                "--out",
+                str(directory),
+            ]
+        )
+        == 0
+    )
+    result = run_fewshot("export", str(directory), "--onnx")
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    import httpx
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fewshot", "serve", str(model), "--port", str(port), "--max-texts", "8",
+         "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+        assert process.poll() is None, process.stderr.read()
+    yield url, process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_endpoints_answer_as_predict_does(server, model, tmp_path):
+    import httpx
+
+    url, _ = server
+    health = httpx.get(f"{url}/health").json()
+    assert health["status"] == "ok" and health["labels"] == 77
+    labels = httpx.get(f"{url}/labels").json()
+    assert len(labels["labels"]) == 77 and labels["multi_label"] is False
+    answer = httpx.post(f"{url}/predict", json={"texts": TEXTS, "top_k": 3}).json()["predictions"]
+    (tmp_path / "texts.txt").write_text("\n".join(TEXTS) + "\n")
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(tmp_path / "texts.txt"),
+                "--out",
+                str(tmp_path / "p.jsonl"),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
+    expected = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [a["label"] for a in answer] == [e["label"] for e in expected]
+    assert all(len(a["top_k"]) == 3 and a["top_k"][0]["label"] == a["label"] for a in answer)
+    assert [a["probability"] for a in answer] == pytest.approx(
+        [e["probability"] for e in expected], abs=1e-6
+    )
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert "/predict" in spec["paths"] and "/health" in spec["paths"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"not json", 422, "JSON decode error"),
+        (b'{"texts": "one string"}', 422, "valid list"),
+        (b'{"texts": []}', 422, "at least 1 item"),
+        (b'{"texts": ["  "]}', 422, "texts[0] is empty"),
+        (b'{"texts": [3]}', 422, "valid string"),
+        (b'{"texts": ["a"], "top_k": 0}', 422, "greater than or equal to 1"),
+        (json.dumps({"texts": ["a"] * 9}).encode(), 413, "9 texts in one request; at most 8"),
+        (json.dumps({"texts": ["a" * 10_001]}).encode(), 422, "at most 10000"),
+        (b'{"texts": ["' + b"a" * 1_000_001 + b'"]}', 413, "over the limit of 1000000 bytes"),
+    ],
+)
+def test_bad_requests_get_clear_4xx_answers(server, body, status, message):
+    import httpx
+
+    url, _ = server
+    response = httpx.post(
+        f"{url}/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == status
+    assert message in json.dumps(response.json()["detail"])
+
+
+def test_concurrent_clients_get_the_answers_of_one(server):
+    """8 clients, 200 single-text requests: every one answered, each as if it were alone."""
+    import httpx
+
+    url, _ = server
+    alone = {t: httpx.post(f"{url}/predict", json={"texts": [t]}).json() for t in TEXTS}
+
+    def client(i: int) -> list[bool]:
+        with httpx.Client() as session:
+            return [
+                session.post(f"{url}/predict", json={"texts": [TEXTS[(i + j) % 4]]}).json()
+                == alone[TEXTS[(i + j) % 4]]
+                for j in range(25)
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [ok for oks in pool.map(client, range(8)) for ok in oks]
+    assert len(results) == 200 and all(results)
+
+
+def test_sigterm_stops_it_cleanly(server):
+    import httpx
+
+    url, process = server
+    assert httpx.get(f"{url}/health").status_code == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert "Traceback" not in process.stderr.read()
