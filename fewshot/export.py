@@ -111,6 +111,8 @@ def _export_graph(model_dir: Path, bundle: Path) -> dict[str, Any]:
         # constants it records are right; the parity check below confirms it on real texts.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        # ... and about aten::index with negative indices, which these graphs do not take
+        warnings.filterwarnings("ignore", message="Exporting aten::index", category=UserWarning)
         torch.onnx.export(
             SentenceEmbedding(),
             tuple(example[n] for n in inputs),
@@ -199,10 +201,10 @@ def parity_texts(directory: Path, config: dict[str, Any], extra: list[str]) -> l
                 texts += list(data.texts)
         except Exception:  # moved or changed since: the user's --texts must do
             pass
-    for spec in extra:
+    for source in extra:
         texts += [
             text_of(where, row, "text")
-            for where, row in input_rows(spec, text_column="text", registry=registry)
+            for where, row in input_rows(source, text_column="text", registry=registry)
         ]
     if not texts:
         raise ConfigError(
