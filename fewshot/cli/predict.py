@@ -8,6 +8,7 @@ import argparse
 from fewshot.cli.common import add_cache_options, add_device_option, checked, err
 from fewshot.cli.model import _cache_param
 from fewshot.errors import ConfigError
+from fewshot.onnxencoder import BACKENDS
 from fewshot.params import Integer
 
 
@@ -56,7 +57,7 @@ def add_parser(commands) -> None:
     predict.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
     predict.add_argument(
         "--backend",
-        choices=["auto", "torch", "onnx", "onnx-fp32", "onnx-int8"],
+        choices=BACKENDS,
         default="auto",
         help="auto (default): the model's ONNX bundle where it has one (fewshot export), with "
         "no torch imported, else torch",

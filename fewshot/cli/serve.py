@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fewshot.cli.common import checked
+from fewshot.onnxencoder import BACKENDS
 from fewshot.params import Integer
 
 
@@ -25,7 +26,7 @@ def add_parser(commands) -> None:
     )
     serve.add_argument(
         "--backend",
-        choices=["auto", "torch", "onnx", "onnx-fp32", "onnx-int8"],
+        choices=BACKENDS,
         default="auto",
         help="as for fewshot predict (default auto: the ONNX bundle where there is one)",
     )
