@@ -20,7 +20,7 @@ model card, laid out as the Hugging Face hub expects: ``save_pretrained`` / ``fr
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,10 +220,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting and predicting -------------------------------------------------------------
 
-    def fit(self, X: Sequence[str], y: Sequence[Any]) -> FewShotClassifier:
+    def fit(
+        self, X: Sequence[str], y: Sequence[Any], label_names: Mapping[str, str] | None = None
+    ) -> FewShotClassifier:
         """Fit on texts ``X`` and their labels ``y`` (strings, integers, ...), or their label
         *lists* for multi-label data (``[["billing", "refund"], ["billing"], ...]``: then
-        ``predict`` gives each text a tuple of labels). Returns self."""
+        ``predict`` gives each text a tuple of labels). ``label_names`` maps labels to readable
+        names or short descriptions for learners that use them (``finetune``); by default they
+        derive them from the labels (``card_arrival`` → "card arrival"). Returns self."""
         from fewshot.labelsets import is_label_sets
 
         texts = _texts(X)
@@ -237,7 +241,12 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         learner = self._new_learner()
         inputs = self._inputs(texts, learner)
         calibration_learner = self._new_learner() if self.reject == "auto" else None
-        learner.fit(inputs, labels)
+        if label_names and learner.uses_label_names:
+            learner.fit(
+                inputs, labels, label_names={str(k): str(v) for k, v in label_names.items()}
+            )
+        else:
+            learner.fit(inputs, labels)
         self.learner_ = learner
         self.classes_ = np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)

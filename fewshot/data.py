@@ -9,7 +9,7 @@ import json
 import os
 import stat
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +41,9 @@ class LabeledTexts:
     domains: tuple[str, ...] | None = None
     name: str = "<memory>"
     label_sets: tuple[tuple[str, ...], ...] | None = None
+    #: readable names or descriptions of the labels, where the dataset provides them (see
+    #: ``fewshot.labelnames``); not part of the fingerprint, which covers the rows
+    label_names: Mapping[str, str] | None = field(default=None, compare=False)
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +155,7 @@ class LabeledTexts:
             labels=tuple(self.label_array[idx]),
             domains=None if self.domains is None else tuple(np.asarray(self.domains)[idx]),
             name=name or self.name,
+            label_names=self.label_names,
             label_sets=None
             if self.label_sets is None
             else tuple(self.label_sets[i] for i in idx.tolist()),

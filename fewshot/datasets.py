@@ -23,6 +23,9 @@ class DatasetInfo:
     text_column: str = "text"
     label_column: str = "label"
     domain_column: str | None = "domain"
+    #: readable names or short descriptions of the labels, for learners that use them
+    #: (``uses_label_names``); without it they derive names from the labels
+    label_names: Mapping[str, str] | None = None
 
     def load(self, split: str) -> LabeledTexts:
         if split not in self.splits:
@@ -33,7 +36,7 @@ class DatasetInfo:
             label_column=self.label_column,
             domain_column=self.domain_column,
         )
-        return replace(data, name=f"{self.name}:{split}", _arrays={})
+        return replace(data, name=f"{self.name}:{split}", label_names=self.label_names, _arrays={})
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,11 @@ class Learner(ClassifierMixin, BaseEstimator):
     #: they implement ``_fit_label_sets(X, Y)`` on a 0/1 matrix and, once fitted so
     #: (``multi_label_`` true), ``predict_proba`` returns one score in [0, 1] per label.
     supports_multi_label: ClassVar[bool] = False
+    #: True for learners whose ``fit`` also takes ``label_names=``, a mapping from label to a
+    #: readable name or short description that the data carries (see
+    #: :mod:`fewshot.labelnames`); it arrives only when the data has one, so such a learner
+    #: derives names from the labels themselves otherwise (``card_arrival`` → "card arrival").
+    uses_label_names: ClassVar[bool] = False
 
     def validate_params(self) -> None:
         """Raise a ConfigError naming the first parameter outside its declared constraint."""

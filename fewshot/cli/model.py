@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 from fewshot.cli.common import (
     DEFAULT_ENCODER,
@@ -44,6 +45,13 @@ def add_parsers(commands) -> None:
         "--meta-train",
         metavar="NAME:SPLIT|FILE",
         help="meta-trained learners: labelled texts of other classes to meta-train on",
+    )
+    adapt.add_argument(
+        "--label-names",
+        metavar="FILE",
+        help='a JSON object of labels and readable names or short descriptions, {"card_arrival": '
+        '"my card has not arrived", ...}, for learners that use them (finetune); by default they '
+        "derive names from the labels",
     )
     adapt.add_argument("--seed", type=int, help="random_state for learners that take one")
     adapt.add_argument(
@@ -103,8 +111,10 @@ def run_adapt(args: argparse.Namespace) -> int:
     from fewshot.data import read_texts
     from fewshot.datasets import Columns
     from fewshot.encoders import check_device
+    from fewshot.labelnames import read_label_names
     from fewshot.models import check_model_out, data_fingerprint
     from fewshot.plugins import load_registry
+    from fewshot.protocols.base import label_name_input
 
     registry = load_registry()
     warn_failures(registry)
@@ -124,6 +134,10 @@ def run_adapt(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"learner {spec.name!r} does not use {flag}; learners that do: see `fewshot learners`"
             )
+    if args.label_names and not learner.uses_label_names:
+        raise ConfigError(
+            f"learner {spec.name!r} does not use label names (--label-names); finetune does"
+        )
     if "source" in learner.fit_inputs and not args.source:
         raise ConfigError(
             f"learner {spec.name!r} needs --source DATA: labelled texts of the source domain"
@@ -158,6 +172,8 @@ def run_adapt(args: argparse.Namespace) -> int:
                 "learner that uses other data cannot do; give a threshold (--reject NUMBER)"
             )
     train = registry.datasets.load(args.train, columns)
+    if args.label_names:
+        train = replace(train, label_names=read_label_names(args.label_names))
     if train.is_multi_label:
         return _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     if len(train.classes) < 2:
@@ -170,7 +186,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     def inputs(texts):
         return classifier._inputs(list(texts), learner)
 
-    fit_inputs: dict = {}
+    fit_inputs: dict = label_name_input(learner, train)
     if args.unlabeled:
         fit_inputs["unlabeled"] = inputs(read_texts(args.unlabeled, text_column=columns.text)[0])
     if args.source:

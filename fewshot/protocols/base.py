@@ -118,6 +118,13 @@ class Setting:
         return ()
 
 
+def label_name_input(learner: Learner, data: LabeledTexts) -> dict[str, Any]:
+    """``{"label_names": ...}`` for a learner that uses label names, when the data has them."""
+    if learner.uses_label_names and data.label_names:
+        return {"label_names": dict(data.label_names)}
+    return {}
+
+
 def fit_predict(
     learner: Learner, X_support, y_support, X_query, **fit_inputs: Any
 ) -> tuple[np.ndarray, np.ndarray, float, float]:

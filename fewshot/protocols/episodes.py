@@ -11,7 +11,7 @@ import numpy as np
 
 from fewshot.episodes import ClassSplit, EpisodeSampler
 from fewshot.meta import MetaTrainingData
-from fewshot.protocols.base import DataSource, Setting, classify_episode
+from fewshot.protocols.base import DataSource, Setting, classify_episode, label_name_input
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,9 @@ class EpisodeSetting(Setting):
 
     def run_episode(self, task, index, learner, source) -> dict:
         X = source.inputs(self.dataset, learner.input_kind)
-        return classify_episode(task.episode(index), learner, X)
+        return classify_episode(
+            task.episode(index), learner, X, **label_name_input(learner, source.data(self.dataset))
+        )
 
     def record_fields(self, task) -> dict[str, Any]:
         return {
@@ -155,7 +157,9 @@ class TaskDatasetSetting(Setting):
 
     def run_episode(self, task, index, learner, source) -> dict:
         X = source.inputs(self.dataset, learner.input_kind)
-        return classify_episode(task.episode(index), learner, X)
+        return classify_episode(
+            task.episode(index), learner, X, **label_name_input(learner, source.data(self.dataset))
+        )
 
     def record_fields(self, task) -> dict[str, Any]:
         return {"dataset": self.dataset, "shots": self.shots, "episodes": self.episodes}

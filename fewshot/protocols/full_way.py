@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fewshot.episodes import FullWayTask
-from fewshot.protocols.base import DataSource, Setting, fit_predict
+from fewshot.protocols.base import DataSource, Setting, fit_predict, label_name_input
 from fewshot.stats import (
     expected_calibration_error,
     macro_f1,
@@ -48,6 +48,7 @@ class FullWaySetting(Setting):
             source.inputs(self.train, kind),
             task.train.label_array,
             source.inputs(self.test, kind),
+            **label_name_input(learner, task.train),
         )
         return {
             "predictions": [str(p) for p in y_pred],

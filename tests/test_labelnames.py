@@ -1,0 +1,151 @@
+"""Readable label names: derived from ids, given by a dataset, refused when the ids say nothing."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fewshot import FewShotClassifier
+from fewshot.datasets import DatasetInfo
+from fewshot.evaluation import EpisodeSetting, Evaluator, FullWaySetting, LearnerSpec
+from fewshot.labelnames import label_names, readable_name
+from fewshot.learners import Learner
+from tests.conftest import run_fewshot
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [
+        ("card_arrival", "card arrival"),
+        ("TransferMoney", "transfer money"),
+        ("pto-request", "pto request"),
+        ("topUpByCard", "top up by card"),
+        ("ATMSupport", "atm support"),
+        ("books.fiction", "books fiction"),
+    ],
+)
+def test_readable_name(label, name):
+    assert readable_name(label) == name
+
+
+def test_descriptive_labels_get_names_in_order():
+    assert label_names(["card_arrival", "no", "TransferMoney"]) == [
+        "card arrival",
+        "no",
+        "transfer money",
+    ]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["0", "1", "2"],
+        ["LABEL_0", "LABEL_1"],
+        ["intent_3", "intent_4"],
+        ["c1", "c2", "card_arrival"],  # two of three opaque: names would be half a signal
+        ["card_arrival", "card-arrival"],  # two labels, one name
+    ],
+)
+def test_opaque_or_ambiguous_labels_get_none(labels):
+    assert label_names(labels) is None
+
+
+def test_one_opaque_label_in_ten_is_tolerated():
+    # CLINC150 has "w2" (a tax form) among 149 readable intents
+    labels = ["w2", "balance", "bill_due", "book_flight", "calories", "car_rental"]
+    labels += ["carry_on", "change_accent", "change_ai_name", "change_language"]
+    assert label_names(labels)[0] == "w2"
+
+
+def test_given_names_win_and_rescue_opaque_ids():
+    given = {"0": "refund not received", "1": "card never arrived"}
+    assert label_names(["0", "1"], given) == ["refund not received", "card never arrived"]
+    assert label_names(["0", "card_arrival"], {"0": "refund"}) == ["refund", "card arrival"]
+
+
+class NameRecording(Learner):
+    """Records the label names each fit receives."""
+
+    name = "names_recording"
+    uses_label_names = True
+    seen: list = []
+
+    def fit(self, X, y, label_names=None):
+        NameRecording.seen.append(label_names)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+
+@pytest.fixture
+def named_dataset(registry, tmp_path):
+    rows = [("where is my card", "card_arrival"), ("my card never came", "card_arrival")]
+    rows += [("I want my money back", "refund"), ("refund my purchase", "refund")]
+    splits = {}
+    for split in ("train", "test"):
+        path = tmp_path / f"{split}.jsonl"
+        path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
+        splits[split] = path
+    names = {"card_arrival": "the card has not arrived", "refund": "asks for a refund"}
+    registry.datasets.datasets["named"] = DatasetInfo("named", splits, label_names=names)
+    registry.learners["names_recording"] = NameRecording
+    registry.learner_plugin["names_recording"] = "tests"
+    yield names
+    del registry.datasets.datasets["named"]
+    registry.learners.pop("names_recording")
+    registry.learner_plugin.pop("names_recording")
+
+
+def test_a_datasets_names_reach_the_learners_that_use_them(registry, encoder, named_dataset):
+    NameRecording.seen = []
+    settings = [
+        FullWaySetting("named:train", "named:test"),
+        EpisodeSetting("named:test", ways=2, shots=1, queries=1, episodes=2, seed=0),
+    ]
+    for _ in Evaluator(registry, encoder, progress=False).run(
+        settings, [LearnerSpec("names_recording")]
+    ):
+        pass
+    assert NameRecording.seen == [named_dataset] * 3
+    assert registry.datasets.load("named:train").subset([0, 2]).label_names == named_dataset
+
+
+def test_classifier_passes_names_only_to_learners_that_use_them(encoder):
+    NameRecording.seen = []
+    texts, labels = ["where is my card", "refund me"], ["card_arrival", "refund"]
+    FewShotClassifier(NameRecording(), reject=None).fit(texts, labels, label_names={"refund": "r"})
+    FewShotClassifier(NameRecording(), reject=None).fit(texts, labels)
+    assert NameRecording.seen == [{"refund": "r"}, None]
+    # a learner without uses_label_names is fitted as before
+    FewShotClassifier("logreg").fit(texts, labels, label_names={"refund": "r"})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not a JSON file"),
+        ('["card_arrival"]', "expected a JSON object of labels and their names"),
+        ('{"card_arrival": ""}', "label 'card_arrival': expected a non-empty name"),
+    ],
+)
+def test_adapt_refuses_a_bad_label_names_file(tmp_path, content, message):
+    names = tmp_path / "names.json"
+    names.write_text(content)
+    args = ["adapt", "--train", "banking77:train_5", "--learner", "finetune"]
+    result = run_fewshot(*args, "--label-names", str(names), "--out", str(tmp_path / "m"))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"{names}: {message}" in line
+    assert not (tmp_path / "m").exists()
+
+
+def test_adapt_refuses_label_names_for_a_learner_without_them(tmp_path):
+    names = tmp_path / "names.json"
+    names.write_text('{"card_arrival": "my card has not arrived"}')
+    args = ["adapt", "--train", "banking77:train_5", "--learner", "logreg"]
+    result = run_fewshot(*args, "--label-names", str(names), "--out", str(tmp_path / "m"))
+    assert result.returncode == 2
+    assert "learner 'logreg' does not use label names (--label-names)" in result.stderr
+    assert not (tmp_path / "m").exists()
