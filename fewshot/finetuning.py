@@ -110,8 +110,20 @@ def contrastive_epoch(
     rng: np.random.Generator,
     budget: TrainingBudget,
     scale: float = 20.0,
+    names: Sequence[str] | None = None,
+    name_weight: float = 1.0,
+    head=None,
+    head_weight: float = 1.0,
+    dropout_views: bool = False,
 ) -> None:
-    """One pass: a positive partner for every example, unless the budget runs out first."""
+    """One pass: a positive partner for every example, unless the budget runs out first.
+
+    With ``names`` (one readable label name per class code), each step also pulls every text
+    of the batch towards its own class's name and away from the other names (FastFit's
+    text-to-label term), weighted by ``name_weight``. With ``head`` (a cosine classifier's
+    class vectors), a cross-entropy term through it joins the loss, weighted by
+    ``head_weight``. With ``dropout_views``, each text is encoded a second time (another
+    dropout mask) and the two views form one more positive pair (SimCSE's, FastFit's repeats)."""
     import torch
     import torch.nn.functional as F
 
@@ -136,8 +148,28 @@ def contrastive_epoch(
         b = F.normalize(embed(model, [texts[i] for i in partners]), dim=1)
         logits = scale * a @ b.T
         target = torch.arange(len(batch), device=logits.device)
-        _step(optimizer, (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        if dropout_views:
+            views = scale * a @ F.normalize(embed(model, [texts[i] for i in batch]), dim=1).T
+            loss = loss + (F.cross_entropy(views, target) + F.cross_entropy(views.T, target)) / 2
+        own = torch.as_tensor(codes[batch], device=logits.device)
+        if names is not None:
+            loss = loss + name_weight * _towards(embed(model, names), own, a, b, scale)
+        if head is not None:
+            loss = loss + head_weight * _towards(head, own, a, b, scale)
+        _step(optimizer, loss)
         budget.steps += 1
+
+
+def _towards(anchors, own, a, b, scale: float):
+    """Cross-entropy of both sides of the pairs (``a``, ``b``) over the class ``anchors`` (label
+    names' embeddings, or a cosine head's vectors), each text's target its own class."""
+    import torch.nn.functional as F
+
+    anchors = F.normalize(anchors, dim=1)
+    return (
+        F.cross_entropy(scale * a @ anchors.T, own) + F.cross_entropy(scale * b @ anchors.T, own)
+    ) / 2
 
 
 def contrastive_label_sets_epoch(
@@ -219,6 +251,30 @@ def adamw(groups, *, weight_decay: float):
         return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):  # a device or torch without the fused kernel
         return torch.optim.AdamW(groups, weight_decay=weight_decay)
+
+
+class LinearSchedule:
+    """An optimiser whose learning rates warm up linearly over the first ``warmup`` share of
+    ``total`` steps, then decay linearly to zero (the schedule SetFit and BERT fine-tuning use)."""
+
+    def __init__(self, optimizer, total: int, warmup: float = 0.1):
+        import torch
+
+        self.optimizer = optimizer
+        rise = max(1, round(warmup * total))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: (
+                (step + 1) / rise if step < rise else max(0.0, (total - step) / (total - rise + 1))
+            ),
+        )
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
+
+    def step(self) -> None:
+        self.optimizer.step()
+        self.scheduler.step()
 
 
 def _step(optimizer, loss) -> None:

@@ -7,6 +7,14 @@ logistic-regression head is then fitted on the tuned embeddings. Defaults (3 epo
 5e-5, batch 32) were chosen on banking77's `valid` split, full-way 5-shot, never on test data:
 there, frozen logreg scored 0.795, contrastive 0.815-0.819 for 1-4 epochs, end-to-end 0.799.
 
+Label names (``label_names``, on by default): intent ids say what their class is about
+(``card_arrival``), so each contrastive step also pulls every text towards its own label's
+readable name and away from the other labels' names (FastFit's text-to-label term, weight
+``name_weight``). Names come from the data where it carries them (``label_names=`` in ``fit``),
+else from the ids (``fewshot.labelnames``); opaque ids (``"17"``, ``LABEL_3``) turn the term off.
+On the `valid` splits it added 2.0 points on banking77 (0.819 → 0.839) and 1.5 on clinc150
+(0.903 → 0.918); see ``benchmarks/finetune_ablation.py`` for what else was tried.
+
 Early stopping (``validation_fraction`` > 0) holds out that share of each class's support texts,
 scores nearest-prototype accuracy on them after every epoch, and keeps the best epoch.
 
@@ -23,6 +31,7 @@ from sklearn.model_selection import KFold
 
 from fewshot import hookimpl
 from fewshot.finetuning import (
+    LinearSchedule,
     TrainingBudget,
     TunedEncoderMixin,
     adamw,
@@ -33,11 +42,12 @@ from fewshot.finetuning import (
     load_sentence_transformer,
     resolve_model_path,
 )
+from fewshot.labelnames import label_names as readable_names
 from fewshot.labelsets import is_label_sets
 from fewshot.learners import Learner, check_query, check_support
 from fewshot.maths import class_means, l2_normalize, softmax, softmax_weights, stratified_hold_out
 from fewshot.multilabel import THRESHOLD_FOLDS, one_vs_rest
-from fewshot.params import Device, Integer, OneOf, OrNone, Real, Text
+from fewshot.params import Boolean, Device, Integer, OneOf, OrNone, Real, Text
 
 RECIPES = ("contrastive", "end-to-end")
 
@@ -47,6 +57,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
 
     name = "finetune"
     supports_multi_label = True
+    uses_label_names = True
     input_kind = "texts"
     owns_encoder = True
     parameter_constraints = {
@@ -62,6 +73,11 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         "time_budget": OrNone(Real(min=0)),
         "validation_fraction": Real(min=0, max=1, max_open=True),
         "patience": Integer(min=0),
+        "label_names": Boolean(),
+        "name_weight": Real(min=0),
+        "head_weight": Real(min=0),
+        "dropout_views": Boolean(),
+        "schedule": OneOf("constant", "linear"),
         "device": Device(),
         "random_state": OrNone(Integer(min=0)),
     }
@@ -80,6 +96,11 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         time_budget: float | None = None,
         validation_fraction: float = 0.0,
         patience: int = 1,
+        label_names: bool = True,
+        name_weight: float = 1.0,
+        head_weight: float = 0.0,
+        dropout_views: bool = False,
+        schedule: str = "constant",
         device: str = "cpu",
         random_state: int | None = 0,
     ):
@@ -95,16 +116,23 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         self.time_budget = time_budget
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.label_names = label_names
+        self.name_weight = name_weight
+        self.head_weight = head_weight
+        self.dropout_views = dropout_views
+        self.schedule = schedule
         self.device = device
         self.random_state = random_state
 
-    def fit(self, X, y) -> FineTuneLearner:
+    def fit(self, X, y, label_names=None) -> FineTuneLearner:
         if is_label_sets(y):
             return self.fit_label_sets(X, y)
         X, y = check_support(self, X, y)
         texts = [str(t) for t in X]
         self.classes_, codes = np.unique(y, return_inverse=True)
-        self._tune(texts, codes)
+        names = readable_names(self.classes_, label_names) if self.label_names else None
+        self.names_used_ = names is not None
+        self._tune(texts, codes, names=names)
         embeddings = self._embed(texts)
         # Both recipes end with a logistic-regression head on the tuned embeddings: on banking77's
         # valid split (end-to-end, 5 epochs) it beat the cosine head trained with the encoder,
@@ -144,7 +172,13 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
             scores[test] = expit(embeddings[test] @ weights.T + bias)
         return scores
 
-    def _tune(self, texts: list[str], codes: np.ndarray | None, Y: np.ndarray | None = None):
+    def _tune(
+        self,
+        texts: list[str],
+        codes: np.ndarray | None,
+        Y: np.ndarray | None = None,
+        names: list[str] | None = None,
+    ):
         """Fine-tune the encoder (``self.model_``) on class ``codes`` or label sets ``Y``."""
         import torch
 
@@ -161,13 +195,21 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
             freeze_bottom_layers(model, self.freeze_layers)
             trainable = [p for p in model.parameters() if p.requires_grad]
             groups = [{"params": trainable, "lr": self.learning_rate}]
-            if self.recipe == "end-to-end":
+            head = None
+            if self.recipe == "end-to-end" or (self.head_weight and codes is not None):
                 _, prototypes = class_means(model.encode([texts[i] for i in train]), codes[train])
                 head = torch.nn.Parameter(
                     torch.tensor(l2_normalize(prototypes), device=model.device)
                 )
                 groups.append({"params": [head], "lr": 1e-2})
             optimizer = adamw(groups, weight_decay=0.01)
+            if self.schedule == "linear":
+                # a contrastive batch holds one text per class: about len/min(batch, classes) steps
+                width = self.batch_size if codes is None else len(np.unique(codes[train]))
+                total = self.epochs * -(-len(train) // min(self.batch_size, width))
+                if self.max_steps is not None:
+                    total = min(total, self.max_steps)
+                optimizer = LinearSchedule(optimizer, max(total, 1))
             budget = TrainingBudget(self.max_steps, self.time_budget)
             best, best_state, waited = -1.0, None, 0
             model.train()
@@ -182,7 +224,18 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                     )
                 elif self.recipe == "contrastive":
                     contrastive_epoch(
-                        model, optimizer, train_texts, train_codes, self.batch_size, rng, budget
+                        model,
+                        optimizer,
+                        train_texts,
+                        train_codes,
+                        self.batch_size,
+                        rng,
+                        budget,
+                        names=names,
+                        name_weight=self.name_weight,
+                        head=head if self.head_weight else None,
+                        head_weight=self.head_weight,
+                        dropout_views=self.dropout_views,
                     )
                 else:
                     cross_entropy_epoch(

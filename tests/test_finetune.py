@@ -39,6 +39,26 @@ def test_same_seed_same_model(finetune, recipe):
     assert not np.array_equal(a.weights_, c.weights_)
 
 
+def test_label_names_join_training_when_the_labels_say_something(finetune):
+    X, y, Xq, yq = make_task(finetune(), shots=4)
+    # make_task's ids ("class A/ü") are opaque: the name term stays off
+    assert not finetune().fit(X, y).names_used_
+    topics = dict(zip(np.unique(y), ["sport_talk", "food_talk", "money_talk"], strict=True))
+    y, yq = np.array([topics[v] for v in y]), np.array([topics[v] for v in yq])
+
+    named = finetune(random_state=1).fit(X, y)
+    assert named.names_used_ and (named.predict(Xq) == yq).mean() >= 0.9
+    again = finetune(random_state=1).fit(X, y)
+    np.testing.assert_array_equal(named.weights_, again.weights_)  # still one seed, one model
+    plain = finetune(random_state=1, label_names=False).fit(X, y)
+    assert not plain.names_used_
+    assert not np.array_equal(named.weights_, plain.weights_)
+    # the data's own names, where it has them, replace the derived ones
+    given = {"sport_talk": "football", "food_talk": "pizza", "money_talk": "a bank loan"}
+    described = finetune(random_state=1).fit(X, y, label_names=given)
+    assert not np.array_equal(named.weights_, described.weights_)
+
+
 def test_training_moves_the_encoder_and_freezing_holds_layers(finetune):
     X, y, _, _ = make_task(finetune(), shots=4)
     from fewshot.encoders import default_model_path
@@ -119,7 +139,7 @@ def test_banking77_adapt_predict_reproduces_the_benchmark(tmp_path):
     )
     assert bench.returncode == 0, bench.stderr
     [record] = json.loads((tmp_path / "bench" / "results.json").read_text())
-    assert record["accuracy"] >= 0.82
+    assert record["accuracy"] >= 0.83  # 0.836 measured; 0.823 before label names
 
     adapt = run_fewshot(
         "adapt",
