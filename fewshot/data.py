@@ -42,7 +42,7 @@ class LabeledTexts:
     name: str = "<memory>"
     label_sets: tuple[tuple[str, ...], ...] | None = None
     #: readable names or descriptions of the labels, where the dataset provides them (see
-    #: ``fewshot.labelnames``); not part of the fingerprint, which covers the rows
+    #: ``fewshot.labelnames``); part of the fingerprint when present
     label_names: Mapping[str, str] | None = field(default=None, compare=False)
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
@@ -128,14 +128,17 @@ class LabeledTexts:
 
     @cached_property
     def fingerprint(self) -> str:
-        """SHA-256 of the rows in order (texts, labels, domains): any change to the data, a
-        shuffled label included, changes it. Runs record it so ``--resume`` can refuse data
-        that changed."""
+        """SHA-256 of the rows in order (texts, labels, domains) and of the label names the
+        data carries, if any: any change to the data, a shuffled label or a reworded name
+        included, changes it. Runs record it so ``--resume`` can refuse data that changed."""
         digest = hashlib.sha256()
         labels = self.labels if self.label_sets is None else self.label_sets
         for row in zip(self.texts, labels, self.domains or [None] * len(self), strict=True):
             digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
             digest.update(b"\n")
+        if self.label_names:  # learners train on them; data without names keeps its fingerprint
+            names = json.dumps(dict(sorted(self.label_names.items())), ensure_ascii=False)
+            digest.update(b"label names\n" + names.encode("utf-8"))
         return digest.hexdigest()
 
     @cached_property

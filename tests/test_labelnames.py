@@ -1,6 +1,7 @@
 """Readable label names: derived from ids, given by a dataset, refused when the ids say nothing."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -109,7 +110,15 @@ def test_a_datasets_names_reach_the_learners_that_use_them(registry, encoder, na
     ):
         pass
     assert NameRecording.seen == [named_dataset] * 3
-    assert registry.datasets.load("named:train").subset([0, 2]).label_names == named_dataset
+    train = registry.datasets.load("named:train")
+    assert train.subset([0, 2]).label_names == named_dataset
+    # names are data: --resume refuses a run whose names changed; data without names keeps
+    # the fingerprint it always had
+    plain = replace(train, label_names=None)
+    assert plain.fingerprint != train.fingerprint
+    reworded = replace(train, label_names={**named_dataset, "refund": "money back"})
+    assert reworded.fingerprint != train.fingerprint
+    assert plain.fingerprint == replace(train, label_names={}).fingerprint
 
 
 def test_classifier_passes_names_only_to_learners_that_use_them(encoder):
