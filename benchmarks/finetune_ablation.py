@@ -73,15 +73,14 @@ def main() -> None:
     frozen = registry.make_learner("logreg", {})
     frozen.fit(encoder.encode(train.texts), train.label_array)
     frozen_proba = frozen.predict_proba(encoder.encode(held_out.texts))
+    frozen_accuracy = np.mean(frozen.classes_[frozen_proba.argmax(1)] == held_out.label_array)
     truth = held_out.label_array
     print(f"{args.dataset} {args.shots}-shot, scored on {args.split} ({len(held_out)} texts)")
     print(
         f"{'variant':<26} {'accuracy':>9} {'+frozen':>8} {'names':>8} {'+names':>8}"
         f" {'train s':>8} {'steps':>6}"
     )
-    print(
-        f"{'frozen logreg':<26} {np.mean(frozen.predict(encoder.encode(held_out.texts)) == truth):>9.4f}"
-    )
+    print(f"{'frozen logreg':<26} {frozen_accuracy:>9.4f}")
     for name in args.variants.split(","):
         params = {"random_state": args.seed, **VARIANTS[name]}
         learner = registry.make_learner("finetune", params)
@@ -98,7 +97,7 @@ def main() -> None:
         names = label_names(learner.classes_)
         nearest_name = with_names = float("nan")
         if names is not None:
-            similarity = embeddings @ learner._embed(names).T
+            similarity = embeddings @ learner.embed(np.asarray(names, dtype=object)).T
             nearest_name = float(np.mean(learner.classes_[similarity.argmax(1)] == truth))
             mixed = np.log(proba + 1e-12) + np.log(softmax(20 * similarity) + 1e-12)
             with_names = float(np.mean(learner.classes_[mixed.argmax(1)] == truth))

@@ -241,12 +241,10 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         learner = self._new_learner()
         inputs = self._inputs(texts, learner)
         calibration_learner = self._new_learner() if self.reject == "auto" else None
+        extra = {}
         if label_names and learner.uses_label_names:
-            learner.fit(
-                inputs, labels, label_names={str(k): str(v) for k, v in label_names.items()}
-            )
-        else:
-            learner.fit(inputs, labels)
+            extra["label_names"] = {str(k): str(v) for k, v in label_names.items()}
+        learner.fit(inputs, labels, **extra)
         self.learner_ = learner
         self.classes_ = np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)

@@ -197,8 +197,9 @@ def check_unicode(text: str, where: str) -> str:
     return text
 
 
-def check_input_file(path: Path) -> Path:
-    """Refuse a missing input, a directory, a FIFO or a device: only regular files are read."""
+def check_input_file(path: Path, expected: str = "a JSONL or CSV file") -> Path:
+    """Refuse a missing input, a directory, a FIFO or a device: only regular files are read.
+    ``expected`` names what the file should be, for the message about a directory."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -206,7 +207,7 @@ def check_input_file(path: Path) -> Path:
     except OSError as exc:
         raise DataError(f"cannot read it ({exc.strerror})", path=path) from None
     if stat.S_ISDIR(mode):
-        raise DataError("is a directory; expected a JSONL or CSV file", path=path)
+        raise DataError(f"is a directory; expected {expected}", path=path)
     if not stat.S_ISREG(mode):
         raise DataError(f"is {file_kind(mode)}; expected a regular file", path=path)
     return path

@@ -61,7 +61,7 @@ def read_label_names(path: str | Path) -> dict[str, str]:
     """A JSON object mapping labels to readable names or short descriptions, checked."""
     from fewshot.data import check_input_file
 
-    path = check_input_file(Path(path))
+    path = check_input_file(Path(path), expected="a JSON file of label names")
     try:
         mapping = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:

@@ -204,12 +204,8 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                 groups.append({"params": [head], "lr": 1e-2})
             optimizer = adamw(groups, weight_decay=0.01)
             if self.schedule == "linear":
-                # a contrastive batch holds one text per class: about len/min(batch, classes) steps
-                width = self.batch_size if codes is None else len(np.unique(codes[train]))
-                total = self.epochs * -(-len(train) // min(self.batch_size, width))
-                if self.max_steps is not None:
-                    total = min(total, self.max_steps)
-                optimizer = LinearSchedule(optimizer, max(total, 1))
+                classes = None if codes is None else len(np.unique(codes[train]))
+                optimizer = LinearSchedule(optimizer, self._planned_steps(len(train), classes))
             budget = TrainingBudget(self.max_steps, self.time_budget)
             best, best_state, waited = -1.0, None, 0
             model.train()
@@ -233,7 +229,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                         budget,
                         names=names,
                         name_weight=self.name_weight,
-                        head=head if self.head_weight else None,
+                        head=head,
                         head_weight=self.head_weight,
                         dropout_views=self.dropout_views,
                     )
@@ -262,6 +258,15 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
             model.eval()
         self.steps_ = budget.steps
         self.model_ = model
+
+    def _planned_steps(self, texts: int, classes: int | None) -> int:
+        """The optimiser steps training will take, for the schedule: a contrastive batch holds
+        one text per class, so an epoch is about ``texts / min(batch_size, classes)`` steps."""
+        width = self.batch_size if classes is None else min(self.batch_size, classes)
+        total = self.epochs * -(-texts // width)
+        if self.max_steps is not None:
+            total = min(total, self.max_steps)
+        return max(total, 1)
 
     def _embed(self, texts) -> np.ndarray:
         vectors = self.model_.encode(
