@@ -158,7 +158,10 @@ def test_ray_is_an_optional_extra(tmp_path):
 
 @pytest.mark.ray
 def test_ray_local_gives_identical_results(issue_run, tmp_path):
-    result = run_fewshot(*ISSUE, "--ray", "local", "--out", str(tmp_path / "ray"))
+    # `local` starts a Ray of its own: it never joins the cluster that RAY_ADDRESS (or the last
+    # `ray start` on this machine) names, here a dead one that would hang the run.
+    dead = {"RAY_ADDRESS": "127.0.0.1:9"}
+    result = run_fewshot(*ISSUE, "--ray", "local", "--out", str(tmp_path / "ray"), env=dead)
     assert result.returncode == 0, result.stderr
     assert results(tmp_path / "ray") == results(issue_run)
     assert json.loads((tmp_path / "ray" / "run.json").read_text())["executor"]["kind"] == "ray"

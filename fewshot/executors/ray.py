@@ -77,7 +77,9 @@ class RayExecutor(Executor):
         options = {"log_to_driver": False, "logging_level": logging.ERROR}
         try:
             if self.address == "local":
-                ray.init(include_dashboard=False, **options)
+                # "local", not None: ray.init() without an address joins the cluster that the
+                # last `ray start` on this machine recorded (or RAY_ADDRESS), even a dead one.
+                ray.init(address="local", include_dashboard=False, **options)
                 self._started = True
             else:
                 ray.init(address=self.address, **options)
