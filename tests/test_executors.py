@@ -157,6 +157,15 @@ def test_ray_is_an_optional_extra(tmp_path):
 
 
 @pytest.mark.ray
+def test_a_dead_ray_address_is_one_line_not_a_hang(tmp_path):
+    result = run_fewshot(*ISSUE[:5], "--ray", "127.0.0.1:9", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2, result.stderr
+    assert "error: --ray 127.0.0.1:9: nothing answers at 127.0.0.1:9" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.ray
 def test_ray_local_gives_identical_results(issue_run, tmp_path):
     # `local` starts a Ray of its own: it never joins the cluster that RAY_ADDRESS (or the last
     # `ray start` on this machine) names, here a dead one that would hang the run.

@@ -15,6 +15,7 @@ other units go on. Ctrl-C cancels the tasks in flight.
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -52,6 +53,21 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__} (the worker died, twice)"
 
 
+def _check_reachable(address: str, seconds: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) address must accept a connection: Ray itself retries a
+    dead one for ever, logging a warning every few seconds."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "local", "auto": Ray resolves them itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--ray {address}: nothing answers at {host}:{port} ({exc.strerror or exc}); "
+            "is the cluster running? (`ray status` on its head node)"
+        ) from None
+
+
 def import_ray():
     try:
         import ray
@@ -67,6 +83,7 @@ class RayExecutor(Executor):
         self.address = address
         self.cpus_per_task = cpus_per_task
         self._ray = import_ray()
+        _check_reachable(address)  # before the run encodes anything
         self._started = False
         self._inflight: dict[Any, WorkUnit] = {}
 
