@@ -232,7 +232,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
         texts = _texts(X)
         if is_label_sets(y):
-            return self._fit_label_sets(texts, list(y))
+            return self._fit_label_sets(texts, list(y), label_names)
         labels = np.asarray(list(y))
         if labels.ndim != 1 or len(labels) != len(texts):
             raise DataError(f"X has {len(texts)} texts but y has {len(labels)} labels")
@@ -241,18 +241,18 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         learner = self._new_learner()
         inputs = self._inputs(texts, learner)
         calibration_learner = self._new_learner() if self.reject == "auto" else None
-        extra = {}
-        if label_names and learner.uses_label_names:
-            extra["label_names"] = {str(k): str(v) for k, v in label_names.items()}
-        learner.fit(inputs, labels, **extra)
+        names = _label_name_input(learner, label_names)
+        learner.fit(inputs, labels, **names)
         self.learner_ = learner
         self.classes_ = np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)
-        self.rejection_ = self._rejection(calibration_learner, inputs, labels)
+        self.rejection_ = self._rejection(calibration_learner, inputs, labels, names)
         self.multi_label_ = False
         return self
 
-    def _fit_label_sets(self, texts: list[str], label_sets: list) -> FewShotClassifier:
+    def _fit_label_sets(
+        self, texts: list[str], label_sets: list, label_names: Mapping[str, str] | None
+    ) -> FewShotClassifier:
         if len(label_sets) != len(texts):
             raise DataError(f"X has {len(texts)} texts but y has {len(label_sets)} label lists")
         if self.reject is not None:
@@ -260,14 +260,17 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         learner = self._new_learner()
         if not learner.supports_multi_label:
             raise ConfigError(f"learner {learner.name!r} does not support multi-label data")
-        learner.fit_label_sets(self._inputs(texts, learner), label_sets)
+        learner.fit_label_sets(
+            self._inputs(texts, learner), label_sets, **_label_name_input(learner, label_names)
+        )
         self.learner_, self.classes_ = learner, np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)
         self.rejection_, self.multi_label_ = None, True
         return self
 
-    def _rejection(self, fresh: Learner | None, inputs, labels):
-        """The fitted rejection rule of ``reject`` (None without one)."""
+    def _rejection(self, fresh: Learner | None, inputs, labels, names: dict):
+        """The fitted rejection rule of ``reject`` (None without one); the calibration folds
+        are fitted as the model was (``names``: its ``label_names`` input, if any)."""
         from fewshot.rejection import Rejection, calibrate_cv, make_scorer
 
         if self.reject is None:
@@ -286,9 +289,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
                     "reject='auto' refits the learner on folds of the training texts, which "
                     f"{self.learner!r} (it uses other data too) cannot do; give a threshold"
                 )
-            threshold = calibrate_cv(fresh, inputs, labels, [scorer], recall=self.reject_recall)[
-                scorer.name
-            ]
+            threshold = calibrate_cv(
+                fresh,
+                inputs,
+                labels,
+                [scorer],
+                recall=self.reject_recall,
+                fit=lambda fold, X, y: fold.fit(X, y, **names),
+            )[scorer.name]
         else:
             threshold = float(self.reject)
         scorer.fit(self.learner_, inputs, labels)
@@ -510,3 +518,10 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         with tempfile.TemporaryDirectory() as folder:
             self.save(Path(folder) / "model")
             return api.upload_folder(repo_id=repo_id, folder_path=Path(folder) / "model")
+
+
+def _label_name_input(learner: Learner, label_names: Mapping[str, str] | None) -> dict:
+    """``{"label_names": ...}`` for a learner that uses label names, when the caller gave them."""
+    if label_names and learner.uses_label_names:
+        return {"label_names": {str(k): str(v) for k, v in label_names.items()}}
+    return {}

@@ -154,22 +154,21 @@ def contrastive_epoch(
             loss = loss + (F.cross_entropy(views, target) + F.cross_entropy(views.T, target)) / 2
         own = torch.as_tensor(codes[batch], device=logits.device)
         if names is not None:
-            loss = loss + name_weight * _towards(embed(model, names), own, a, b, scale)
+            loss = loss + name_weight * _towards(embed(model, names), scale, (a, own), (b, own))
         if head is not None:
-            loss = loss + head_weight * _towards(head, own, a, b, scale)
+            loss = loss + head_weight * _towards(head, scale, (a, own), (b, own))
         _step(optimizer, loss)
         budget.steps += 1
 
 
-def _towards(anchors, own, a, b, scale: float):
-    """Cross-entropy of both sides of the pairs (``a``, ``b``) over the class ``anchors`` (label
-    names' embeddings, or a cosine head's vectors), each text's target its own class."""
+def _towards(anchors, scale: float, *sides):
+    """Mean cross-entropy of texts over the class ``anchors`` (label names' embeddings, or a
+    cosine head's vectors); each side is (normalized text embeddings, their targets: class
+    indices, or a distribution over the classes)."""
     import torch.nn.functional as F
 
     anchors = F.normalize(anchors, dim=1)
-    return (
-        F.cross_entropy(scale * a @ anchors.T, own) + F.cross_entropy(scale * b @ anchors.T, own)
-    ) / 2
+    return sum(F.cross_entropy(scale * e @ anchors.T, own) for e, own in sides) / len(sides)
 
 
 def contrastive_label_sets_epoch(
@@ -181,16 +180,22 @@ def contrastive_label_sets_epoch(
     rng: np.random.Generator,
     budget: TrainingBudget,
     scale: float = 20.0,
+    names: Sequence[str] | None = None,
+    name_weight: float = 1.0,
 ) -> None:
     """One contrastive pass over multi-label texts that respects their label sets: each text's
     partner shares one of its labels (drawn at random), and a batch's other texts count as
     negatives only when they share *no* label with it. SetFit's pairs treat a text with an
     overlapping label set as a negative, which works against its one-vs-rest head
-    (huggingface/setfit#500); here such pairs are simply left out of the loss."""
+    (huggingface/setfit#500); here such pairs are simply left out of the loss.
+
+    With ``names`` (one readable name per label), each text is also pulled towards its labels'
+    names, its target spread evenly over its label set, and away from the other names."""
     import torch
     import torch.nn.functional as F
 
     Y = np.asarray(Y, dtype=bool)
+    spread = (Y / Y.sum(axis=1, keepdims=True)).astype(np.float32)  # each text's name targets
     members = [np.flatnonzero(Y[:, j]) for j in range(Y.shape[1])]
     order = rng.permutation(len(texts))
     for start in range(0, len(order), batch_size):
@@ -211,7 +216,11 @@ def contrastive_label_sets_epoch(
         shared.fill_diagonal_(False)  # the own partner stays the target
         logits = logits.masked_fill(shared.to(logits.device), float("-inf"))
         target = torch.arange(len(batch), device=logits.device)
-        _step(optimizer, (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2)
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        if names is not None:
+            own_a, own_b = (torch.as_tensor(spread[i], device=a.device) for i in (batch, partners))
+            loss = loss + name_weight * _towards(embed(model, names), scale, (a, own_a), (b, own_b))
+        _step(optimizer, loss)
         budget.steps += 1
 
 

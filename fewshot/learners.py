@@ -110,10 +110,11 @@ class Learner(ClassifierMixin, BaseEstimator):
 
     # -- multi-label: label sets in, one score per label out ---------------------------------
 
-    def fit_label_sets(self, X: Any, label_sets: Any) -> Learner:
+    def fit_label_sets(self, X: Any, label_sets: Any, **fit_inputs: Any) -> Learner:
         """Fit on texts with sets of labels (``supports_multi_label`` learners): the labels
         become ``classes_`` (sorted), then each label's threshold is calibrated on held-out
-        folds of this support alone (see :mod:`fewshot.multilabel`). Returns self."""
+        folds of this support alone (see :mod:`fewshot.multilabel`). ``fit_inputs`` are what
+        ``fit`` would take besides the data (``label_names=``). Returns self."""
         from fewshot.labelsets import indicator, is_label_sets, parse_label_set
         from fewshot.multilabel import fit_thresholds
 
@@ -132,20 +133,20 @@ class Learner(ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(sorted({lab for s in sets for lab in s}), dtype=object)
         Y = indicator(sets, self.classes_)
         self.multi_label_ = True
-        self._fit_label_sets(X, Y)
-        self.thresholds_ = fit_thresholds(self._held_out_label_scores(X, Y), Y)
+        self._fit_label_sets(X, Y, **fit_inputs)
+        self.thresholds_ = fit_thresholds(self._held_out_label_scores(X, Y, **fit_inputs), Y)
         return self
 
-    def _fit_label_sets(self, X: np.ndarray, Y: np.ndarray) -> None:
+    def _fit_label_sets(self, X: np.ndarray, Y: np.ndarray, **fit_inputs: Any) -> None:
         """Learn one scorer per column of the 0/1 matrix ``Y`` (``classes_`` is set)."""
         raise NotImplementedError(f"learner {self.name!r} does not support multi-label data")
 
-    def _held_out_label_scores(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    def _held_out_label_scores(self, X: np.ndarray, Y: np.ndarray, **fit_inputs: Any) -> np.ndarray:
         """Every support text's label scores from a fit that did not see it (k-fold copies of
         this learner); what the thresholds are calibrated on."""
         from fewshot.multilabel import held_out_scores
 
-        return held_out_scores(self, X, Y)
+        return held_out_scores(self, X, Y, **fit_inputs)
 
     def embed(self, X: Any) -> np.ndarray:
         """The representation the learner classifies in (one row per input), which

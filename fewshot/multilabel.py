@@ -111,7 +111,9 @@ def decide(proba: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return decisions
 
 
-def held_out_scores(learner: Any, X: np.ndarray, Y: np.ndarray, seed: int = 0) -> np.ndarray:
+def held_out_scores(
+    learner: Any, X: np.ndarray, Y: np.ndarray, seed: int = 0, **fit_inputs: Any
+) -> np.ndarray:
     """Each support text's label scores from a copy of ``learner`` fitted on the other folds
     (``learner._fit_label_sets``; the copies calibrate nothing themselves)."""
     from sklearn.base import clone
@@ -123,7 +125,7 @@ def held_out_scores(learner: Any, X: np.ndarray, Y: np.ndarray, seed: int = 0) -
         fold = clone(learner)
         fold.classes_ = learner.classes_
         fold.multi_label_ = True
-        fold._fit_label_sets(X[train], Y[train])
+        fold._fit_label_sets(X[train], Y[train], **fit_inputs)
         scores[test] = fold.predict_proba(X[test])
     return scores
 

@@ -59,6 +59,23 @@ def test_label_names_join_training_when_the_labels_say_something(finetune):
     assert not np.array_equal(named.weights_, described.weights_)
 
 
+def test_label_names_join_multi_label_training(finetune):
+    X, y, _, _ = make_task(finetune(), shots=4)
+    topics = dict(zip(np.unique(y), ["sport_talk", "food_talk", "money_talk"], strict=True))
+    # the third topic's texts carry the first two labels
+    sets = [(topics[v],) if topics[v] != "money_talk" else ("food_talk", "sport_talk") for v in y]
+    named = finetune(random_state=1).fit(X, sets)
+    assert named.multi_label_ and named.names_used_
+    again = finetune(random_state=1).fit_label_sets(X, sets)
+    np.testing.assert_array_equal(named.weights_, again.weights_)
+    np.testing.assert_array_equal(named.thresholds_, again.thresholds_)
+    plain = finetune(random_state=1, label_names=False).fit(X, sets)
+    assert not plain.names_used_ and not np.array_equal(named.weights_, plain.weights_)
+    given = {"sport_talk": "football", "food_talk": "pizza"}
+    described = finetune(random_state=1).fit(X, sets, label_names=given)
+    assert not np.array_equal(named.weights_, described.weights_)
+
+
 def test_training_moves_the_encoder_and_freezing_holds_layers(finetune):
     X, y, _, _ = make_task(finetune(), shots=4)
     from fewshot.encoders import default_model_path

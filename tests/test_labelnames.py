@@ -11,6 +11,8 @@ from fewshot.datasets import DatasetInfo
 from fewshot.evaluation import EpisodeSetting, Evaluator, FullWaySetting, LearnerSpec
 from fewshot.labelnames import label_names, readable_name
 from fewshot.learners import Learner
+from fewshot.protocols.multi_label import MultiLabelSetting
+from fewshot.protocols.out_of_scope import OutOfScopeSetting
 from tests.conftest import run_fewshot
 
 
@@ -69,12 +71,19 @@ class NameRecording(Learner):
 
     name = "names_recording"
     uses_label_names = True
+    supports_multi_label = True
     seen: list = []
 
     def fit(self, X, y, label_names=None):
         NameRecording.seen.append(label_names)
         self.classes_ = np.unique(y)
         return self
+
+    def _fit_label_sets(self, X, Y, label_names=None):
+        NameRecording.seen.append(label_names)
+
+    def _held_out_label_scores(self, X, Y, label_names=None):
+        return np.full(Y.shape, 0.5)
 
     def predict_proba(self, X):
         return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
@@ -104,12 +113,14 @@ def test_a_datasets_names_reach_the_learners_that_use_them(registry, encoder, na
     settings = [
         FullWaySetting("named:train", "named:test"),
         EpisodeSetting("named:test", ways=2, shots=1, queries=1, episodes=2, seed=0),
+        # fitted 1 + 2 times: the threshold's calibration folds see the names too
+        OutOfScopeSetting("named:train", "named:test", "named:test", scorers=("msp",), folds=2),
     ]
     for _ in Evaluator(registry, encoder, progress=False).run(
         settings, [LearnerSpec("names_recording")]
     ):
         pass
-    assert NameRecording.seen == [named_dataset] * 3
+    assert NameRecording.seen == [named_dataset] * 6
     train = registry.datasets.load("named:train")
     assert train.subset([0, 2]).label_names == named_dataset
     # names are data: --resume refuses a run whose names changed; data without names keeps
@@ -121,12 +132,54 @@ def test_a_datasets_names_reach_the_learners_that_use_them(registry, encoder, na
     assert plain.fingerprint == replace(train, label_names={}).fingerprint
 
 
+def test_multi_label_data_passes_its_names_on_too(registry, encoder, tmp_path):
+    rows = {
+        "train": [("card late and charged twice", ["card_arrival", "refund"]),
+                  ("where is my card", ["card_arrival"]), ("refund me", ["refund"])],
+        "test": [("my card never came", ["card_arrival"]), ("money back please", ["refund"])],
+    }  # fmt: skip
+    splits = {}
+    for split, pairs in rows.items():
+        splits[split] = tmp_path / f"{split}.jsonl"
+        splits[split].write_text(
+            "".join(json.dumps({"text": t, "labels": y}) + "\n" for t, y in pairs)
+        )
+    names = {"card_arrival": "the card has not arrived", "refund": "asks for a refund"}
+    registry.datasets.datasets["named_sets"] = DatasetInfo("named_sets", splits, label_names=names)
+    registry.learners["names_recording"] = NameRecording
+    registry.learner_plugin["names_recording"] = "tests"
+    try:
+        NameRecording.seen = []
+        setting = MultiLabelSetting("named_sets:train", "named_sets:test", shots=1, seeds=1)
+        [result] = Evaluator(registry, encoder, progress=False).run(
+            [setting], [LearnerSpec("names_recording")]
+        )
+        assert result.outcomes[0].record["status"] == "ok", result.outcomes[0].record
+        assert NameRecording.seen == [names]
+    finally:
+        del registry.datasets.datasets["named_sets"]
+        registry.learners.pop("names_recording")
+        registry.learner_plugin.pop("names_recording")
+    NameRecording.seen = []
+    texts, sets = [t for t, _ in rows["train"]], [y for _, y in rows["train"]]
+    FewShotClassifier(NameRecording()).fit(texts, sets, label_names={"refund": "r"})
+    FewShotClassifier(NameRecording()).fit(texts, sets)
+    assert NameRecording.seen == [{"refund": "r"}, None]
+
+
 def test_classifier_passes_names_only_to_learners_that_use_them(encoder):
     NameRecording.seen = []
     texts, labels = ["where is my card", "refund me"], ["card_arrival", "refund"]
     FewShotClassifier(NameRecording(), reject=None).fit(texts, labels, label_names={"refund": "r"})
     FewShotClassifier(NameRecording(), reject=None).fit(texts, labels)
     assert NameRecording.seen == [{"refund": "r"}, None]
+    # reject="auto" calibrates on folds fitted as the model is: with the names
+    NameRecording.seen = []
+    texts, labels = texts * 2, labels * 2
+    FewShotClassifier(NameRecording(), reject="auto").fit(
+        texts, labels, label_names={"refund": "r"}
+    )
+    assert NameRecording.seen == [{"refund": "r"}] * 3
     # a learner without uses_label_names is fitted as before
     FewShotClassifier("logreg").fit(texts, labels, label_names={"refund": "r"})
 

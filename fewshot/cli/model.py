@@ -210,7 +210,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     if args.reject is not None:
         fresh = registry.make_learner(spec.name, spec.params)
         _apply_run_options(fresh, spec, device, args.seed)
-        classifier.rejection_ = classifier._rejection(fresh, inputs(train.texts), train.label_array)
+        classifier.rejection_ = classifier._rejection(
+            fresh, inputs(train.texts), train.label_array, label_name_input(learner, train)
+        )
     seconds = time.perf_counter() - start
     training = {
         "data": args.train,
@@ -246,6 +248,7 @@ def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     from fewshot.labelsets import indicator
     from fewshot.models import data_fingerprint
     from fewshot.multilabel import metrics
+    from fewshot.protocols.base import label_name_input
 
     stray = [f for f, v in (("--reject", args.reject), ("--source", args.source),
                             ("--unlabeled", args.unlabeled), ("--meta-train", args.meta_train)) if v]  # fmt: skip
@@ -262,7 +265,11 @@ def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
         raise ConfigError(f"{args.test} has one label per text; {args.train} has label lists")
     start = time.perf_counter()
     try:
-        learner.fit_label_sets(classifier._inputs(list(train.texts), learner), train.label_sets)
+        learner.fit_label_sets(
+            classifier._inputs(list(train.texts), learner),
+            train.label_sets,
+            **label_name_input(learner, train),
+        )
     except (FewshotError, KeyboardInterrupt):
         raise
     except Exception as exc:

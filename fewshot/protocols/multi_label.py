@@ -21,7 +21,7 @@ from fewshot.errors import ConfigError
 from fewshot.labelsets import indicator
 from fewshot.learners import Learner
 from fewshot.multilabel import decide, greedy_support, metrics, support_sizes
-from fewshot.protocols.base import DataSource, Setting
+from fewshot.protocols.base import DataSource, Setting, label_name_input
 from fewshot.stats import mean_ci95
 
 #: The scalar metrics of an outcome, averaged (with a 95% interval) over episodes.
@@ -44,11 +44,11 @@ class _MultiLabel(Setting):
     multi_label: ClassVar[bool] = True
     paired_metric: ClassVar[str] = "macro_f1"
 
-    def _score(self, learner: Learner, X_support, support_sets, X_query, query_sets, classes):
+    def _score(self, learner: Learner, X_support, support_sets, X_query, query_sets, classes, data):
         if not learner.supports_multi_label:
             raise ConfigError(f"learner {learner.name!r} does not support multi-label data")
         start = time.perf_counter()
-        learner.fit_label_sets(X_support, support_sets)
+        learner.fit_label_sets(X_support, support_sets, **label_name_input(learner, data))
         middle = time.perf_counter()
         proba = np.asarray(learner.predict_proba(X_query), dtype=np.float64)
         predicted = decide(proba, learner.thresholds_)  # predict() would score them again
@@ -148,6 +148,7 @@ class MultiLabelSetting(_MultiLabel):
             X_query,
             [s for s, keep in zip(test.label_sets, query, strict=True) if keep],
             task["classes"],
+            train,
         )
 
     def record_fields(self, task) -> dict[str, Any]:
@@ -233,6 +234,7 @@ class MultiLabelEpisodeSetting(_MultiLabel):
             X[query],
             [tuple(label for label in sets[r] if label in wanted) for r in query],
             classes,
+            task["data"],
         )
 
     def record_fields(self, task) -> dict[str, Any]:

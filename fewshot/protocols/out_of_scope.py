@@ -20,7 +20,7 @@ import numpy as np
 
 from fewshot.episodes import FullWayTask, _first_of_each_text
 from fewshot.errors import ConfigError
-from fewshot.protocols.base import DataSource, Setting, fit_predict
+from fewshot.protocols.base import DataSource, Setting, fit_predict, label_name_input
 from fewshot.protocols.episodes import EpisodeSetting
 from fewshot.rejection import (
     DEFAULT_OOS_LABEL,
@@ -81,16 +81,19 @@ class _OutOfScope:
 
     oos_label: ClassVar[str] = DEFAULT_OOS_LABEL
 
-    def _run(self, source, learner, X_support, y_support, X_in, oos_inputs, seed, held_out=None):
+    def _run(
+        self, source, learner, X_support, y_support, X_in, oos_inputs, seed, names, held_out=None
+    ):
+        """``names``: what ``label_name_input`` gives for the support's data."""
         scorers = _scorers(source, self.scorers)
         start = time.perf_counter()
         if held_out is None:
             thresholds = calibrate_cv(
                 learner, X_support, y_support, scorers, recall=self.recall, folds=self.folds,
-                seed=seed,
+                seed=seed, fit=lambda fold, X, y: fold.fit(X, y, **names),
             )  # fmt: skip
             calibration = f"cv-{self.folds}"
-        y_pred = fit_predict(learner, X_support, y_support, X_in)[0]
+        y_pred = fit_predict(learner, X_support, y_support, X_in, **names)[0]
         for scorer in scorers:
             scorer.fit(learner, X_support, y_support)
         fit_seconds = time.perf_counter() - start
@@ -173,6 +176,7 @@ class OutOfScopeSetting(_OutOfScope, Setting):
             source.inputs(self.test, kind),
             source.inputs(self.oos, kind),
             self.seed,
+            label_name_input(learner, task["full_way"].train),
             held_out,
         )
         return {
@@ -306,6 +310,7 @@ class OutOfScopeEpisodeSetting(_OutOfScope, EpisodeSetting):
             X[episode.query],
             X_oos,
             seed,
+            label_name_input(learner, source.data(self.dataset)),
         )
         correct = y_pred == episode.query_labels
         metrics = {
