@@ -49,6 +49,9 @@ VARIANTS: dict[str, dict] = {
     "linear-schedule+epochs-5": {"schedule": "linear", "epochs": 5},
     "head-C-1": {"head_C": 1.0},
     "head-C-100": {"head_C": 100.0},
+    "layer-decay-0.8": {"layer_decay": 0.8},
+    "layer-decay-0.8+lr-1e-4": {"layer_decay": 0.8, "learning_rate": 1e-4},
+    "layer-decay-0.65+lr-2e-4": {"layer_decay": 0.65, "learning_rate": 2e-4},
 }
 
 

@@ -307,6 +307,27 @@ def freeze_bottom_layers(model, layers: int) -> None:
             parameter.requires_grad = False
 
 
+def layer_groups(model, learning_rate: float, decay: float) -> list[dict]:
+    """Optimiser groups with layer-wise learning rates: the top transformer layer (and what sits
+    above it) at ``learning_rate``, each layer below at ``decay`` times the one above, the
+    embeddings below them all; only parameters that train. ``decay`` 1: one group."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if decay == 1:
+        return [{"params": trainable, "lr": learning_rate}]
+    transformer = model[0].auto_model
+    blocks = list(transformer.encoder.layer)
+    depth = {id(p): len(blocks) for p in transformer.embeddings.parameters()}
+    for i, block in enumerate(blocks):
+        depth.update({id(p): len(blocks) - 1 - i for p in block.parameters()})
+    groups: dict[int, list] = {}
+    for parameter in trainable:
+        groups.setdefault(depth.get(id(parameter), 0), []).append(parameter)
+    return [
+        {"params": params, "lr": learning_rate * decay**level}
+        for level, params in sorted(groups.items())
+    ]
+
+
 class TrainingBudget:
     """Stops training after ``max_steps`` optimiser steps or ``seconds``, whichever comes first."""
 

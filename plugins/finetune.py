@@ -41,6 +41,7 @@ from fewshot.finetuning import (
     contrastive_label_sets_epoch,
     cross_entropy_epoch,
     freeze_bottom_layers,
+    layer_groups,
     load_sentence_transformer,
     resolve_model_path,
 )
@@ -68,6 +69,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         "epochs": Integer(min=0),
         "max_steps": OrNone(Integer(min=0)),
         "learning_rate": Real(min=0),
+        "layer_decay": Real(min=0, max=1, min_open=True),
         "batch_size": Integer(min=2),
         "freeze_layers": Integer(min=0),
         "head_C": Real(min=0, min_open=True),
@@ -91,6 +93,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         epochs: int = 3,
         max_steps: int | None = None,
         learning_rate: float = 5e-5,
+        layer_decay: float = 1.0,
         batch_size: int = 32,
         freeze_layers: int = 0,
         head_C: float = 10.0,
@@ -111,6 +114,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         self.epochs = epochs
         self.max_steps = max_steps
         self.learning_rate = learning_rate
+        self.layer_decay = layer_decay
         self.batch_size = batch_size
         self.freeze_layers = freeze_layers
         self.head_C = head_C
@@ -197,8 +201,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
             torch.manual_seed(seed)
             model = load_sentence_transformer(resolve_model_path(self.encoder), self.device)
             freeze_bottom_layers(model, self.freeze_layers)
-            trainable = [p for p in model.parameters() if p.requires_grad]
-            groups = [{"params": trainable, "lr": self.learning_rate}]
+            groups = layer_groups(model, self.learning_rate, self.layer_decay)
             head = None
             if self.recipe == "end-to-end" or (self.head_weight and codes is not None):
                 _, prototypes = class_means(model.encode([texts[i] for i in train]), codes[train])

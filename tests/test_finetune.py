@@ -76,6 +76,24 @@ def test_label_names_join_multi_label_training(finetune):
     assert not np.array_equal(named.weights_, described.weights_)
 
 
+def test_layer_decay_lowers_the_learning_rate_layer_by_layer():
+    from fewshot.encoders import default_model_path
+    from fewshot.finetuning import freeze_bottom_layers, layer_groups, load_sentence_transformer
+
+    model = load_sentence_transformer(default_model_path(), "cpu")
+    [one] = layer_groups(model, 1e-4, 1.0)
+    assert len(one["params"]) == len(list(model.parameters()))
+    groups = layer_groups(model, 1e-4, 0.5)
+    # the top layer (with what sits above it: BERT's pooler), 5 more, the embeddings
+    assert [g["lr"] for g in groups] == [1e-4 * 0.5**level for level in range(7)]
+    assert sum(len(g["params"]) for g in groups) == len(one["params"])
+    transformer = model[0].auto_model
+    for level, module in ((0, transformer.encoder.layer[5]), (6, transformer.embeddings)):
+        assert {id(p) for p in module.parameters()} <= {id(p) for p in groups[level]["params"]}
+    freeze_bottom_layers(model, 4)  # frozen parameters are in no group
+    assert [g["lr"] for g in layer_groups(model, 1e-4, 0.5)] == [1e-4, 5e-5]
+
+
 def test_training_moves_the_encoder_and_freezing_holds_layers(finetune):
     X, y, _, _ = make_task(finetune(), shots=4)
     from fewshot.encoders import default_model_path
