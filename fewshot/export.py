@@ -3,8 +3,11 @@
 The encoder a model uses (its fine-tuned one, the copy inside it, or the registered encoder it
 names) is exported whole, transformer, pooling and normalisation, by PyTorch's own ONNX
 exporter (``torch.onnx.export``) and quantised by onnxruntime's ``quantize_dynamic``; its
-tokenizer is saved for the ``tokenizers`` library. The learner's head stays what it is: the
-arrays in ``state.safetensors``, which need no torch. See :mod:`fewshot.onnxencoder` for the
+tokenizer is saved for the ``tokenizers`` library. Where the learner's predictions are a linear
+head over the embeddings (``Learner.linear_head``: ``logreg``, ``finetune``), the head is written
+beside them (``onnx/head.safetensors``), so the bundle predicts alone, without the learner's code
+or scikit-learn (:mod:`fewshot.onnxmodel`); other learners' bundles predict through the learner,
+whose arrays in ``state.safetensors`` need no torch either. See :mod:`fewshot.onnxencoder` for the
 bundle's layout and for the torch-free side.
 
 (Why not optimum / sentence-transformers' ONNX backend: optimum-onnx requires transformers
@@ -35,6 +38,8 @@ from fewshot.onnxencoder import BUNDLE_DIR, TOKENIZER, VARIANTS, require_onnxrun
 #: two classes may flip on a 1e-7 difference) and probabilities within FP32_TOLERANCE.
 FP32_AGREEMENT = 0.999
 FP32_TOLERANCE = 1e-4
+#: The bundle's head against the learner's own predict_proba, on the same embeddings.
+HEAD_TOLERANCE = 1e-5
 OPSET = 17
 
 
@@ -163,15 +168,30 @@ def _quantize(bundle: Path) -> str:
     )
 
 
-def parity(model: Path, texts: list[str], variants: list[str]) -> list[Parity]:
-    """Torch's and each ONNX variant's probabilities on ``texts``, compared (no cache)."""
+def parity(model: Path, texts: list[str], variants: list[str], torch_model=None) -> list[Parity]:
+    """Torch's and each ONNX variant's probabilities on ``texts``, compared (no cache). Where
+    the bundle has a head, the bundle alone must give what the whole classifier gives with
+    the same variant (the head's only job is to be the learner's ``predict_proba``)."""
     from fewshot.classifier import FewShotClassifier
+    from fewshot.models import load_predictor
+    from fewshot.onnxmodel import OnnxClassifier
 
-    reference = FewShotClassifier.load(model, cache=False, backend="torch").predict_proba(texts)
+    if torch_model is None:
+        torch_model = FewShotClassifier.load(model, cache=False, backend="torch")
+    reference = torch_model.predict_proba(texts)
     results = []
     for variant in variants:
         onnx = FewShotClassifier.load(model, cache=False, backend=f"onnx-{variant}")
         proba = onnx.predict_proba(texts)
+        bundle_only = load_predictor(model, cache=False, backend=f"onnx-{variant}")
+        if isinstance(bundle_only, OnnxClassifier):
+            difference = float(np.abs(bundle_only.predict_proba(texts) - proba).max())
+            if difference > HEAD_TOLERANCE:
+                raise ConfigError(
+                    f"{model}: learner {type(onnx.learner_).__name__}'s linear_head does not "
+                    f"reproduce its predict_proba (largest difference {difference:.2g}); "
+                    "the model is left as it was"
+                )
         if onnx.multi_label_:
             thresholds = onnx.learner_.thresholds_
             same = ((proba >= thresholds) == (reference >= thresholds)).all(axis=1)
@@ -223,6 +243,7 @@ def export_onnx(
 ) -> tuple[Path, list[Parity]]:
     """Add an ONNX bundle (fp32, and int8 with ``quantize``) to the model in ``directory``, or
     to a copy of it at ``out``; returns where, and the parity of each variant with torch."""
+    from fewshot.classifier import FewShotClassifier
     from fewshot.models import (
         CONFIG,
         _sha256,
@@ -263,7 +284,9 @@ def export_onnx(
             config["files"][path.relative_to(staging).as_posix()] = _sha256(path)
         config["onnx"] = {"default": "int8" if quantize else "fp32", "variants": variants, **graph}
         _write_config(staging / CONFIG, config)
-        checks = parity(staging, sample, list(variants))
+        torch_model = FewShotClassifier.load(staging, cache=False, backend="torch")
+        _add_head(staging, config, torch_model.learner_)
+        checks = parity(staging, sample, list(variants), torch_model)
         for check in checks:
             variants[check.variant]["parity"] = check.as_dict()
         fp32 = checks[0]
@@ -280,6 +303,28 @@ def export_onnx(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target, checks
+
+
+def _add_head(model: Path, config: dict[str, Any], learner) -> None:
+    """Write the learner's linear head into the bundle, where it has one (see
+    :mod:`fewshot.onnxmodel`), and list it in ``config`` (written back)."""
+    from safetensors.numpy import save_file
+
+    from fewshot.models import CONFIG, _sha256
+    from fewshot.onnxmodel import head_entry
+    from fewshot.outputs import share
+
+    head = learner.linear_head()
+    if head is None:
+        return
+    thresholds = learner.thresholds_ if getattr(learner, "multi_label_", False) else None
+    entry, arrays = head_entry(head, thresholds)
+    path = model / entry["file"]
+    save_file(arrays, str(path))
+    share(model)
+    config["files"][entry["file"]] = _sha256(path)
+    config["onnx"]["head"] = entry
+    _write_config(model / CONFIG, config)
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:

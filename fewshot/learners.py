@@ -35,6 +35,7 @@ from sklearn.exceptions import NotFittedError
 from fewshot.params import Constraint, validate_params
 
 if TYPE_CHECKING:
+    from fewshot.heads import LinearHead
     from fewshot.meta import MetaTrainingData
 
 __all__ = ["Learner", "LearnerSpec", "NotFittedError", "check_query", "check_support"]
@@ -158,6 +159,13 @@ class Learner(ClassifierMixin, BaseEstimator):
         if self.input_kind == "embeddings":
             return check_query(self, X)
         raise NotImplementedError(f"learner {self.name!r} has no representation of its texts")
+
+    def linear_head(self) -> LinearHead | None:
+        """The fitted learner's ``predict_proba`` as a linear head over the embeddings it
+        predicts from (the encoder's, or its own tuned encoder's), or None where it is not one.
+        With a head, an exported model predicts without the learner's code (``fewshot export``
+        checks that the head reproduces ``predict_proba`` before it writes it)."""
+        return None
 
     # -- saving: a learner that can be saved returns its learned arrays, and restores them --------
 

@@ -34,17 +34,20 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Collection
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import fewshot
 from fewshot.data import LabeledTexts
 from fewshot.errors import FewshotError
-from fewshot.learners import Learner
 from fewshot.onnxencoder import choose_variant
 from fewshot.outputs import replace_directory, share, staging_directory
+
+if TYPE_CHECKING:  # importing the learners imports scikit-learn, which the ONNX path never needs
+    from fewshot.learners import Learner
 
 FORMAT = "fewshot-model"
 FORMAT_VERSION = 2
@@ -267,10 +270,17 @@ def _listed_path(directory: Path, name: Any) -> Path:
     return directory.joinpath(*parts)
 
 
-def verify(directory: Path, config: dict[str, Any], *, links_within: Path | None = None) -> None:
+def verify(
+    directory: Path,
+    config: dict[str, Any],
+    *,
+    links_within: Path | None = None,
+    only: Collection[str] | None = None,
+) -> None:
     """Check that ``directory`` holds exactly the files ``config`` lists, unchanged. Symbolic
     links are refused, except, where ``links_within`` is given (a Hugging Face cache snapshot),
-    links to files inside that folder."""
+    links to files inside that folder. ``only``: the listed names whose contents are checked
+    (the files a caller reads); the others must still be there, and nothing else may be."""
     listed = {}
     for name, expected in config["files"].items():
         path = _listed_path(directory, name)
@@ -296,10 +306,11 @@ def verify(directory: Path, config: dict[str, Any], *, links_within: Path | None
                     f"{path}: not listed in {CONFIG}; a model directory holds only the files "
                     "it lists (was it added or edited by hand?)"
                 )
+    read = None if only is None else {_listed_path(directory, name) for name in only}
     for path, expected in listed.items():
         if not path.is_file():
             raise ModelError(f"{path}: missing; the model directory is incomplete")
-        if _sha256(path) != expected:
+        if (read is None or path in read) and _sha256(path) != expected:
             raise ModelError(
                 f"{path}: does not match the checksum in {CONFIG}; the file is truncated or modified"
             )
@@ -448,3 +459,29 @@ def load(directory: str | Path, *, device: str | None = None, cache=True, backen
     from fewshot.classifier import FewShotClassifier
 
     return FewShotClassifier.load(directory, device=device, cache=cache, backend=backend)
+
+
+def load_predictor(
+    directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"
+):
+    """What predicting with a model directory needs, and no more: its ONNX bundle alone
+    (:class:`~fewshot.onnxmodel.OnnxClassifier`: no torch, scikit-learn or learner code, and
+    only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
+    and the model has no out-of-scope rule; else the whole classifier (:func:`load`). Both
+    answer ``predict``, ``predict_proba``, ``predict_with_scores``, ``labels`` and
+    ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
+    from fewshot.onnxencoder import BUNDLE_DIR, VARIANTS
+
+    directory = Path(directory)
+    config = read_config(directory)
+    bundle = config.get("onnx")
+    lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
+    variant = choose_variant(config, backend, directory) if lean else None
+    if variant is None or config.get("reject") is not None:
+        return load(directory, device=device, cache=cache, backend=backend)
+    from fewshot.onnxmodel import load_onnx_classifier
+
+    others = {f"{BUNDLE_DIR}/{VARIANTS[v]}" for v in VARIANTS if v != variant}
+    read = [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/") and n not in others]
+    verify(directory, config, only=read)
+    return load_onnx_classifier(directory, config, variant)

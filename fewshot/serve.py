@@ -46,7 +46,7 @@ class Limits:
 
 
 def create_app(model, *, name: str, limits: Limits = Limits()):
-    """The ASGI application serving ``model`` (a loaded ``FewShotClassifier``)."""
+    """The ASGI application serving ``model`` (what ``fewshot.models.load_predictor`` gives)."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field, field_validator
@@ -153,9 +153,9 @@ def serve(
     require_serve()
     import uvicorn
 
-    from fewshot.models import load
+    from fewshot.models import load_predictor
 
-    model = load(directory, cache=False, backend=backend)
+    model = load_predictor(directory, cache=False, backend=backend)
     app = create_app(model, name=str(directory), limits=limits)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10

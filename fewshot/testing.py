@@ -277,6 +277,27 @@ def check_multi_label(learner: Learner) -> None:
     assert np.allclose(proba, again, atol=1e-6), "two fits must give the same scores"
 
 
+def check_linear_head(learner: Learner) -> None:
+    """A learner that gives a ``linear_head`` must be that head: on the embeddings it predicts
+    from (``embed`` for text learners), the head's probabilities are its ``predict_proba``'s,
+    single- and multi-label (an exported model predicts with the head alone)."""
+    X, y, Xq, _ = make_task(learner, ways=3)
+    fits = [_fit(clone(learner), X, y)]
+    if learner.supports_multi_label and not learner.meta_trained:
+        labels = list(dict.fromkeys(y))
+        sets = [(a,) if a != labels[2] else (labels[0], labels[1]) for a in y]
+        fits.append(clone(learner).fit_label_sets(X, sets))
+    for model in fits:
+        head = model.linear_head()
+        if head is None:
+            return
+        inputs = Xq if learner.input_kind == "embeddings" else model.embed(Xq)
+        expected = np.asarray(model.predict_proba(Xq), dtype=np.float64)
+        assert np.allclose(head.predict_proba(inputs), expected, atol=1e-5), (
+            "linear_head() must reproduce predict_proba on the embeddings it predicts from"
+        )
+
+
 CHECKS: tuple[Callable[[Learner], None], ...] = (
     check_declares_itself,
     check_parameters_stored_as_given,
@@ -291,6 +312,7 @@ CHECKS: tuple[Callable[[Learner], None], ...] = (
     check_does_not_modify_inputs,
     check_rejects_mismatched_lengths,
     check_multi_label,
+    check_linear_head,
 )
 
 

@@ -45,6 +45,7 @@ from fewshot.finetuning import (
     load_sentence_transformer,
     resolve_model_path,
 )
+from fewshot.heads import LinearHead
 from fewshot.labelnames import label_names as readable_names
 from fewshot.labelsets import is_label_sets
 from fewshot.learners import Learner, check_query, check_support
@@ -303,6 +304,12 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         if getattr(self, "multi_label_", False):
             return expit(self.decision_function(X).astype(np.float64))
         return softmax(self.decision_function(X))
+
+    def linear_head(self) -> LinearHead:
+        """The head over the tuned encoder's embeddings (which ``_embed`` normalises)."""
+        self._check_fitted("model_", "weights_")
+        activation = "sigmoid" if getattr(self, "multi_label_", False) else "softmax"
+        return LinearHead(self.weights_, self.bias_, activation, normalize=True)
 
     def get_state(self) -> dict[str, np.ndarray]:
         self._check_fitted("model_", "weights_")

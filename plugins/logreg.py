@@ -7,8 +7,10 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
 from fewshot import hookimpl
+from fewshot.heads import LinearHead
 from fewshot.labelsets import is_label_sets
 from fewshot.learners import Learner, check_query, check_support
+from fewshot.maths import softmax_weights
 from fewshot.multilabel import one_vs_rest
 from fewshot.params import Integer, OneOf, OrNone, Real
 
@@ -75,6 +77,13 @@ class LogisticRegressionLearner(Learner):
         self.model_.intercept_ = np.asarray(state["intercept"])
         self.model_.n_features_in_ = self.n_features_in_ = self.model_.coef_.shape[1]
         return self
+
+    def linear_head(self) -> LinearHead:
+        self._check_fitted("model_")
+        if getattr(self, "multi_label_", False):
+            return LinearHead(self.model_.coef_, self.model_.intercept_, "sigmoid")
+        weights, bias = softmax_weights(self.model_.coef_, self.model_.intercept_)
+        return LinearHead(weights, bias, "softmax")
 
     def decision_function(self, X) -> np.ndarray:
         """The logits, one column per class (two for a binary model: 0 and the logit)."""

@@ -8,6 +8,7 @@ import json
 import sys
 from importlib import resources
 
+import numpy as np
 import pytest
 
 from fewshot.cli import main
@@ -20,21 +21,22 @@ TORCH_FREE = """
 import sys
 from fewshot.cli import main
 status = main(sys.argv[1:])
-print("IMPORTED", "torch" in sys.modules, "sentence_transformers" in sys.modules,
-      "transformers" in sys.modules, file=sys.stderr)
+heavy = ("torch", "sentence_transformers", "transformers", "sklearn", "scipy")
+print("IMPORTED", *[m for m in heavy if m in sys.modules], file=sys.stderr)
 sys.exit(status)
 """
+TORCH = {"torch", "sentence_transformers", "transformers"}
 
 
 def predict(model, data, out, *options):
-    """`fewshot predict` in a fresh process: its rows, and whether it imported torch."""
+    """`fewshot predict` in a fresh process: its rows, and the heavy modules it imported."""
     result = run_fewshot_script(
         TORCH_FREE, "predict", str(model), data, "--out", str(out), "--no-cache", *options
     )
     assert result.returncode == 0, result.stderr
-    imported = result.stderr.split("IMPORTED ")[1].split()
+    imported = set(result.stderr.split("IMPORTED")[1].split())
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    return rows, "True" in imported
+    return rows, imported
 
 
 def run_fewshot_script(script, *args):
@@ -64,6 +66,7 @@ def logreg_model(tmp_path_factory):
     after = json.loads((model / "fewshot.json").read_text())
     assert set(after["files"]) - set(before["files"]) == {
         "onnx/encoder.onnx", "onnx/encoder-int8.onnx", "onnx/tokenizer.json",
+        "onnx/head.safetensors",
     }  # fmt: skip
     return model
 
@@ -76,18 +79,20 @@ def test_export_lists_its_files_and_records_parity(logreg_model):
     fp32, int8 = bundle["variants"]["fp32"]["parity"], bundle["variants"]["int8"]["parity"]
     assert fp32["agreement"] == 1.0 and fp32["max_probability_difference"] < 1e-5
     assert int8["agreement"] > 0.95 and int8["texts"] == 385
-    # A changed ONNX file is caught like any other file of the model.
-    with open(logreg_model / "onnx" / "tokenizer.json", "a") as handle:
-        handle.write(" ")
-    try:
-        result = run_fewshot("predict", str(logreg_model), "banking77:test", "--out", "-")
-        assert (
-            result.returncode == 2
-            and "tokenizer.json: does not match the checksum" in result.stderr
-        )
-    finally:
-        text = (logreg_model / "onnx" / "tokenizer.json").read_text()
-        (logreg_model / "onnx" / "tokenizer.json").write_text(text[:-1])
+    assert bundle["head"] == {
+        "file": "onnx/head.safetensors", "activation": "softmax", "normalize": False,
+    }  # fmt: skip
+    # A changed ONNX file (the head's too) is caught like any other file of the model.
+    for name in ("tokenizer.json", "head.safetensors"):
+        path = logreg_model / "onnx" / name
+        original = path.read_bytes()
+        path.write_bytes(original + b" ")
+        try:
+            result = run_fewshot("predict", str(logreg_model), "banking77:test", "--out", "-")
+            assert result.returncode == 2
+            assert f"{name}: does not match the checksum" in result.stderr, result.stderr
+        finally:
+            path.write_bytes(original)
 
 
 def test_predict_without_torch_gives_torch_s_answers(logreg_model, tmp_path):
@@ -99,8 +104,12 @@ def test_predict_without_torch_gives_torch_s_answers(logreg_model, tmp_path):
     fp32_rows, fp32_imported = predict(
         logreg_model, "banking77:test", tmp_path / "f.jsonl", "--backend", "onnx-fp32"
     )
-    int8_rows, int8_imported = predict(logreg_model, "banking77:test", tmp_path / "i.jsonl")
-    assert torch_imported and not fp32_imported and not int8_imported
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in _banking_test()))
+    int8_rows, int8_imported = predict(logreg_model, str(test), tmp_path / "i.jsonl")
+    # the bundle predicts alone: not even scikit-learn (or scipy) is imported, unless reading
+    # a dataset by name (NAME:SPLIT) asks for the plugins
+    assert TORCH <= torch_imported and not fp32_imported & TORCH and not int8_imported
     assert [r["label"] for r in fp32_rows[:500]] == [r["label"] for r in torch_rows]
     assert (
         max(
@@ -117,14 +126,21 @@ def test_predict_without_torch_gives_torch_s_answers(logreg_model, tmp_path):
     assert abs(accuracy["int8"] - accuracy["fp32"]) < 0.005  # int8 within half a point
 
 
-def _banking_test_texts() -> list[str]:
+def _banking_test() -> list[tuple[str, str]]:
     from fewshot.plugins import load_registry
 
-    return list(load_registry().datasets.load("banking77:test").texts)
+    test = load_registry().datasets.load("banking77:test")
+    return list(zip(test.texts, test.labels, strict=True))
+
+
+def _banking_test_texts() -> list[str]:
+    return [text for text, _ in _banking_test()]
 
 
 def test_the_python_loader_picks_the_bundle(logreg_model):
     from fewshot.classifier import FewShotClassifier
+    from fewshot.models import load_predictor
+    from fewshot.onnxmodel import OnnxClassifier
 
     classifier = FewShotClassifier.load(logreg_model, cache=False)
     assert classifier._loaded_encoder.identity.startswith("onnx:int8:")
@@ -134,6 +150,17 @@ def test_the_python_loader_picks_the_bundle(logreg_model):
         )[0]
         == "card_arrival"
     )
+    # the bundle alone gives what the whole classifier gives, variant for variant
+    texts = _banking_test_texts()[:300]
+    for backend in ("onnx-fp32", "onnx-int8"):
+        whole = FewShotClassifier.load(logreg_model, cache=False, backend=backend)
+        alone = load_predictor(logreg_model, backend=backend)
+        assert isinstance(alone, OnnxClassifier) and alone.labels == whole.labels
+        np.testing.assert_allclose(
+            alone.predict_proba(texts), whole.predict_proba(texts), atol=1e-6
+        )
+        assert list(alone.predict(texts)) == list(whole.predict(texts))
+    assert isinstance(load_predictor(logreg_model, backend="torch"), FewShotClassifier)
 
 
 def test_finetune_exports_its_tuned_encoder(tmp_path):
@@ -163,7 +190,9 @@ def test_finetune_exports_its_tuned_encoder(tmp_path):
     subset.write_text("".join(f"{text}\n" for text in _banking_test_texts()[::6]))
     torch_rows, _ = predict(model, str(subset), tmp_path / "t.jsonl", "--backend", "torch")
     onnx_rows, imported = predict(model, str(subset), tmp_path / "o.jsonl")
-    assert not imported
+    head = json.loads((model / "fewshot.json").read_text())["onnx"]["head"]
+    assert head == {"file": "onnx/head.safetensors", "activation": "softmax", "normalize": True}
+    assert not imported  # the tuned encoder's bundle and its head: neither torch nor sklearn
     assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
 
 
@@ -192,28 +221,31 @@ def test_rejection_and_multi_label_models_through_onnx(tmp_path):
     assert run_fewshot("export", str(oos), "--onnx").returncode == 0
     torch_rows, _ = predict(oos, "clinc150:oos_test", tmp_path / "t.jsonl", "--backend", "torch")
     onnx_rows, imported = predict(oos, "clinc150:oos_test", tmp_path / "o.jsonl")
-    assert not imported and [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+    # the out-of-scope rule needs the learner's scorer: the whole classifier, still no torch
+    assert not imported & TORCH and "sklearn" in imported
+    assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
     assert sum(r["label"] == "oos" for r in onnx_rows) / len(onnx_rows) > 0.6
 
     train = tmp_path / "train.jsonl"
     train.write_text("".join(
         json.dumps({"text": r["text"], "labels": r["labels"]}) + "\n" for r in _goemotions("valid", 1500)
     ))  # fmt: skip
-    multi = tmp_path / "multi"
-    assert (
-        run_fewshot(
-            "adapt", "--train", str(train), "--learner", "protonet", "--out", str(multi)
-        ).returncode
-        == 0
-    )
-    result = run_fewshot("export", str(multi), "--onnx")
-    assert result.returncode == 0, result.stderr
     texts = tmp_path / "texts.txt"
     texts.write_text("".join(r["text"].replace("\n", " ") + "\n" for r in _goemotions("test", 200)))
-    torch_rows, _ = predict(multi, str(texts), tmp_path / "mt.jsonl", "--backend", "torch")
-    onnx_rows, imported = predict(multi, str(texts), tmp_path / "mo.jsonl")
-    assert not imported and all(isinstance(r["labels"], list) and r["labels"] for r in onnx_rows)
-    assert [r["labels"] for r in onnx_rows] == [r["labels"] for r in torch_rows]
+    # protonet's bundle predicts through the learner; logreg's one-vs-rest head goes alone
+    for learner, alone in (("protonet", False), ("logreg", True)):
+        multi = tmp_path / learner
+        result = run_fewshot(
+            "adapt", "--train", str(train), "--learner", learner, "--out", str(multi)
+        )
+        assert result.returncode == 0, result.stderr
+        result = run_fewshot("export", str(multi), "--onnx")
+        assert result.returncode == 0, result.stderr
+        torch_rows, _ = predict(multi, str(texts), tmp_path / "mt.jsonl", "--backend", "torch")
+        onnx_rows, imported = predict(multi, str(texts), tmp_path / "mo.jsonl")
+        assert not imported & TORCH and ("sklearn" not in imported) == alone, imported
+        assert all(isinstance(r["labels"], list) and r["labels"] for r in onnx_rows)
+        assert [r["labels"] for r in onnx_rows] == [r["labels"] for r in torch_rows]
 
 
 def test_clear_errors(logreg_model, tmp_path, capsys):

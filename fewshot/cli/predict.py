@@ -70,7 +70,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from fewshot.data import normalize_label
     from fewshot.encoders import check_device
-    from fewshot.models import load
+    from fewshot.models import load_predictor
     from fewshot.predictions import (
         PredictionWriter,
         input_rows,
@@ -88,7 +88,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
         inputs = [args.input] if args.input != "-" and Path(args.input).exists() else []
         check_output_file(args.out, inputs=inputs)
-    model = load(args.model, device=device, cache=_cache_param(args), backend=args.backend)
+    model = load_predictor(
+        args.model, device=device, cache=_cache_param(args), backend=args.backend
+    )
     text_column = args.text_column or "text"
     rows = input_rows(args.input, text_column=text_column, input_format=args.input_format)
     labels = model.labels
