@@ -29,7 +29,9 @@ _EXPORTS = {
     "LabeledTexts": "fewshot.data",
     "Learner": "fewshot.learners",
     "NotFittedError": "fewshot.learners",
+    "OnnxClassifier": "fewshot.onnxmodel",
     "PluginError": "fewshot.errors",
+    "load_predictor": "fewshot.models",
     "read_labeled_file": "fewshot.data",
 }
 

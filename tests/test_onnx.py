@@ -161,6 +161,9 @@ def test_the_python_loader_picks_the_bundle(logreg_model):
         )
         assert list(alone.predict(texts)) == list(whole.predict(texts))
     assert isinstance(load_predictor(logreg_model, backend="torch"), FewShotClassifier)
+    import fewshot
+
+    assert fewshot.load_predictor is load_predictor and fewshot.OnnxClassifier is OnnxClassifier
 
 
 def test_finetune_exports_its_tuned_encoder(tmp_path):
