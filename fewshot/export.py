@@ -90,6 +90,12 @@ def _export_graph(model_dir: Path, bundle: Path) -> dict[str, Any]:
     from fewshot.encoders import SentenceTransformerEncoder
 
     model = SentenceTransformerEncoder(model_dir, device="cpu").load().eval()
+    transformer = getattr(model[0], "auto_model", None)
+    if hasattr(transformer, "set_attn_implementation"):
+        # Eager attention exports as plain MatMul and Softmax; PyTorch's fused attention (SDPA)
+        # exports with extra masking nodes that cost 9% of int8 throughput (1,458 vs 1,589
+        # texts/s on banking77's test texts, 2 cores) for the same vectors.
+        transformer.set_attn_implementation("eager")
     hf_tokenizer = model.tokenizer
     tokenizer = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
     tokenizer.enable_truncation(max_length=model.max_seq_length)
