@@ -106,6 +106,7 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
     from safetensors.numpy import load_file
 
     from fewshot.models import CONFIG, ModelError, _listed_path, _onnx_encoder
+    from fewshot.onnxencoder import BUNDLE_DIR
 
     entry = config["onnx"]["head"]
     try:
@@ -114,6 +115,7 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
         raise ModelError(f"{directory / CONFIG}: its ONNX head entry is damaged") from None
     if (
         name not in config["files"]
+        or not str(name).startswith(f"{BUNDLE_DIR}/")  # the files load_predictor checksums
         or activation not in ACTIVATIONS
         or not isinstance(normalize, bool)
     ):
@@ -127,11 +129,13 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
     if any(not np.isfinite(a).all() for a in arrays.values()):
         raise ModelError(f"{path}: holds NaN or infinite values")
     thresholds = arrays.get("thresholds")
-    if head.weights.shape[0] != len(config["labels"]) or (
-        thresholds is not None and thresholds.shape != (len(config["labels"]),)
+    encoder = _onnx_encoder(directory, config, variant)
+    labels = len(config["labels"])
+    if head.weights.shape != (labels, encoder.dimension) or (
+        thresholds is not None and thresholds.shape != (labels,)
     ):
         raise ModelError(
-            f"{path}: its head does not fit the model's {len(config['labels'])} labels"
+            f"{path}: its head does not fit the model's {labels} labels and "
+            f"{encoder.dimension}-dimensional embeddings"
         )
-    encoder = _onnx_encoder(directory, config, variant)
     return OnnxClassifier(encoder, config["labels"], head, thresholds)
