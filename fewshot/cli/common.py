@@ -83,11 +83,11 @@ def warn_failures(registry) -> None:
         err.print(f"[yellow]fewshot: warning:[/yellow] {failure}; skipped", highlight=False)
 
 
-def add_cache_options(parser: argparse.ArgumentParser) -> None:
+def add_cache_options(parser: argparse.ArgumentParser, *, note: str = "") -> None:
     parser.add_argument(
         "--cache-dir",
         metavar="DIR",
-        help="embedding cache (default $FEWSHOT_CACHE_DIR or ~/.cache/fewshot)",
+        help=f"embedding cache (default $FEWSHOT_CACHE_DIR or ~/.cache/fewshot){note}",
     )
     parser.add_argument(
         "--no-cache", action="store_true", help="do not read or write the embedding cache"

@@ -53,7 +53,9 @@ def add_parser(commands) -> None:
         help="the format of standard output (default jsonl)",
     )
     add_device_option(predict)
-    add_cache_options(predict)
+    add_cache_options(
+        predict, note="; not used where the model's ONNX bundle predicts alone (see --backend)"
+    )
     predict.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
     predict.add_argument(
         "--backend",
