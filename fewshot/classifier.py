@@ -62,20 +62,10 @@ _REGISTRY = None
 def _load_rejection(path: Path, description: dict[str, Any], state: dict[str, np.ndarray]):
     """The rejection rule stored in a model directory."""
     from fewshot.models import CONFIG, ModelError
-    from fewshot.rejection import Rejection, make_scorer
+    from fewshot.rejection import load_rejection
 
     try:
-        scorer = make_scorer(
-            description["scorer"], _registry().scorers, description.get("scorer_params") or {}
-        )
-        scorer.set_state({k.removeprefix("reject."): v for k, v in state.items()})
-        return Rejection(
-            scorer,
-            float(description["threshold"]),
-            oos_label=str(description["oos_label"]),
-            recall=description.get("recall"),
-            calibration=str(description.get("calibration", "given")),
-        )
+        return load_rejection(description, state, _registry().scorers)
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"{path / CONFIG}: unusable 'reject' ({exc})") from None
 

@@ -191,13 +191,7 @@ def parity(model: Path, texts: list[str], variants: list[str], torch_model=None)
         proba = onnx.predict_proba(texts)
         bundle_only = load_predictor(model, cache=False, backend=f"onnx-{variant}")
         if isinstance(bundle_only, OnnxClassifier):
-            difference = float(np.abs(bundle_only.predict_proba(texts) - proba).max())
-            if difference > HEAD_TOLERANCE:
-                raise ConfigError(
-                    f"{model}: learner {type(onnx.learner_).__name__}'s linear_head does not "
-                    f"reproduce its predict_proba (largest difference {difference:.2g}); "
-                    "the model is left as it was"
-                )
+            _check_bundle_alone(model, onnx, bundle_only, texts, proba)
         if onnx.multi_label_:
             thresholds = onnx.learner_.thresholds_
             same = ((proba >= thresholds) == (reference >= thresholds)).all(axis=1)
@@ -238,6 +232,26 @@ def parity_texts(directory: Path, config: dict[str, Any], extra: list[str]) -> l
             "give texts with --texts DATA"
         )
     return list(dict.fromkeys(texts))
+
+
+def _check_bundle_alone(model: Path, whole, alone, texts: list[str], proba: np.ndarray) -> None:
+    """The bundle alone must give the whole classifier's probabilities and, with an
+    out-of-scope rule, its in-scope scores (same ONNX variant, so up to rounding)."""
+    learner = type(whole.learner_).__name__
+    difference = float(np.abs(alone.predict_proba(texts) - proba).max())
+    if difference > HEAD_TOLERANCE:
+        raise ConfigError(
+            f"{model}: learner {learner}'s linear_head does not reproduce its predict_proba "
+            f"(largest difference {difference:.2g}); the model is left as it was"
+        )
+    if getattr(whole, "rejection_", None) is not None:
+        expected, scores = whole.predict_with_scores(texts)[2], alone.predict_with_scores(texts)[2]
+        if not np.allclose(scores, expected, rtol=HEAD_TOLERANCE, atol=HEAD_TOLERANCE):
+            raise ConfigError(
+                f"{model}: learner {learner}'s embed is not the input of its linear_head, so the "
+                "bundle alone cannot score texts for out-of-scope rejection; the model is left "
+                "as it was"
+            )
 
 
 def export_onnx(

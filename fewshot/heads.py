@@ -44,11 +44,16 @@ class LinearHead:
                 f"weights {self.weights.shape} and bias {self.bias.shape} do not fit together"
             )
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def inputs(self, X: np.ndarray) -> np.ndarray:
+        """The embeddings as the head reads them (unit length where ``normalize``)."""
         X = np.asarray(X, dtype=np.float32)
-        if self.normalize:
-            X = l2_normalize(X)
-        logits = X @ self.weights.T + self.bias
+        return l2_normalize(X) if self.normalize else X
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        return self.inputs(X) @ self.weights.T + self.bias
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        logits = self.logits(X)
         if self.activation == "softmax":
             return softmax(logits)
         return np.exp(-np.logaddexp(0.0, -logits.astype(np.float64)))  # expit, without overflow

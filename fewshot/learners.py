@@ -162,9 +162,10 @@ class Learner(ClassifierMixin, BaseEstimator):
 
     def linear_head(self) -> LinearHead | None:
         """The fitted learner's ``predict_proba`` as a linear head over the embeddings it
-        predicts from (the encoder's, or its own tuned encoder's), or None where it is not one.
-        With a head, an exported model predicts without the learner's code (``fewshot export``
-        checks that the head reproduces ``predict_proba`` before it writes it)."""
+        predicts from (the encoder's, or its own tuned encoder's), which are also what ``embed``
+        returns (up to length); None where it is not one. With a head, an exported model
+        predicts, and rejects out-of-scope texts, without the learner's code (``fewshot export``
+        checks both before it writes the head)."""
         return None
 
     # -- saving: a learner that can be saved returns its learned arrays, and restores them --------

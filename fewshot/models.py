@@ -467,7 +467,8 @@ def load_predictor(
     """What predicting with a model directory needs, and no more: its ONNX bundle alone
     (:class:`~fewshot.onnxmodel.OnnxClassifier`: no torch, scikit-learn or learner code, and
     only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
-    and the model has no out-of-scope rule; else the whole classifier (:func:`load`). Both
+    and an out-of-scope rule, if any, uses a built-in scorer; else the whole classifier
+    (:func:`load`). Both
     answer ``predict``, ``predict_proba``, ``predict_with_scores``, ``labels`` and
     ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
     from fewshot.onnxencoder import BUNDLE_DIR, VARIANTS
@@ -475,13 +476,15 @@ def load_predictor(
     directory = Path(directory)
     config = read_config(directory)
     bundle = config.get("onnx")
+    from fewshot.onnxmodel import bundle_can_reject, load_onnx_classifier
+
     lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
     variant = choose_variant(config, backend, directory) if lean else None
-    if variant is None or config.get("reject") is not None:
+    if variant is None or not bundle_can_reject(config):
         return load(directory, device=device, cache=cache, backend=backend)
-    from fewshot.onnxmodel import load_onnx_classifier
-
     others = {f"{BUNDLE_DIR}/{VARIANTS[v]}" for v in VARIANTS if v != variant}
     read = [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/") and n not in others]
+    if config.get("reject") is not None:
+        read.append(STATE)  # the scorer's arrays
     verify(directory, config, only=read)
     return load_onnx_classifier(directory, config, variant)

@@ -29,14 +29,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from fewshot.errors import ConfigError
-from fewshot.learners import Learner
 from fewshot.maths import class_means, l2_normalize
 from fewshot.params import Constraint, Real, validate_params
+
+if TYPE_CHECKING:  # the learners import scikit-learn; an ONNX bundle rejects without them
+    from fewshot.learners import Learner
 
 DEFAULT_OOS_LABEL = "oos"
 
@@ -315,3 +317,20 @@ class Rejection:
             "recall": self.recall,
             "calibration": self.calibration,
         }
+
+
+def load_rejection(
+    description: dict[str, Any], state: dict[str, np.ndarray], scorers: dict[str, type[Scorer]]
+) -> Rejection:
+    """The rule a model directory stores: its ``reject`` description and the scorer's arrays
+    (``reject.`` names in the state). Raises KeyError, TypeError, ValueError or ConfigError on
+    one that does not make sense."""
+    scorer = make_scorer(description["scorer"], scorers, description.get("scorer_params") or {})
+    scorer.set_state({k.removeprefix("reject."): v for k, v in state.items()})
+    return Rejection(
+        scorer,
+        float(description["threshold"]),
+        oos_label=str(description["oos_label"]),
+        recall=description.get("recall"),
+        calibration=str(description.get("calibration", "given")),
+    )

@@ -29,6 +29,7 @@ from fewshot.data import LabeledTexts
 from fewshot.episodes import ClassSplit
 from fewshot.errors import ConfigError
 from fewshot.learners import Learner, NotFittedError
+from fewshot.maths import l2_normalize
 from fewshot.meta import MetaTrainingData
 
 _WORDS = {
@@ -296,6 +297,12 @@ def check_linear_head(learner: Learner) -> None:
         assert np.allclose(head.predict_proba(inputs), expected, atol=1e-5), (
             "linear_head() must reproduce predict_proba on the embeddings it predicts from"
         )
+        # out-of-scope scorers measure embed(); the bundle gives them the head's inputs
+        assert np.allclose(
+            l2_normalize(np.asarray(model.embed(Xq), dtype=np.float64)),
+            l2_normalize(np.asarray(inputs, dtype=np.float64)),
+            atol=1e-5,
+        ), "a learner with a linear_head must embed() the inputs of that head"
 
 
 CHECKS: tuple[Callable[[Learner], None], ...] = (

@@ -228,10 +228,15 @@ def test_rejection_and_multi_label_models_through_onnx(tmp_path):
     )
     assert run_fewshot("export", str(oos), "--onnx").returncode == 0
     torch_rows, _ = predict(oos, "clinc150:oos_test", tmp_path / "t.jsonl", "--backend", "torch")
-    onnx_rows, imported = predict(oos, "clinc150:oos_test", tmp_path / "o.jsonl")
-    # the out-of-scope rule needs the learner's scorer: the whole classifier, still no torch
-    assert not imported & TORCH and "sklearn" in imported
+    oos_texts = tmp_path / "oos.txt"
+    oos_texts.write_text("".join(f"{r['text']}\n" for r in torch_rows))
+    onnx_rows, imported = predict(oos, str(oos_texts), tmp_path / "o.jsonl")
+    # the bundle alone applies the out-of-scope rule too: no torch, no scikit-learn
+    assert not imported, imported
     assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+    alone = np.array([r["in_scope_score"] for r in onnx_rows])
+    whole = np.array([r["in_scope_score"] for r in torch_rows])
+    assert np.abs(alone - whole).max() < 0.05 * np.abs(whole).max()
     assert sum(r["label"] == "oos" for r in onnx_rows) / len(onnx_rows) > 0.6
 
     train = tmp_path / "train.jsonl"
