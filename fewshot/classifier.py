@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
+from fewshot.data import text_list
 from fewshot.errors import ConfigError, DataError
 from fewshot.learners import Learner, NotFittedError
 
@@ -68,17 +69,6 @@ def _load_rejection(path: Path, description: dict[str, Any], state: dict[str, np
         return load_rejection(description, state, _registry().scorers)
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"{path / CONFIG}: unusable 'reject' ({exc})") from None
-
-
-def _texts(X: Any, what: str = "X") -> list[str]:
-    """A sequence of texts (list, tuple, array, pandas Series) as a list of non-empty strings."""
-    if isinstance(X, str):
-        raise DataError(f"{what} is a single string; expected a list of texts")
-    texts = list(X)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{what}[{i}] is {text!r}; expected a non-empty text")
-    return texts
 
 
 def _label_kind(classes: np.ndarray) -> str:
@@ -220,7 +210,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         derive them from the labels (``card_arrival`` → "card arrival"). Returns self."""
         from fewshot.labelsets import is_label_sets
 
-        texts = _texts(X)
+        texts = text_list(X)
         if is_label_sets(y):
             return self._fit_label_sets(texts, list(y), label_names)
         labels = np.asarray(list(y))
@@ -302,7 +292,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, one column per label of ``classes_``."""
         if not hasattr(self, "learner_"):
             raise NotFittedError("this FewShotClassifier is not fitted yet; call fit first")
-        texts = _texts(X)
+        texts = text_list(X)
         if not texts:
             return np.zeros((0, len(self.classes_)))
         proba = np.asarray(self.learner_.predict_proba(self._inputs(texts, self.learner_)))
@@ -319,7 +309,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self, X: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Labels, class probabilities and, with rejection, the in-scope scores."""
-        texts = _texts(X)
+        texts = text_list(X)
         proba = self.predict_proba(texts)
         if getattr(self, "multi_label_", False):
             from fewshot.labelsets import label_sets_of

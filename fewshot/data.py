@@ -197,6 +197,17 @@ def check_unicode(text: str, where: str) -> str:
     return text
 
 
+def text_list(X: Any, what: str = "X") -> list[str]:
+    """A sequence of texts (list, tuple, array, pandas Series) as a list of non-empty strings."""
+    if isinstance(X, str):
+        raise DataError(f"{what} is a single string; expected a list of texts")
+    texts = list(X)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{what}[{i}] is {text!r}; expected a non-empty text")
+    return texts
+
+
 def check_input_file(path: Path, expected: str = "a JSONL or CSV file") -> Path:
     """Refuse a missing input, a directory, a FIFO or a device: only regular files are read.
     ``expected`` names what the file should be, for the message about a directory."""

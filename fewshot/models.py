@@ -468,16 +468,14 @@ def load_predictor(
     (:class:`~fewshot.onnxmodel.OnnxClassifier`: no torch, scikit-learn or learner code, and
     only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
     and an out-of-scope rule, if any, uses a built-in scorer; else the whole classifier
-    (:func:`load`). Both
-    answer ``predict``, ``predict_proba``, ``predict_with_scores``, ``labels`` and
-    ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
+    (:func:`load`). Both answer ``predict``, ``predict_proba``, ``predict_with_scores``,
+    ``labels`` and ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
     from fewshot.onnxencoder import BUNDLE_DIR, VARIANTS
+    from fewshot.onnxmodel import bundle_can_reject, load_onnx_classifier
 
     directory = Path(directory)
     config = read_config(directory)
     bundle = config.get("onnx")
-    from fewshot.onnxmodel import bundle_can_reject, load_onnx_classifier
-
     lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
     variant = choose_variant(config, backend, directory) if lean else None
     if variant is None or not bundle_can_reject(config):

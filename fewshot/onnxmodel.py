@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from fewshot.data import text_list
 from fewshot.errors import DataError
 from fewshot.heads import ACTIVATIONS, LinearHead
 
@@ -63,7 +64,7 @@ class OnnxClassifier:
         return self._proba(self._embed(X))
 
     def _embed(self, X: Sequence[str]) -> np.ndarray:
-        texts = _texts(X)
+        texts = text_list(X)
         if not texts:
             return np.zeros((0, self.encoder.dimension), dtype=np.float32)
         return self.encoder.encode(texts)
@@ -79,7 +80,7 @@ class OnnxClassifier:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Labels (a tuple of labels per text, multi-label), probabilities and, with an
         out-of-scope rule, the in-scope scores (the out-of-scope label below the threshold)."""
-        texts = _texts(X)
+        texts = text_list(X)
         embeddings = self._embed(texts)
         proba = self._proba(embeddings)
         if self.multi_label_:
@@ -120,12 +121,6 @@ class _BundleView:
 
     def embed(self, embeddings):
         return self.head.inputs(embeddings)
-
-
-def _texts(X: Sequence[str]) -> list[str]:
-    if isinstance(X, str):
-        raise DataError("X must be a sequence of texts, not one string; wrap it in a list")
-    return [str(t) for t in X]
 
 
 def head_entry(head: LinearHead, thresholds) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

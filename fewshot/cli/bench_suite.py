@@ -15,7 +15,6 @@ def suite_from_args(args: argparse.Namespace):
     """The suite a run computes: a suite file (with --learner / --seed overriding it) or the
     settings the flags describe."""
     from fewshot.suite import (
-        Suite,
         cross_domain_settings,
         episode_settings,
         full_way_setting,
@@ -146,17 +145,12 @@ def suite_from_args(args: argparse.Namespace):
             }
         )
         settings += cross_domain_settings(table, "command line", seed)
-    return Suite(
-        name="command-line",
-        learners=[parse_learner(t) for t in args.learner],
-        settings=settings,
-        seed=seed,
-    )
+    return _command_line_suite(args, settings, seed)
 
 
 def _multi_label_suite(args: argparse.Namespace):
     """--multi-label: full-way with --train/--test, episodes with --dataset."""
-    from fewshot.suite import Suite, multi_label_settings
+    from fewshot.suite import multi_label_settings
 
     stray = [
         flag
@@ -192,12 +186,7 @@ def _multi_label_suite(args: argparse.Namespace):
             }
         )
         settings += multi_label_settings(table, "command line", seed)
-    return Suite(
-        name="command-line",
-        learners=[parse_learner(t) for t in args.learner],
-        settings=settings,
-        seed=seed,
-    )
+    return _command_line_suite(args, settings, seed)
 
 
 def _split_table(args: argparse.Namespace) -> dict:
@@ -219,3 +208,11 @@ def _split_table(args: argparse.Namespace) -> dict:
     if args.meta_validation:
         table["validate"] = args.meta_validation
     return table
+
+
+def _command_line_suite(args: argparse.Namespace, settings: list, seed: int):
+    """The suite of the settings the flags describe, with the --learner learners."""
+    from fewshot.suite import Suite
+
+    learners = [parse_learner(t) for t in args.learner]
+    return Suite(name="command-line", learners=learners, settings=settings, seed=seed)
