@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 import uuid
 import warnings
 import zlib
@@ -39,6 +40,26 @@ CREATE TABLE IF NOT EXISTS dimensions (encoder TEXT PRIMARY KEY, dimension INTEG
 CREATE TABLE IF NOT EXISTS fingerprints (signature TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)
 """,
 )
+
+
+_LOCK_TIMEOUT_S = 60
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    # WAL is a property of the file, set once by whichever process creates it. Two processes
+    # switching a new file at the same moment deadlock on its lock, and SQLite then answers
+    # "database is locked" at once instead of waiting (its busy handler cannot help a deadlock),
+    # so the loser retries until the winner is done.
+    deadline = time.monotonic() + _LOCK_TIMEOUT_S
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
@@ -93,12 +114,16 @@ class EmbeddingCache:
         self._broken = False
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            db.execute(statement)
-        self._dimensions: dict[str, int] = dict(db.execute("SELECT * FROM dimensions"))
+        db = sqlite3.connect(self.path, timeout=_LOCK_TIMEOUT_S, isolation_level=None)
+        try:
+            _switch_to_wal(db)
+            db.execute("PRAGMA synchronous=NORMAL")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            self._dimensions: dict[str, int] = dict(db.execute("SELECT * FROM dimensions"))
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _give_up(self, exc: Exception) -> None:
