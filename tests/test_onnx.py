@@ -171,6 +171,26 @@ def test_the_python_loader_picks_the_bundle(logreg_model):
     assert fewshot.load_predictor is load_predictor and fewshot.OnnxClassifier is OnnxClassifier
 
 
+def test_runs_side_by_side_give_the_vectors_of_runs_one_by_one(logreg_model):
+    from fewshot.models import load_predictor
+
+    texts = _banking_test_texts()[:300]
+    vectors = {}
+    for backend in ("onnx-fp32", "onnx-int8"):
+        encoder = load_predictor(logreg_model, backend=backend).encoder
+        assert encoder.threads >= 1
+        assert encoder.session.get_session_options().intra_op_num_threads == 1
+        encoder.threads = 1
+        one_by_one = encoder.encode(texts)
+        encoder.threads = 3  # more runs at once than this machine has cores
+        vectors[backend] = encoder.encode(texts)
+        np.testing.assert_array_equal(vectors[backend], one_by_one)  # same runs, other timing
+    # each text's vector is in its own row (fp32 hardly depends on the texts run beside it)
+    alone = load_predictor(logreg_model, backend="onnx-fp32").encoder
+    for i in (0, 150, 299):
+        np.testing.assert_allclose(vectors["onnx-fp32"][i], alone.encode([texts[i]])[0], atol=1e-5)
+
+
 def test_finetune_exports_its_tuned_encoder(tmp_path):
     from fewshot.plugins import load_registry
 
