@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from fewshot.data import text_list
+from fewshot.decisions import decide_labels
 from fewshot.errors import ConfigError, DataError
 from fewshot.learners import Learner, NotFittedError
 
@@ -311,20 +312,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         """Labels, class probabilities and, with rejection, the in-scope scores."""
         texts = text_list(X)
         proba = self.predict_proba(texts)
-        if getattr(self, "multi_label_", False):
-            from fewshot.labelsets import label_sets_of
-            from fewshot.multilabel import decide
-
-            sets = np.empty(len(texts), dtype=object)
-            sets[:] = label_sets_of(decide(proba, self.learner_.thresholds_), self.classes_)
-            return sets, proba, None
-        labels = self.classes_[proba.argmax(axis=1)] if len(proba) else self.classes_[:0]
-        rejection = getattr(self, "rejection_", None)
-        if rejection is None or not len(texts):
-            return labels, proba, None
-        scores, rejected = rejection.reject(self.learner_, self._inputs(texts, self.learner_))
-        labels = labels.astype(object)
-        labels[rejected] = rejection.oos_label
+        multi_label = getattr(self, "multi_label_", False)
+        labels, scores = decide_labels(
+            proba,
+            self.classes_,
+            thresholds=self.learner_.thresholds_ if multi_label else None,
+            rejection=getattr(self, "rejection_", None),
+            scored=lambda: (self.learner_, self._inputs(texts, self.learner_)),
+        )
         return labels, proba, scores
 
     @property

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.data import text_list
+from fewshot.decisions import decide_labels
 from fewshot.errors import DataError
 from fewshot.heads import ACTIVATIONS, LinearHead
 
@@ -80,22 +81,15 @@ class OnnxClassifier:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Labels (a tuple of labels per text, multi-label), probabilities and, with an
         out-of-scope rule, the in-scope scores (the out-of-scope label below the threshold)."""
-        texts = text_list(X)
-        embeddings = self._embed(texts)
+        embeddings = self._embed(X)
         proba = self._proba(embeddings)
-        if self.multi_label_:
-            from fewshot.labelsets import label_sets_of
-            from fewshot.multilabel import decide
-
-            sets = np.empty(len(texts), dtype=object)
-            sets[:] = label_sets_of(decide(proba, self.thresholds), self.classes_)
-            return sets, proba, None
-        labels = self.classes_[proba.argmax(axis=1)] if len(proba) else self.classes_[:0]
-        if self.rejection_ is None or not len(texts):
-            return labels, proba, None
-        scores, rejected = self.rejection_.reject(_BundleView(self.head), embeddings)
-        labels = labels.astype(object)
-        labels[rejected] = self.rejection_.oos_label
+        labels, scores = decide_labels(
+            proba,
+            self.classes_,
+            thresholds=self.thresholds,
+            rejection=self.rejection_,
+            scored=lambda: (_BundleView(self.head), embeddings),
+        )
         return labels, proba, scores
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
