@@ -136,7 +136,7 @@ def self_train(args, registry, train, params: dict, learner, held_out) -> dict:
     support = set(train.texts)
     pool = np.array(sorted(set(whole.texts) - support - set(held_out.texts)), dtype=object)
     pool = pool[np.random.default_rng(args.seed).permutation(len(pool))[: args.pool]]
-    proba = softmax(learner.embed(pool) @ learner.weights_.T + learner.bias_)
+    proba = learner.predict_proba(pool)
     predicted, confidence = proba.argmax(1), proba.max(1)
     chosen = np.concatenate(
         [
@@ -158,9 +158,7 @@ def self_train(args, registry, train, params: dict, learner, held_out) -> dict:
         np.concatenate([train.label_array, pseudo.astype(train.label_array.dtype)]),
     )
     seconds = time.perf_counter() - start
-    embeddings = again.embed(held_out.text_array)
-    scores = embeddings @ again.weights_.T + again.bias_
-    accuracy = float(np.mean(again.classes_[scores.argmax(1)] == held_out.label_array))
+    accuracy = float(np.mean(again.predict(held_out.text_array) == held_out.label_array))
     print(
         f"{'  + self-training':<26} {accuracy:>9.4f}   ({len(chosen)} pseudo-labels from "
         f"{len(pool)} unlabelled texts, {right:.1%} right) {seconds:>8.1f} {again.steps_:>6}"

@@ -139,12 +139,13 @@ class OnnxEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
         chunks = [order[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
-        if len(chunks) == 1 or self.threads == 1:
-            vectors = [self._run([texts[i] for i in chunk]) for chunk in chunks]
+        batches = [[texts[i] for i in chunk] for chunk in chunks]
+        if len(batches) == 1 or self.threads == 1:
+            vectors = [self._run(batch) for batch in batches]
         else:
             # onnxruntime releases the GIL while it runs, and a session takes concurrent runs
             with ThreadPoolExecutor(self.threads, thread_name_prefix="fewshot-onnx") as pool:
-                vectors = list(pool.map(lambda chunk: self._run([texts[i] for i in chunk]), chunks))
+                vectors = list(pool.map(self._run, batches))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         out[np.concatenate(chunks)] = np.concatenate(vectors)
         return out

@@ -65,10 +65,7 @@ class OnnxClassifier:
         return self._proba(self._embed(X))
 
     def _embed(self, X: Sequence[str]) -> np.ndarray:
-        texts = text_list(X)
-        if not texts:
-            return np.zeros((0, self.encoder.dimension), dtype=np.float32)
-        return self.encoder.encode(texts)
+        return self.encoder.encode(text_list(X))
 
     def _proba(self, embeddings: np.ndarray) -> np.ndarray:
         proba = self.head.predict_proba(embeddings).astype(np.float64)
