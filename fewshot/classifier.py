@@ -202,17 +202,25 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting and predicting -------------------------------------------------------------
 
     def fit(
-        self, X: Sequence[str], y: Sequence[Any], label_names: Mapping[str, str] | None = None
+        self,
+        X: Sequence[str],
+        y: Sequence[Any],
+        label_names: Mapping[str, str] | None = None,
+        unlabeled: Sequence[str] | None = None,
     ) -> FewShotClassifier:
         """Fit on texts ``X`` and their labels ``y`` (strings, integers, ...), or their label
         *lists* for multi-label data (``[["billing", "refund"], ["billing"], ...]``: then
         ``predict`` gives each text a tuple of labels). ``label_names`` maps labels to readable
         names or short descriptions for learners that use them (``finetune``); by default they
-        derive them from the labels (``card_arrival`` → "card arrival"). Returns self."""
+        derive them from the labels (``card_arrival`` → "card arrival"). ``unlabeled``:
+        unlabelled texts of the same domain, for learners that use them (``finetune`` with
+        ``self_training``). Returns self."""
         from fewshot.labelsets import is_label_sets
 
         texts = text_list(X)
         if is_label_sets(y):
+            if unlabeled is not None:
+                raise ConfigError("unlabeled texts are for single-label data")
             return self._fit_label_sets(texts, list(y), label_names)
         labels = np.asarray(list(y))
         if labels.ndim != 1 or len(labels) != len(texts):
@@ -223,7 +231,15 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         inputs = self._inputs(texts, learner)
         calibration_learner = self._new_learner() if self.reject == "auto" else None
         names = _label_name_input(learner, label_names)
-        learner.fit(inputs, labels, **names)
+        extra = {}
+        if unlabeled is not None:
+            if "unlabeled" not in learner.fit_inputs:
+                raise ConfigError(
+                    f"learner {learner.name!r} does not use unlabelled texts (finetune does, "
+                    "with self_training=M)"
+                )
+            extra["unlabeled"] = self._inputs(text_list(unlabeled), learner)
+        learner.fit(inputs, labels, **names, **extra)
         self.learner_ = learner
         self.classes_ = np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)

@@ -65,7 +65,7 @@ def model_card(classifier, encoder: dict[str, Any], training: dict[str, Any]) ->
         "base_encoder": base,
         "training_data": {
             k: training.get(k)
-            for k in ("data", "examples", "classes", "fingerprint")
+            for k in ("data", "examples", "classes", "fingerprint", "unlabeled", "pseudo_labels")
             if k in training
         },
     }
@@ -97,7 +97,13 @@ def model_card(classifier, encoder: dict[str, Any], training: dict[str, Any]) ->
         encoder=base,
         n_labels=len(labels),
         examples=training.get("examples") or "an unrecorded number of",
-        data=f" from `{training['data']}`" if training.get("data") else "",
+        data=(f" from `{training['data']}`" if training.get("data") else "")
+        + (
+            f", then also on {training['pseudo_labels']} texts of `{training.get('unlabeled')}` "
+            "that it labelled itself (self-training)"
+            if training.get("pseudo_labels")
+            else ""
+        ),
         evaluation=evaluation,
         label_list=label_list,
     )

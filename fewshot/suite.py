@@ -16,6 +16,7 @@ A suite file (see ``episodes/`` for real ones)::
     [[full_way]]
     train = "clinc150:train_5"
     test = "clinc150:test"
+    unlabeled_data = "clinc150:train"  # optional: for learners that use unlabelled texts
 
     [[cross_domain]]        # every ordered pair of distinct source and target
     source = ["amazon_reviews:books", "amazon_reviews:dvd"]
@@ -87,7 +88,17 @@ _SPLIT_KEYS = {
     "validate",
     "validation_episodes",
 }
-_FULL_WAY_KEYS = {"train", "test", "seed", "oos", "oos_valid", "valid", "scorers", "reject_recall"}
+_FULL_WAY_KEYS = {
+    "train",
+    "test",
+    "seed",
+    "unlabeled_data",
+    "oos",
+    "oos_valid",
+    "valid",
+    "scorers",
+    "reject_recall",
+}
 #: Keys that make an [[episodes]] or [[full_way]] table an out-of-scope run.
 _OOS_KEYS = {"oos", "oos_valid", "valid", "scorers", "reject_recall", "oos_queries"}
 _CROSS_DOMAIN_KEYS = {
@@ -395,9 +406,17 @@ def full_way_setting(train: str, test: str, seed: int, table: dict, where: str) 
         raise ConfigError(
             f"{where}: oos_queries belongs to episode runs (full-way uses all of oos)"
         )
+    unlabeled = table.get("unlabeled_data")
+    if unlabeled is not None:
+        if not isinstance(unlabeled, str) or not unlabeled:
+            raise ConfigError(
+                f"{where}: unlabeled_data must be a dataset (NAME:SPLIT or a file), got {unlabeled!r}"
+            )
+        if oos:
+            raise ConfigError(f"{where}: unlabeled_data does not combine with out-of-scope runs")
     if oos:
         return OutOfScopeSetting(train, test, seed=seed, **oos)
-    return FullWaySetting(train, test, seed=seed)
+    return FullWaySetting(train, test, seed=seed, unlabeled_data=unlabeled)
 
 
 def load_suite(path: str | Path) -> Suite:

@@ -15,6 +15,14 @@ else from the ids (``fewshot.labelnames``); opaque ids (``"17"``, ``LABEL_3``) t
 On the `valid` splits it added 2.0 points on banking77 (0.819 → 0.839) and 1.5 on clinc150
 (0.903 → 0.918); see ``benchmarks/finetune_ablation.py`` for what else was tried.
 
+Self-training (``self_training`` = M > 0, with ``unlabeled=`` texts of the same domain in
+``fit``): the tuned model labels the unlabelled texts, the M it is most confident of per class
+join the support with those labels, and training goes on from the tuned encoder for one epoch
+over both, then the head is fitted again. On the `valid` splits (5-shot, M = 15, 4,000 texts):
+banking77 0.839 → 0.855 and clinc150 0.918 → 0.931, where training again from the pristine
+encoder scored 0.851 / 0.929 after three epochs and 0.845 / 0.928 after one, and two epochs
+from the tuned one 0.850 (banking77).
+
 Early stopping (``validation_fraction`` > 0) holds out that share of each class's support texts,
 scores nearest-prototype accuracy on them after every epoch, and keeps the best epoch.
 
@@ -83,6 +91,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         "head_weight": Real(min=0),
         "dropout_views": Boolean(),
         "schedule": OneOf("constant", "linear"),
+        "self_training": Integer(min=0),
         "device": Device(),
         "random_state": OrNone(Integer(min=0)),
     }
@@ -107,6 +116,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         head_weight: float = 0.0,
         dropout_views: bool = False,
         schedule: str = "constant",
+        self_training: int = 0,
         device: str = "cpu",
         random_state: int | None = 0,
     ):
@@ -128,35 +138,80 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         self.head_weight = head_weight
         self.dropout_views = dropout_views
         self.schedule = schedule
+        self.self_training = self_training
         self.device = device
         self.random_state = random_state
 
-    def fit(self, X, y, label_names=None) -> FineTuneLearner:
+    @property
+    def fit_inputs(self) -> frozenset[str]:
+        """Unlabelled texts of the same domain (``unlabeled=``), when self-training is on."""
+        return frozenset({"unlabeled"}) if self.self_training else frozenset()
+
+    def fit(self, X, y, label_names=None, unlabeled=None) -> FineTuneLearner:
         if is_label_sets(y):
-            return self.fit_label_sets(X, y, label_names=label_names)
+            return self.fit_label_sets(X, y, label_names=label_names, unlabeled=unlabeled)
         X, y = check_support(self, X, y)
+        if self.self_training and unlabeled is None:
+            raise ValueError(
+                "self_training needs unlabelled texts of the domain: fit(X, y, unlabeled=...), "
+                "fewshot adapt --unlabeled FILE, fewshot bench --unlabeled-data DATA"
+            )
         texts = [str(t) for t in X]
         self.classes_, codes = np.unique(y, return_inverse=True)
         names = readable_names(self.classes_, label_names) if self.label_names else None
         self.names_used_ = names is not None
-        self._tune(texts, codes, names=names)
-        embeddings = self._embed(texts)
+        budget = TrainingBudget(self.max_steps, self.time_budget)  # for both rounds
+        self._tune(texts, codes, names=names, budget=budget)
+        self._fit_head(texts, codes)
+        chosen, chosen_codes = [], np.zeros(0, dtype=np.int64)
+        if self.self_training:
+            chosen, chosen_codes = self._pseudo_labels(texts, unlabeled)
+        self.pseudo_texts_, self.pseudo_labels_ = chosen, self.classes_[chosen_codes]
+        if chosen:
+            # One more epoch over support and pseudo-labels, from the tuned encoder: on the
+            # valid splits it beat three epochs from the pristine one (see the module's
+            # docstring), at a third of the steps.
+            texts, codes = texts + chosen, np.concatenate([codes, chosen_codes])
+            self._tune(texts, codes, names=names, start=self.model_, epochs=1, budget=budget)
+            self._fit_head(texts, codes)
+        return self
+
+    def _fit_head(self, texts: list[str], codes: np.ndarray) -> None:
         # Both recipes end with a logistic-regression head on the tuned embeddings: on banking77's
         # valid split (end-to-end, 5 epochs) it beat the cosine head trained with the encoder,
         # 0.799 vs 0.786.
+        embeddings = self._embed(texts)
         probe = LogisticRegression(
             C=self.head_C, max_iter=1000, class_weight=self.class_weight
         ).fit(embeddings, codes)
         self.weights_, self.bias_ = softmax_weights(probe.coef_, probe.intercept_)
         self.n_features_in_ = embeddings.shape[1]
-        return self
 
-    def _fit_label_sets(self, X, Y, label_names=None) -> None:
+    def _pseudo_labels(self, support: list[str], unlabeled) -> tuple[list[str], np.ndarray]:
+        """Self-training's new examples: for each class, the ``self_training`` unlabelled texts
+        the model assigns to it most confidently (repeats and support texts left out), with
+        that class's code."""
+        seen = set(support)
+        pool = [t for t in dict.fromkeys(map(str, check_query(self, unlabeled))) if t not in seen]
+        if not pool:
+            return [], np.zeros(0, dtype=np.int64)
+        proba = self.predict_proba(np.asarray(pool, dtype=object))
+        predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
+        chosen = np.concatenate(
+            [
+                members[np.argsort(-confidence[members], kind="stable")][: self.self_training]
+                for members in (np.flatnonzero(predicted == c) for c in range(len(self.classes_)))
+            ]
+        )
+        return [pool[i] for i in chosen], predicted[chosen]
+
+    def _fit_label_sets(self, X, Y, label_names=None, unlabeled=None) -> None:
         """Multi-label: the contrastive recipe with pairs that respect label sets (see
         ``contrastive_label_sets_epoch``), then a one-vs-rest head on the tuned embeddings."""
-        if self.recipe != "contrastive" or self.validation_fraction:
+        if self.recipe != "contrastive" or self.validation_fraction or self.self_training:
             raise ValueError(
-                "multi-label fine-tuning takes recipe='contrastive' and no validation_fraction"
+                "multi-label fine-tuning takes recipe='contrastive', no validation_fraction and "
+                "no self_training"
             )
         texts = [str(t) for t in X]
         names = readable_names(self.classes_, label_names) if self.label_names else None
@@ -168,7 +223,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         )
         self.n_features_in_ = embeddings.shape[1]
 
-    def _held_out_label_scores(self, X, Y, label_names=None) -> np.ndarray:
+    def _held_out_label_scores(self, X, Y, label_names=None, unlabeled=None) -> np.ndarray:
         """Held-out scores of the head alone, on the tuned embeddings: refitting the encoder
         per fold would cost five fine-tunings. The encoder has seen every support text, so
         these scores are somewhat optimistic; the thresholds come out a little high."""
@@ -187,9 +242,18 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         codes: np.ndarray | None,
         Y: np.ndarray | None = None,
         names: list[str] | None = None,
+        *,
+        start=None,
+        epochs: int | None = None,
+        budget: TrainingBudget | None = None,
     ):
-        """Fine-tune the encoder (``self.model_``) on class ``codes`` or label sets ``Y``."""
+        """Fine-tune the encoder (``self.model_``) on class ``codes`` or label sets ``Y``, for
+        ``epochs`` (default ``self.epochs``), from the pristine encoder or the model ``start``,
+        within ``budget`` (default: a new one from ``max_steps`` and ``time_budget``)."""
         import torch
+
+        epochs = self.epochs if epochs is None else epochs
+        budget = TrainingBudget(self.max_steps, self.time_budget) if budget is None else budget
 
         seed = 0 if self.random_state is None else int(self.random_state)
         rng = np.random.default_rng(seed)
@@ -200,8 +264,11 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
 
         with torch.random.fork_rng(devices=[]):  # seeds dropout without touching the caller's RNG
             torch.manual_seed(seed)
-            model = load_sentence_transformer(resolve_model_path(self.encoder), self.device)
-            freeze_bottom_layers(model, self.freeze_layers)
+            if start is None:
+                model = load_sentence_transformer(resolve_model_path(self.encoder), self.device)
+                freeze_bottom_layers(model, self.freeze_layers)
+            else:
+                model = start
             groups = layer_groups(model, self.learning_rate, self.layer_decay)
             head = None
             if self.recipe == "end-to-end" or (self.head_weight and codes is not None):
@@ -213,13 +280,13 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
             optimizer = adamw(groups, weight_decay=0.01)
             if self.schedule == "linear":
                 classes = None if codes is None else len(np.unique(codes[train]))
-                optimizer = LinearSchedule(optimizer, self._planned_steps(len(train), classes))
-            budget = TrainingBudget(self.max_steps, self.time_budget)
+                planned = self._planned_steps(len(train), classes, epochs, budget)
+                optimizer = LinearSchedule(optimizer, planned)
             best, best_state, waited = -1.0, None, 0
             model.train()
             train_texts = [texts[i] for i in train]
             train_codes = None if codes is None else codes[train]
-            for _ in range(self.epochs):
+            for _ in range(epochs):
                 if budget.exhausted():
                     break
                 if Y is not None:
@@ -275,13 +342,15 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         self.steps_ = budget.steps
         self.model_ = model
 
-    def _planned_steps(self, texts: int, classes: int | None) -> int:
+    def _planned_steps(
+        self, texts: int, classes: int | None, epochs: int, budget: TrainingBudget
+    ) -> int:
         """The optimiser steps training will take, for the schedule: a contrastive batch holds
         one text per class, so an epoch is about ``texts / min(batch_size, classes)`` steps."""
         width = self.batch_size if classes is None else min(self.batch_size, classes)
-        total = self.epochs * -(-texts // width)
-        if self.max_steps is not None:
-            total = min(total, self.max_steps)
+        total = epochs * -(-texts // width)
+        if budget.max_steps is not None:
+            total = min(total, budget.max_steps - budget.steps)
         return max(total, 1)
 
     def _embed(self, texts) -> np.ndarray:

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score
@@ -11,6 +13,7 @@ from fewshot.evaluation import (
     macro_f1,
     mean_ci95,
 )
+from fewshot.journal import fingerprint
 from fewshot.learners import Learner
 
 
@@ -65,14 +68,57 @@ class Recording(Learner):
         return np.eye(len(self.classes_))[np.zeros(len(X), dtype=int)]
 
 
+class PoolRecording(Learner):
+    """Remembers the unlabelled texts it was given (None: none were)."""
+
+    name = "pool_recording"
+    input_kind = "texts"
+    fit_inputs = frozenset({"unlabeled"})
+    seen: list = []
+
+    def fit(self, X, y, unlabeled=None):
+        PoolRecording.seen.append(None if unlabeled is None else sorted(unlabeled))
+        self.classes_ = np.unique(y)
+        return self
+
+    predict_proba = Recording.predict_proba
+
+
 @pytest.fixture
 def evaluator(registry, encoder):
-    registry.learners.update(exploding=Exploding, recording=Recording)
-    registry.learner_plugin.update(exploding="tests", recording="tests")
+    learners = {"exploding": Exploding, "recording": Recording, "pool_recording": PoolRecording}
+    registry.learners.update(learners)
+    registry.learner_plugin.update(dict.fromkeys(learners, "tests"))
     yield Evaluator(registry, encoder, progress=False)
-    for name in ("exploding", "recording"):
+    for name in learners:
         registry.learners.pop(name)
         registry.learner_plugin.pop(name)
+
+
+def test_full_way_gives_an_unlabelled_pool_less_the_test_texts(evaluator, tmp_path):
+    rows = {
+        "train": [("card late", "card"), ("refund me", "refund")],
+        "test": [("where is my card", "card"), ("money back", "refund")],
+        "pool": [("money back", "refund"), ("my card?", "card"), ("a refund", "card")],
+    }
+    for split, pairs in rows.items():
+        (tmp_path / f"{split}.jsonl").write_text(
+            "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in pairs)
+        )
+    train, test, pool = (str(tmp_path / f"{split}.jsonl") for split in rows)
+    plain = FullWaySetting(train, test)
+    pooled = FullWaySetting(train, test, unlabeled_data=pool)
+    # a setting without a pool keeps the journal key it had before pools existed
+    assert plain.key() == fingerprint(
+        {"type": "FullWaySetting", "train": train, "test": test, "seed": 0, "protocol": "full-way"}
+    )
+    assert pooled.key() != plain.key() and pooled.datasets() == (train, test, pool)
+    PoolRecording.seen = []
+    results = list(evaluator.run([plain, pooled], [LearnerSpec("pool_recording")]))
+    # the test text "money back" never reaches the learner, nor any label of the pool
+    assert PoolRecording.seen == [None, ["a refund", "my card?"]]
+    records = [result.outcomes[0].record for result in results]
+    assert "unlabeled_data" not in records[0] and records[1]["unlabeled_data"] == pool
 
 
 def test_every_learner_sees_identical_episodes(evaluator):

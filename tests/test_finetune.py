@@ -76,6 +76,34 @@ def test_label_names_join_multi_label_training(finetune):
     assert not np.array_equal(named.weights_, described.weights_)
 
 
+def test_self_training_adds_the_most_confident_unlabelled_texts_per_class(finetune):
+    X, y, Xq, yq = make_task(finetune(), shots=4)
+    plain = finetune().fit(X, y)
+    assert plain.fit_inputs == frozenset()  # the protocols pass unlabelled texts only when used
+    assert finetune(self_training=3).fit_inputs == {"unlabeled"}
+    # support texts and repeats are never pseudo-labelled: nothing new, nothing changes
+    same = finetune(self_training=3).fit(X, y, unlabeled=np.concatenate([X, X[::-1]]))
+    assert same.pseudo_texts_ == [] and len(same.pseudo_labels_) == 0
+    np.testing.assert_array_equal(same.weights_, plain.weights_)
+
+    trained = finetune(self_training=3).fit(X, y, unlabeled=np.concatenate([Xq, Xq]))
+    truth = dict(zip(Xq, yq, strict=True))
+    chosen = trained.pseudo_texts_
+    assert len(chosen) == len(set(chosen)) == 9  # 3 per class, each text once
+    assert [truth[t] for t in chosen] == list(trained.pseudo_labels_)  # this task is easy
+    assert sorted(trained.pseudo_labels_) == sorted(np.repeat(trained.classes_, 3))
+    assert (trained.predict(Xq) == yq).mean() >= 0.9
+    assert trained.steps_ > plain.steps_  # one more epoch, over support and pseudo-labels
+    again = finetune(self_training=3).fit(X, y, unlabeled=np.concatenate([Xq, Xq]))
+    np.testing.assert_array_equal(trained.weights_, again.weights_)  # one seed, one model
+    assert not np.array_equal(trained.weights_, plain.weights_)
+    assert finetune(self_training=3, max_steps=2).fit(X, y, unlabeled=Xq).steps_ == 2
+    with pytest.raises(ValueError, match="self_training needs unlabelled texts of the domain"):
+        finetune(self_training=3).fit(X, y)
+    with pytest.raises(ValueError, match="no self_training"):
+        finetune(self_training=3).fit(X, [(label,) for label in y])
+
+
 def test_layer_decay_lowers_the_learning_rate_layer_by_layer():
     from fewshot.encoders import default_model_path
     from fewshot.finetuning import freeze_bottom_layers, layer_groups, load_sentence_transformer
@@ -191,3 +219,32 @@ def test_banking77_adapt_predict_reproduces_the_benchmark(tmp_path):
     )
     assert predict.returncode == 0, predict.stderr
     assert f"accuracy on the labelled inputs: {record['accuracy']:.4f}" in predict.stderr
+
+
+def test_adapt_self_trains_on_the_unlabelled_file(finetune, tmp_path):
+    X, y, Xq, yq = make_task(finetune(), shots=4)
+    topics = dict(zip(np.unique(y), ["sport", "food", "money"], strict=True))
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        "".join(
+            json.dumps({"text": t, "label": topics[v]}) + "\n" for t, v in zip(X, y, strict=True)
+        )
+    )
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("".join(t + "\n" for t in Xq))
+    common = ("adapt", "--train", str(train), "--unlabeled", str(unlabeled), "--out")
+
+    refused = run_fewshot(*common, str(tmp_path / "plain"), "--learner", "finetune")
+    assert refused.returncode == 2
+    assert "does not use --unlabeled; learners that do: finetune:self_training=M" in refused.stderr
+    assert not (tmp_path / "plain").exists()
+
+    learner = "finetune:self_training=2,epochs=1,batch_size=16"
+    adapt = run_fewshot(*common, str(tmp_path / "m"), "--learner", learner)
+    assert adapt.returncode == 0, adapt.stderr
+    assert "12 training texts + 6 it labelled itself" in adapt.stderr
+    training = json.loads((tmp_path / "m" / "fewshot.json").read_text())["training_data"]
+    assert training["unlabeled"] == str(unlabeled) and training["pseudo_labels"] == 6
+    assert "then also on 6 texts of" in (tmp_path / "m" / "README.md").read_text()
+    model = fewshot.load(tmp_path / "m")
+    assert (model.predict(list(Xq)) == np.array([topics[v] for v in yq])).mean() >= 0.9

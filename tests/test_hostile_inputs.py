@@ -307,6 +307,7 @@ CASES = [
     ("--episode-timeout nan", bench("--dataset", "clinc150:test", "--episode-timeout", "nan", *P), "argument --episode-timeout: expected a finite number > 0, got 'nan'"),
     ("--unlabeled share of 1.5", ["bench", "--source", "amazon_reviews:books", "--target", "amazon_reviews:dvd", "--unlabeled", "1.5", "--learner", "mmd", "--out", "{out}"], "unlabeled must be a share from 0 up to (not including) 1, got 1.5"),
     ("--seeds 0", ["bench", "--source", "amazon_reviews:books", "--target", "amazon_reviews:dvd", "--seeds", "0", "--learner", "mmd", "--out", "{out}"], "seeds must be an integer from 1"),
+    ("--unlabeled-data outside full-way runs", bench("--dataset", "clinc150:test", "--unlabeled-data", "clinc150:train", *P), "--unlabeled-data belongs to full-way runs; add --train and --test"),
     ("--source without --target", ["bench", "--source", "amazon_reviews:books", "--learner", "mmd", "--out", "{out}"], "cross-domain runs need both --source and --target"),
     ("no learner named", ["bench", "--dataset", "clinc150:test", "--out", "{out}"], "name at least one learner with --learner"),
     ("full-way without a test split", ["bench", "--train", "banking77:train_5", "--learner", "logreg", "--out", "{out}"], "full-way runs need both --train and --test"),
@@ -346,6 +347,7 @@ CASES = [
     ("adapt on data with one class", ["adapt", "--train", "{one_class.jsonl}", "--learner", "logreg", "--out", "{out}"], "every text has the label 'only'; a classifier needs at least two classes"),
     ("adapt a domain learner without --source", adapt(learner="mmd"), "learner 'mmd' needs --source DATA"),
     ("adapt with inputs the learner ignores", adapt("--unlabeled", "{texts.txt}", learner="logreg"), "learner 'logreg' does not use --unlabeled"),
+    ("self-training without unlabelled texts", adapt(learner="finetune:self_training=5"), "self_training needs unlabelled texts of the domain"),
     # -- suite files ---------------------------------------------------------------------------
     ("suite with an unknown key", ["bench", "{unknown_key.toml}", "--out", "{out}"], "unknown key 'shot'"),
     ("suite that is not TOML", ["bench", "{broken.toml}", "--out", "{out}"], "invalid TOML"),

@@ -64,6 +64,12 @@ def add_parser(commands) -> None:
     )
     bench.add_argument("--test", metavar="NAME:SPLIT|FILE", help="full-way protocol: test split")
     bench.add_argument(
+        "--unlabeled-data",
+        metavar="NAME:SPLIT|FILE",
+        help="full-way: unlabelled texts for learners that use them (finetune:self_training=M); "
+        "any text of --test is left out",
+    )
+    bench.add_argument(
         "--source", action="append", metavar="NAME:SPLIT|FILE", help="cross-domain: labelled source"
     )
     bench.add_argument(

@@ -25,6 +25,7 @@ def suite_from_args(args: argparse.Namespace):
         "--dataset": args.dataset,
         "--train": args.train,
         "--test": args.test,
+        "--unlabeled-data": args.unlabeled_data,
         "--ways": args.ways,
         "--shots": args.shots,
         "--queries": args.queries,
@@ -61,6 +62,8 @@ def suite_from_args(args: argparse.Namespace):
         raise ConfigError("name at least one learner with --learner (see `fewshot learners`)")
     if bool(args.train) != bool(args.test):
         raise ConfigError("full-way runs need both --train and --test")
+    if args.unlabeled_data and not args.train:
+        raise ConfigError("--unlabeled-data belongs to full-way runs; add --train and --test")
     if bool(args.source) != bool(args.target):
         raise ConfigError("cross-domain runs need both --source and --target")
     if not args.dataset and not args.train and not args.source:
@@ -128,7 +131,10 @@ def suite_from_args(args: argparse.Namespace):
                     )
         settings += episode_settings(table | oos_table, "command line", seed)
     if args.train:
-        settings.append(full_way_setting(args.train, args.test, seed, oos_table, "command line"))
+        table = dict(oos_table)
+        if args.unlabeled_data:
+            table["unlabeled_data"] = args.unlabeled_data
+        settings.append(full_way_setting(args.train, args.test, seed, table, "command line"))
     if args.source:
         table = {"source": args.source, "target": args.target, "shots": args.shots or [0, 8]}
         table.update(
@@ -160,6 +166,7 @@ def _multi_label_suite(args: argparse.Namespace):
             ("--split", args.split),
             ("--domain", args.domain),
             ("--unlabeled", args.unlabeled),
+            ("--unlabeled-data", args.unlabeled_data),
         )
         if value
     ]

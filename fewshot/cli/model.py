@@ -36,7 +36,10 @@ def add_parsers(commands) -> None:
         help="labelled texts to measure the model's accuracy on (recorded in its model card)",
     )
     adapt.add_argument(
-        "--unlabeled", metavar="FILE", help="unlabelled target texts (domain-alignment learners)"
+        "--unlabeled",
+        metavar="FILE",
+        help="unlabelled texts of the target domain: finetune:self_training=M labels them itself "
+        "and trains on the most confident; domain-alignment learners align to them",
     )
     adapt.add_argument(
         "--source", metavar="NAME:SPLIT|FILE", help="labelled source data (domain alignment)"
@@ -132,7 +135,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     for flag, needed in (("--unlabeled", "unlabeled"), ("--source", "source")):
         if getattr(args, needed) and needed not in learner.fit_inputs:
             raise ConfigError(
-                f"learner {spec.name!r} does not use {flag}; learners that do: see `fewshot learners`"
+                f"learner {spec.display!r} does not use {flag}; learners that do: "
+                + ("finetune:self_training=M, " if needed == "unlabeled" else "")
+                + "see `fewshot learners`"
             )
     if args.label_names and not learner.uses_label_names:
         raise ConfigError(
@@ -224,6 +229,9 @@ def run_adapt(args: argparse.Namespace) -> int:
         "source": args.source,
         "meta_train": args.meta_train,
     }
+    pseudo = len(getattr(learner, "pseudo_texts_", ()))
+    if pseudo:
+        training["pseudo_labels"] = pseudo
     if test is not None:
         predicted = classifier.predict(list(test.texts))
         training.update(
@@ -234,8 +242,9 @@ def run_adapt(args: argparse.Namespace) -> int:
     out = classifier.save(args.out, training=training)
     measured = f"; accuracy on {args.test}: {training['accuracy']:.4f}" if test else ""
     err.print(
-        f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts, fit in "
-        f"{seconds:.1f} s) to {out}{measured}",
+        f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts"
+        + (f" + {pseudo} it labelled itself" if pseudo else "")
+        + f", fit in {seconds:.1f} s) to {out}{measured}",
         highlight=False,
     )
     return 0

@@ -21,19 +21,28 @@ from fewshot.stats import (
 
 @dataclass(frozen=True)
 class FullWaySetting(Setting):
-    """Train on a fixed K-shot split of every class, test on the whole test split."""
+    """Train on a fixed K-shot split of every class, test on the whole test split.
+
+    ``unlabeled_data``: a dataset whose texts learners that use unlabelled texts (``fit_inputs``;
+    ``finetune:self_training=M``) receive, less any text of the test split."""
 
     train: str
     test: str
     seed: int = 0
     protocol: str = "full-way"
+    unlabeled_data: str | None = None
     single_task: ClassVar[bool] = True
 
     def describe(self) -> str:
-        return f"{self.train} → {self.test}"
+        pool = f" (unlabelled: {self.unlabeled_data})" if self.unlabeled_data else ""
+        return f"{self.train} → {self.test}{pool}"
 
     def datasets(self, *, meta: bool = False) -> tuple[str, ...]:
-        return (self.train, self.test)
+        return (self.train, self.test) + ((self.unlabeled_data,) if self.unlabeled_data else ())
+
+    def unkeyed(self) -> tuple[str, ...]:
+        # without a pool, the key stays what it was before pools existed (journals resume)
+        return () if self.unlabeled_data else ("unlabeled_data",)
 
     def build(self, source: DataSource) -> FullWayTask:
         return FullWayTask(source.data(self.train), source.data(self.test))
@@ -49,6 +58,7 @@ class FullWaySetting(Setting):
             task.train.label_array,
             source.inputs(self.test, kind),
             **label_name_input(learner, task.train),
+            **self._unlabeled_input(learner, task, source),
         )
         return {
             "predictions": [str(p) for p in y_pred],
@@ -57,8 +67,17 @@ class FullWaySetting(Setting):
             "reliability": reliability_bins(proba, y_pred == task.test.label_array),
         }
 
+    def _unlabeled_input(self, learner, task: FullWayTask, source) -> dict[str, Any]:
+        """``{"unlabeled": ...}`` for a learner that uses unlabelled texts, when there is a pool:
+        its rows less those whose text is in the test split (never learn from test inputs)."""
+        if not self.unlabeled_data or "unlabeled" not in learner.fit_inputs:
+            return {}
+        pool = source.data(self.unlabeled_data).text_array
+        kept = ~np.isin(pool.astype(str), task.test.text_array.astype(str))
+        return {"unlabeled": source.inputs(self.unlabeled_data, learner.input_kind)[kept]}
+
     def record_fields(self, task: FullWayTask) -> dict[str, Any]:
-        return {
+        fields = {
             "dataset": self.test,
             "full_way": True,
             "train": self.train,
@@ -67,6 +86,9 @@ class FullWaySetting(Setting):
             "queries": len(task.test),
             "episodes": 1,
         }
+        if self.unlabeled_data:
+            fields["unlabeled_data"] = self.unlabeled_data
+        return fields
 
     def paired_values(self, outcomes, task: FullWayTask) -> np.ndarray:
         """1/0 correctness per test example."""
