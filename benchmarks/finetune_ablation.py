@@ -16,7 +16,7 @@ One process, one variant after the other, seed fixed.
 the variant with `self_training=M`, given a pool of unlabelled texts of the same domain
 (`--pool` texts drawn, seeded, from `DATASET:train` less the support and any text of the scored
 split; their labels are read only to report how many pseudo-labels are right). Its model labels
-the pool, the M most confident texts per predicted class join the support with those labels,
+the pool, M texts per predicted class (drawn from the more confident half) join the support,
 and training goes on for one epoch over both; the seconds are both rounds'.
 """
 

@@ -39,7 +39,7 @@ def add_parsers(commands) -> None:
         "--unlabeled",
         metavar="FILE",
         help="unlabelled texts of the target domain: finetune:self_training=M labels them itself "
-        "and trains on the most confident; domain-alignment learners align to them",
+        "and trains on confidently labelled ones; domain-alignment learners align to them",
     )
     adapt.add_argument(
         "--source", metavar="NAME:SPLIT|FILE", help="labelled source data (domain alignment)"
