@@ -192,8 +192,8 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         """Self-training's new examples: for each class, ``self_training`` texts drawn at random
         (seeded) from the more confident half of the unlabelled texts the model assigns to it
         (repeats and support texts left out), with that class's code. Not simply the most
-        confident: from a large pool those are near-copies of the support that teach nothing;
-        with all of clinc150's `train` as the pool they scored 0.916 on `valid`, this 0.923."""
+        confident: from a large pool those are nearly all right yet add little (with all of
+        clinc150's `train` as the pool they scored 0.916 on `valid`, this rule 0.923)."""
         seen = set(support)
         pool = [t for t in dict.fromkeys(map(str, check_query(self, unlabeled))) if t not in seen]
         if not pool:
