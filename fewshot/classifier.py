@@ -243,7 +243,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.learner_ = learner
         self.classes_ = np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)
-        self.rejection_ = self._rejection(calibration_learner, inputs, labels, names)
+        self.rejection_ = self._rejection(calibration_learner, inputs, labels, names | extra)
         self.multi_label_ = False
         return self
 
@@ -265,9 +265,10 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.rejection_, self.multi_label_ = None, True
         return self
 
-    def _rejection(self, fresh: Learner | None, inputs, labels, names: dict):
+    def _rejection(self, fresh: Learner | None, inputs, labels, fit_inputs: dict):
         """The fitted rejection rule of ``reject`` (None without one); the calibration folds
-        are fitted as the model was (``names``: its ``label_names`` input, if any)."""
+        are fitted as the model was, with the same ``fit_inputs`` (label names, unlabelled
+        texts, a source domain: data beside the training texts, so every fold gets it whole)."""
         from fewshot.rejection import Rejection, calibrate_cv, make_scorer
 
         if self.reject is None:
@@ -281,10 +282,11 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"reject_recall must be in (0, 1), got {self.reject_recall!r}")
         scorer = make_scorer(self.scorer, _registry().scorers)
         if auto:
-            if fresh is None or fresh.fit_inputs or fresh.meta_trained:
+            if fresh is None or fresh.meta_trained:
                 raise ConfigError(
                     "reject='auto' refits the learner on folds of the training texts, which "
-                    f"{self.learner!r} (it uses other data too) cannot do; give a threshold"
+                    f"{self.learner!r} (meta-trained on other classes) cannot do; give a "
+                    "threshold"
                 )
             threshold = calibrate_cv(
                 fresh,
@@ -292,7 +294,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
                 labels,
                 [scorer],
                 recall=self.reject_recall,
-                fit=lambda fold, X, y: fold.fit(X, y, **names),
+                fit=lambda fold, X, y: fold.fit(X, y, **fit_inputs),
             )[scorer.name]
         else:
             threshold = float(self.reject)

@@ -82,7 +82,9 @@ def _setting(record: dict[str, Any]) -> str:
         kind = "full-way" if record.get("full_way") else f"{record['ways']}-way"
         return f"multi-label {kind} {record['shots']}-shot, {record['episodes']} tasks"
     if record["full_way"]:
-        return f"full-way {record['shots']}-shot ({record['ways']} classes)"
+        pool = record.get("unlabeled_data")  # offered to the learners that use unlabelled texts
+        pool = f", unlabelled {escape(pool)}" if pool else ""
+        return f"full-way {record['shots']}-shot ({record['ways']} classes{pool})"
     if record.get("source"):
         return (
             f"from {_where(record, 'source')}, {record['shots']}-shot, {record['episodes']} seeds"

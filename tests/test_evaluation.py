@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from rich.console import Console
 from sklearn.metrics import f1_score
 
 from fewshot.errors import ConfigError
@@ -15,6 +16,7 @@ from fewshot.evaluation import (
 )
 from fewshot.journal import fingerprint
 from fewshot.learners import Learner
+from fewshot.report import results_table
 
 
 def test_macro_f1_agrees_with_scikit_learn():
@@ -119,6 +121,11 @@ def test_full_way_gives_an_unlabelled_pool_less_the_test_texts(evaluator, tmp_pa
     assert PoolRecording.seen == [None, ["a refund", "my card?"]]
     records = [result.outcomes[0].record for result in results]
     assert "unlabeled_data" not in records[0] and records[1]["unlabeled_data"] == pool
+    # the results table says which setting had a pool
+    console = Console(width=400, record=True)
+    console.print(results_table(records))
+    rows = [line for line in console.export_text().splitlines() if "pool_recording" in line]
+    assert [f"unlabelled {pool}" in line for line in rows] == [False, True]
 
 
 def test_every_learner_sees_identical_episodes(evaluator):

@@ -18,6 +18,7 @@ from fewshot.rejection import (
     fpr_at_95_tpr,
     make_scorer,
 )
+from plugins.protonet import PrototypicalLearner
 from tests.conftest import run_fewshot
 
 KEYS = {"oos_auroc", "oos_fpr95", "oos_recall", "oos_precision", "in_scope_accuracy", "threshold"}
@@ -133,6 +134,28 @@ def test_adapt_reject_auto_then_predict_says_none_of_these(tmp_path):
     (model / "fewshot.json").write_text(json.dumps(config))
     result = run_fewshot("predict", str(model), "clinc150:test", "--out", str(tmp_path / "x.jsonl"))
     assert result.returncode == 2 and "rejection rule differ" in result.stderr
+
+
+class PoolPrototypes(PrototypicalLearner):
+    """Prototypes that also take unlabelled texts, and count how many they were given."""
+
+    fit_inputs = frozenset({"unlabeled"})
+    seen: list = []
+
+    def fit(self, X, y, unlabeled=None):
+        PoolPrototypes.seen.append(None if unlabeled is None else len(unlabeled))
+        return super().fit(X, y)
+
+
+def test_reject_auto_fits_every_fold_with_the_unlabelled_texts(registry):
+    train = registry.datasets.load("clinc150:train_5")
+    pool = list(registry.datasets.load("clinc150:valid").texts[:40])
+    PoolPrototypes.seen = []
+    classifier = FewShotClassifier(PoolPrototypes(), reject="auto", scorer="cosine")
+    classifier.fit(list(train.texts), list(train.labels), unlabeled=pool)
+    # the model, then 5 calibration folds (5 texts per class), each with the whole pool
+    assert PoolPrototypes.seen == [40] * 6
+    assert classifier.rejection_.calibration == "cv-5"
 
 
 def test_the_classifier_abstains_and_keeps_its_rule(tmp_path, registry):

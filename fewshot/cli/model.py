@@ -171,10 +171,10 @@ def run_adapt(args: argparse.Namespace) -> int:
         from fewshot.rejection import make_scorer
 
         make_scorer(args.scorer, registry.scorers)  # an unknown scorer: said now, not after fit
-        if args.reject == "auto" and (learner.fit_inputs or learner.meta_trained):
+        if args.reject == "auto" and learner.meta_trained:
             raise ConfigError(
                 f"--reject auto refits {spec.name!r} on folds of the training texts, which a "
-                "learner that uses other data cannot do; give a threshold (--reject NUMBER)"
+                "meta-trained learner cannot do; give a threshold (--reject NUMBER)"
             )
     train = registry.datasets.load(args.train, columns)
     if args.label_names:
@@ -216,7 +216,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         fresh = registry.make_learner(spec.name, spec.params)
         _apply_run_options(fresh, spec, device, args.seed)
         classifier.rejection_ = classifier._rejection(
-            fresh, inputs(train.texts), train.label_array, label_name_input(learner, train)
+            fresh, inputs(train.texts), train.label_array, fit_inputs
         )
     seconds = time.perf_counter() - start
     training = {
