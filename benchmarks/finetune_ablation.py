@@ -60,6 +60,9 @@ VARIANTS: dict[str, dict] = {
     "layer-decay-0.8": {"layer_decay": 0.8},
     "layer-decay-0.8+lr-1e-4": {"layer_decay": 0.8, "learning_rate": 1e-4},
     "layer-decay-0.65+lr-2e-4": {"layer_decay": 0.65, "learning_rate": 2e-4},
+    "scale-10": {"scale": 10.0},
+    "scale-15": {"scale": 15.0},
+    "scale-35": {"scale": 35.0},
 }
 
 

@@ -90,6 +90,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         "label_names": Boolean(),
         "name_weight": Real(min=0),
         "head_weight": Real(min=0),
+        "scale": Real(min=0, min_open=True),
         "dropout_views": Boolean(),
         "schedule": OneOf("constant", "linear"),
         "self_training": Integer(min=0),
@@ -115,6 +116,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         label_names: bool = True,
         name_weight: float = 1.0,
         head_weight: float = 0.0,
+        scale: float = 20.0,
         dropout_views: bool = False,
         schedule: str = "constant",
         self_training: int = 0,
@@ -137,6 +139,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         self.label_names = label_names
         self.name_weight = name_weight
         self.head_weight = head_weight
+        self.scale = scale
         self.dropout_views = dropout_views
         self.schedule = schedule
         self.self_training = self_training
@@ -303,6 +306,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                         self.batch_size,
                         rng,
                         budget,
+                        scale=self.scale,
                         names=names,
                         name_weight=self.name_weight,
                     )
@@ -315,6 +319,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                         self.batch_size,
                         rng,
                         budget,
+                        scale=self.scale,
                         names=names,
                         name_weight=self.name_weight,
                         head=head,
@@ -331,6 +336,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                         self.batch_size,
                         rng,
                         budget,
+                        scale=self.scale,
                     )
                 if len(held_out):
                     score = _prototype_accuracy(model, texts, codes, train, held_out)

@@ -37,6 +37,9 @@ def test_same_seed_same_model(finetune, recipe):
         assert np.array_equal(p.numpy(), q.numpy()), name
     c = finetune(recipe=recipe, random_state=4).fit(X, y)
     assert not np.array_equal(a.weights_, c.weights_)
+    # the similarity scale (inverse temperature) reaches the loss of either recipe
+    d = finetune(recipe=recipe, random_state=3, scale=10.0).fit(X, y)
+    assert not np.array_equal(a.weights_, d.weights_)
 
 
 def test_label_names_join_training_when_the_labels_say_something(finetune):
