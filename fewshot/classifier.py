@@ -63,7 +63,7 @@ _REGISTRY = None
 
 def _load_rejection(path: Path, description: dict[str, Any], state: dict[str, np.ndarray]):
     """The rejection rule stored in a model directory."""
-    from fewshot.models import CONFIG, ModelError
+    from fewshot.modeldir import CONFIG, ModelError
     from fewshot.rejection import load_rejection
 
     try:

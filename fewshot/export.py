@@ -264,13 +264,8 @@ def export_onnx(
     """Add an ONNX bundle (fp32, and int8 with ``quantize``) to the model in ``directory``, or
     to a copy of it at ``out``; returns where, and the parity of each variant with torch."""
     from fewshot.classifier import FewShotClassifier
-    from fewshot.models import (
-        CONFIG,
-        _sha256,
-        check_model_out,
-        read_config,
-        verify,
-    )
+    from fewshot.modeldir import CONFIG, read_config, sha256_file, verify
+    from fewshot.models import check_model_out
     from fewshot.outputs import replace_directory, share, staging_directory
 
     require_onnxruntime()
@@ -301,7 +296,7 @@ def export_onnx(
             variants["int8"] = {"file": f"{BUNDLE_DIR}/{VARIANTS['int8']}"}
         share(staging)
         for path in sorted(bundle.iterdir()):
-            config["files"][path.relative_to(staging).as_posix()] = _sha256(path)
+            config["files"][path.relative_to(staging).as_posix()] = sha256_file(path)
         config["onnx"] = {"default": "int8" if quantize else "fp32", "variants": variants, **graph}
         _write_config(staging / CONFIG, config)
         torch_model = FewShotClassifier.load(staging, cache=False, backend="torch")
@@ -330,7 +325,7 @@ def _add_head(model: Path, config: dict[str, Any], learner) -> None:
     :mod:`fewshot.onnxmodel`), and list it in ``config`` (written back)."""
     from safetensors.numpy import save_file
 
-    from fewshot.models import CONFIG, _sha256
+    from fewshot.modeldir import CONFIG, sha256_file
     from fewshot.onnxmodel import head_entry
     from fewshot.outputs import share
 
@@ -342,7 +337,7 @@ def _add_head(model: Path, config: dict[str, Any], learner) -> None:
     path = model / entry["file"]
     save_file(arrays, str(path))
     share(model)
-    config["files"][entry["file"]] = _sha256(path)
+    config["files"][entry["file"]] = sha256_file(path)
     config["onnx"]["head"] = entry
     _write_config(model / CONFIG, config)
 

@@ -143,7 +143,7 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from fewshot.models import CONFIG, ModelError, _listed_path, _onnx_encoder
+    from fewshot.modeldir import CONFIG, ModelError, listed_path, onnx_encoder
     from fewshot.onnxencoder import BUNDLE_DIR
 
     entry = config["onnx"]["head"]
@@ -158,7 +158,7 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
         or not isinstance(normalize, bool)
     ):
         raise ModelError(f"{directory / CONFIG}: its ONNX head entry is damaged")
-    path = _listed_path(directory, name)
+    path = listed_path(directory, name)
     try:
         arrays = load_file(str(path))
         head = LinearHead(arrays["weights"], arrays["bias"], activation, normalize)
@@ -167,7 +167,7 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
     if any(not np.isfinite(a).all() for a in arrays.values()):
         raise ModelError(f"{path}: holds NaN or infinite values")
     thresholds = arrays.get("thresholds")
-    encoder = _onnx_encoder(directory, config, variant)
+    encoder = onnx_encoder(directory, config, variant)
     rejection = _rejection(directory, config) if config.get("reject") is not None else None
     labels = len(config["labels"])
     if head.weights.shape != (labels, encoder.dimension) or (
@@ -186,7 +186,7 @@ def _rejection(directory: Path, config: dict[str, Any]):
     from safetensors.numpy import load_file
 
     from fewshot.errors import ConfigError
-    from fewshot.models import CONFIG, STATE, ModelError
+    from fewshot.modeldir import CONFIG, STATE, ModelError
     from fewshot.rejection import BUILT_IN, load_rejection
 
     try:

@@ -27,10 +27,10 @@ def _edit_config(directory, **changes):
 
 def _relist(directory):
     """Recompute the checksums in fewshot.json, as someone editing a model by hand would."""
-    from fewshot.models import _sha256
+    from fewshot.modeldir import sha256_file
 
     config = json.loads((directory / "fewshot.json").read_text())
-    config["files"] = {name: _sha256(directory / name) for name in config["files"]}
+    config["files"] = {name: sha256_file(directory / name) for name in config["files"]}
     (directory / "fewshot.json").write_text(json.dumps(config))
 
 

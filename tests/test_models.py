@@ -165,7 +165,7 @@ def test_interrupted_save_leaves_the_old_model_intact(
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the checksums were computed
 
-    monkeypatch.setattr(fewshot.models, "_sha256", crash)
+    monkeypatch.setattr(fewshot.models, "sha256_file", crash)
     with pytest.raises(KeyboardInterrupt):
         save_model(
             registry.make_learner("logreg").fit(X, train.label_array),
