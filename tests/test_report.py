@@ -166,6 +166,15 @@ def test_refusals_are_one_line_and_change_nothing(banking_run, tmp_path, capsys)
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "broken" / "report.html").exists()
 
 
+def test_a_full_way_run_with_an_unlabelled_pool_is_a_setting_of_its_own():
+    from fewshot.htmlreport.figures import setting_name
+
+    plain = {"dataset": "banking77:test", "full_way": True, "shots": 5}
+    pooled = {**plain, "unlabeled_data": "banking77:train"}
+    assert setting_name(plain) == "banking77:test full-way 5-shot"
+    assert setting_name(pooled) == "banking77:test full-way 5-shot, unlabelled banking77:train"
+
+
 def test_several_runs_side_by_side(banking_run, tmp_path):
     for name in ("before", "after"):
         shutil.copytree(banking_run, tmp_path / name)

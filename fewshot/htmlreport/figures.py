@@ -41,7 +41,8 @@ def ok(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def setting_name(r: dict[str, Any], *, shots: bool = True) -> str:
-    """The setting of a record in words: ``banking77:test 5-way 1-shot``."""
+    """The setting of a record in words: ``banking77:test 5-way 1-shot``, and the unlabelled
+    pool a full-way run offered its learners, if any (a setting of its own)."""
     if r.get("source"):
         where = f"{r['source']} → {r['target']}"
     else:
@@ -54,7 +55,8 @@ def setting_name(r: dict[str, Any], *, shots: bool = True) -> str:
         kind = "full-way"
     else:
         kind = f"{r['ways']}-way" if r.get("ways") else r.get("protocol", "")
-    return f"{where} {kind}" + (f" {r['shots']}-shot" if shots else "")
+    pool = f", unlabelled {r['unlabeled_data']}" if r.get("unlabeled_data") else ""
+    return f"{where} {kind}" + (f" {r['shots']}-shot" if shots else "") + pool
 
 
 class Palette:
