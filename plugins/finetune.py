@@ -66,7 +66,57 @@ RECIPES = ("contrastive", "end-to-end")
 
 
 class FineTuneLearner(TunedEncoderMixin, Learner):
-    """Fine-tunes the encoder on the support texts (contrastive or end-to-end), then a head."""
+    """Fine-tunes the encoder on the support texts (contrastive or end-to-end), then a head.
+
+    Parameters
+    ----------
+    recipe : {"contrastive", "end-to-end"}
+        How the encoder is trained: same-class pairs with in-batch negatives, or cross-entropy
+        through a cosine classifier. Either way a logistic-regression head follows.
+    encoder : str
+        A registered encoder name, a local sentence-transformers directory or a hub id in the
+        local cache; the model that is tuned.
+    epochs : int
+        Passes over the support texts (3).
+    max_steps, time_budget : int or None, float or None
+        Stop after this many optimiser steps / seconds of training, both rounds of
+        self-training included (None: no limit).
+    learning_rate : float
+        AdamW's learning rate (5e-5).
+    layer_decay : float in (0, 1]
+        Below 1, each transformer layer learns at this times the rate of the one above it.
+    batch_size : int
+        Texts per step; a contrastive batch holds at most one anchor per class (32).
+    freeze_layers : int
+        Bottom transformer layers kept fixed (0).
+    head_C : float
+        Inverse regularisation of the logistic head (10).
+    class_weight : {"balanced"} or None
+        Weight the head's classes inverse to their frequency, for imbalanced labels.
+    validation_fraction, patience : float in [0, 1), int
+        Early stopping: hold out this share of each class's texts, score nearest-prototype
+        accuracy on them after every epoch, stop after ``patience`` epochs without a gain and
+        keep the best (0: off).
+    label_names : bool
+        Pull each text towards its label's readable name and away from the other names (True;
+        left out where the ids are opaque).
+    name_weight, head_weight : float
+        Weights of the name term (1) and of a joint cross-entropy term through a cosine
+        classifier (0: off).
+    scale : float
+        Similarity scale (inverse temperature) of the contrastive and name terms (20).
+    dropout_views : bool
+        Encode each text twice and treat the two dropout views as one more positive pair.
+    schedule : {"constant", "linear"}
+        The learning rate: constant, or warm-up then linear decay.
+    self_training : int
+        M > 0: after training, label the ``unlabeled=`` texts given to ``fit``, add M per class
+        drawn from the more confident half, and train one more epoch over both (0: off).
+    device : str
+        ``cpu``, or ``cuda`` / ``cuda:N`` where torch sees a GPU.
+    random_state : int or None
+        One seed, one model, bit for bit (None: seed 0).
+    """
 
     name = "finetune"
     supports_multi_label = True
