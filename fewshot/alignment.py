@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fewshot import progress
+
 #: Gaussian kernel bandwidths, as multiples of the median pairwise squared distance.
 BANDWIDTH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -228,6 +230,7 @@ def train_aligned(
         if loss.requires_grad:  # False when nothing trainable is in the loss (weights all 0)
             loss.backward()
             optimizer.step()
+        progress.step()
         if data.validation_codes is not None and (
             (step + 1) % check_every == 0 or step + 1 == steps
         ):

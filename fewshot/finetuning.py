@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fewshot import progress
 from fewshot.errors import ConfigError, DataError
 
 # modules.json names the classes that loading imports. A saved encoder may only name
@@ -158,7 +159,7 @@ def contrastive_epoch(
         if head is not None:
             loss = loss + head_weight * _towards(head, scale, (a, own), (b, own))
         _step(optimizer, loss)
-        budget.steps += 1
+        budget.step()
 
 
 def _towards(anchors, scale: float, *sides):
@@ -221,7 +222,7 @@ def contrastive_label_sets_epoch(
             own_a, own_b = (torch.as_tensor(spread[i], device=a.device) for i in (batch, partners))
             loss = loss + name_weight * _towards(embed(model, names), scale, (a, own_a), (b, own_b))
         _step(optimizer, loss)
-        budget.steps += 1
+        budget.step()
 
 
 def cross_entropy_epoch(
@@ -248,7 +249,7 @@ def cross_entropy_epoch(
         _step(
             optimizer, F.cross_entropy(logits, torch.as_tensor(codes[batch], device=logits.device))
         )
-        budget.steps += 1
+        budget.step()
 
 
 def adamw(groups, *, weight_decay: float):
@@ -335,6 +336,11 @@ class TrainingBudget:
         self.max_steps = max_steps
         self.end = None if seconds is None else time.monotonic() + seconds
         self.steps = 0
+
+    def step(self) -> None:
+        """Count one optimiser step (and show it, where the command line shows progress)."""
+        self.steps += 1
+        progress.step()
 
     def exhausted(self) -> bool:
         if self.max_steps is not None and self.steps >= self.max_steps:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fewshot import progress
 from fewshot.data import LabeledTexts
 from fewshot.episodes import ClassSplit, EpisodeSampler
 
@@ -159,9 +160,11 @@ def train_with_validation(
     if best_score is None:
         for i in range(steps):
             step(i)
+            progress.step()
         return steps, None
     for i in range(steps):
         step(i)
+        progress.step()
         if (i + 1) % validate_every == 0 or i + 1 == steps:
             score = validate()
             if score > best_score:

@@ -1,6 +1,13 @@
 """The finetune learner with the real MiniLM encoder: conformance, reproducibility, budgets, saving."""
 
+import fcntl
 import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 import time
 
 import numpy as np
@@ -251,3 +258,48 @@ def test_adapt_self_trains_on_the_unlabelled_file(finetune, tmp_path):
     assert "then also on 6 texts of" in (tmp_path / "m" / "README.md").read_text()
     model = fewshot.load(tmp_path / "m")
     assert (model.predict(list(Xq)) == np.array([topics[v] for v in yq])).mean() >= 0.9
+
+
+def test_adapt_shows_its_training_steps_on_a_terminal(finetune, tmp_path):
+    X, y, _, _ = make_task(finetune(), shots=4)
+    topics = dict(zip(np.unique(y), ["sport", "food", "money"], strict=True))
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        "".join(
+            json.dumps({"text": t, "label": topics[v]}) + "\n" for t, v in zip(X, y, strict=True)
+        )
+    )
+
+    def adapt(*options: str) -> str:
+        """What `fewshot adapt` writes to standard error when that is a terminal."""
+        leader, follower = pty.openpty()
+        # a terminal has a size (a new pseudo-terminal's is 0 x 0: tqdm would draw nothing)
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+        command = ["adapt", "--train", str(train), "--out", str(tmp_path / "m"), *options]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fewshot", *command],
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            env=dict(os.environ, COLUMNS="200"),
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(leader)
+        assert process.wait(timeout=600) == 0, shown
+        return shown.decode(errors="replace")
+
+    learner = ("--learner", "finetune:max_steps=3,batch_size=16")
+    shown = adapt(*learner)
+    assert "training: 3 steps" in shown and "saved finetune" in shown
+    quiet = adapt(*learner, "--no-progress")
+    assert "training:" not in quiet and "saved finetune" in quiet
+    frozen = adapt("--learner", "logreg")  # nothing trains step by step: no line at all
+    assert "training:" not in frozen and "saved logreg" in frozen

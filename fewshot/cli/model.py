@@ -4,6 +4,7 @@ in ``predict.py``, labels texts with one)."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 
@@ -92,6 +93,11 @@ def add_parsers(commands) -> None:
         "--oos-label", default="oos", help="the label of rejected texts (default oos)"
     )
 
+    adapt.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress line while the learner trains (shown only on a terminal)",
+    )
     add_device_option(adapt)
     add_cache_options(adapt)
     adapt.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
@@ -108,6 +114,14 @@ def _apply_run_options(learner, spec, device: str, seed: int | None) -> None:
 
 
 def run_adapt(args: argparse.Namespace) -> int:
+    from fewshot.progress import training_progress
+
+    # the learner's optimiser steps, as they come (fine-tuning takes minutes on a CPU)
+    with training_progress("training", enabled=not args.no_progress and sys.stderr.isatty()):
+        return _adapt(args)
+
+
+def _adapt(args: argparse.Namespace) -> int:
     import numpy as np
 
     from fewshot.classifier import FewShotClassifier
