@@ -12,6 +12,12 @@ One process, one variant after the other, seed fixed.
     python benchmarks/finetune_ablation.py --dataset banking77 --split test --variants default
     python benchmarks/finetune_ablation.py --dataset clinc150 --variants default --self-train 15
 
+`--encoder DIR` starts from another encoder, such as one first tuned on another intent dataset
+(CPFT's idea of pre-training on other intent data; here supervised, through `fewshot adapt`):
+
+    fewshot adapt --train banking77:train --learner finetune:epochs=1,max_steps=300 --out pre
+    python benchmarks/finetune_ablation.py --dataset clinc150 --variants default --encoder pre/encoder
+
 `--self-train M` adds a self-training row after each variant, a setting that uses extra data:
 the variant with `self_training=M`, given a pool of unlabelled texts of the same domain
 (`--pool` texts drawn, seeded, from `DATASET:train` less the support and any text of the scored
@@ -78,6 +84,12 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this file (JSON lines, appended)")
     parser.add_argument("--self-train", type=int, metavar="M", help="pseudo-labels per class")
     parser.add_argument("--pool", type=int, default=4000, help="unlabelled texts (self-training)")
+    parser.add_argument(
+        "--encoder",
+        metavar="DIR",
+        help="start every variant from this sentence-transformers directory (e.g. the encoder/ of "
+        "a model adapted on another dataset) instead of all-MiniLM-L6-v2",
+    )
     args = parser.parse_args()
 
     registry = load_registry()
@@ -99,6 +111,8 @@ def main() -> None:
     print(f"{'frozen logreg':<26} {frozen_accuracy:>9.4f}")
     for name in args.variants.split(","):
         params = {"random_state": args.seed, **VARIANTS[name]}
+        if args.encoder:
+            params["encoder"] = args.encoder
         learner = registry.make_learner("finetune", params)
         start = time.perf_counter()
         learner.fit(train.text_array, train.label_array)
