@@ -51,4 +51,5 @@ def training_progress(
     finally:
         _ADVANCE.reset(token)
         for bar in bars:
+            bar.refresh()  # the final count, even when the last steps came faster than redraws
             bar.close()

@@ -231,8 +231,9 @@ def test_banking77_adapt_predict_reproduces_the_benchmark(tmp_path):
     assert f"accuracy on the labelled inputs: {record['accuracy']:.4f}" in predict.stderr
 
 
-def test_adapt_self_trains_on_the_unlabelled_file(finetune, tmp_path):
-    X, y, Xq, yq = make_task(finetune(), shots=4)
+def _topic_file(tmp_path, X, y):
+    """make_task's texts as a JSONL training file, their opaque ids renamed to topics (so that
+    label names apply), and that renaming."""
     topics = dict(zip(np.unique(y), ["sport", "food", "money"], strict=True))
     train = tmp_path / "train.jsonl"
     train.write_text(
@@ -240,6 +241,12 @@ def test_adapt_self_trains_on_the_unlabelled_file(finetune, tmp_path):
             json.dumps({"text": t, "label": topics[v]}) + "\n" for t, v in zip(X, y, strict=True)
         )
     )
+    return train, topics
+
+
+def test_adapt_self_trains_on_the_unlabelled_file(finetune, tmp_path):
+    X, y, Xq, yq = make_task(finetune(), shots=4)
+    train, topics = _topic_file(tmp_path, X, y)
     unlabeled = tmp_path / "unlabeled.txt"
     unlabeled.write_text("".join(t + "\n" for t in Xq))
     common = ("adapt", "--train", str(train), "--unlabeled", str(unlabeled), "--out")
@@ -262,13 +269,7 @@ def test_adapt_self_trains_on_the_unlabelled_file(finetune, tmp_path):
 
 def test_adapt_shows_its_training_steps_on_a_terminal(finetune, tmp_path):
     X, y, _, _ = make_task(finetune(), shots=4)
-    topics = dict(zip(np.unique(y), ["sport", "food", "money"], strict=True))
-    train = tmp_path / "train.jsonl"
-    train.write_text(
-        "".join(
-            json.dumps({"text": t, "label": topics[v]}) + "\n" for t, v in zip(X, y, strict=True)
-        )
-    )
+    train, _ = _topic_file(tmp_path, X, y)
 
     def adapt(*options: str) -> str:
         """What `fewshot adapt` writes to standard error when that is a terminal."""
