@@ -16,9 +16,9 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from fewshot.cache import EmbeddingCache
-from fewshot.encoders import CachedEncoder, SentenceTransformerEncoder, default_model_path
-from fewshot.plugins import load_registry
+from fewshot.encoding.cache import EmbeddingCache
+from fewshot.encoding.encoders import CachedEncoder, SentenceTransformerEncoder, default_model_path
+from fewshot.plugins.registry import load_registry
 
 
 def main() -> None:

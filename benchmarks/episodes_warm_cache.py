@@ -14,9 +14,9 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from fewshot.cache import EmbeddingCache
-from fewshot.evaluation import EpisodeSetting, Evaluator, LearnerSpec
-from fewshot.plugins import load_registry
+from fewshot.encoding.cache import EmbeddingCache
+from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
+from fewshot.plugins.registry import load_registry
 
 BUDGET_SECONDS = 0.3
 

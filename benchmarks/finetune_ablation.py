@@ -40,12 +40,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from fewshot.cache import EmbeddingCache
-from fewshot.labelnames import label_names
-from fewshot.maths import softmax
-from fewshot.plugins import load_registry
+from fewshot.data.label_names import label_names
+from fewshot.encoding.cache import EmbeddingCache
+from fewshot.learners.maths import softmax
+from fewshot.plugins.registry import load_registry
 
-# Parameters over finetune's defaults (see plugins/finetune.py).
+# Parameters over finetune's defaults (see fewshot_plugins/finetune/learner.py).
 VARIANTS: dict[str, dict] = {
     "default": {},
     "no-names": {"label_names": False},

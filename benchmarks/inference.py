@@ -4,7 +4,7 @@
 
 Adapts each learner on banking77:train_5 (kept in --models DIR, reused when there), exports it
 (`fewshot export --onnx --quantize int8`), then for each backend starts a fresh Python process
-that loads the model as `fewshot predict` and `fewshot serve` do (`fewshot.models.load_predictor`:
+that loads the model as `fewshot predict` and `fewshot serve` do (`fewshot.models.saving.load_predictor`:
 the ONNX bundle alone where it has a head) and predicts: one text first (cold start: from the
 process's start to that first prediction, as the parent sees it), then the 3,080 banking77 test
 texts, read from the bundled file, with the embedding cache off (throughput). Reports peak
@@ -33,13 +33,13 @@ def child(model: str, backend: str, out: str) -> None:
     import resource
     from importlib import resources
 
-    from fewshot.models import load_predictor
+    from fewshot.models.saving import load_predictor
 
     classifier = load_predictor(model, cache=False, backend=backend)
     classifier.predict(["how do I activate my new card?"])
     print("first", flush=True)  # the parent's clock stops here
     # the bundled file itself, not the dataset registry (which would load every plugin)
-    path = resources.files("fewshot") / "bundled" / "banking77" / "test.jsonl.gz"
+    path = resources.files("fewshot.data") / "bundled" / "banking77" / "test.jsonl.gz"
     with gzip.open(str(path), "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle]
     texts, labels = [r["text"] for r in rows], [str(r["label"]) for r in rows]

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
-    from fewshot.plugins import load_registry
+    from fewshot.plugins.registry import load_registry
 
     texts = list(load_registry().datasets.load("banking77:test").texts)
     with socket.socket() as s:

@@ -21,9 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from fewshot.cache import EmbeddingCache
-from fewshot.encoders import default_model_path
-from fewshot.plugins import load_registry
+from fewshot.encoding.cache import EmbeddingCache
+from fewshot.encoding.encoders import default_model_path
+from fewshot.plugins.registry import load_registry
 
 
 def run_setfit(train, test, args, scratch: str) -> dict:

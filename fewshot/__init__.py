@@ -4,6 +4,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from fewshot import _moved
+from fewshot.util.lazy import lazy_exports
+
 hookimpl = pluggy.HookimplMarker("fewshot")
 """Marker for plugin hook implementations: ``@fewshot.hookimpl``."""
 
@@ -15,41 +18,33 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 # The public names, imported on first use: `fewshot --help` and `fewshot learners` must not pay
 # for scikit-learn or torch.
 _EXPORTS = {
-    "ClassSplit": "fewshot.episodes",
+    "ClassSplit": "fewshot.tasks.episodes",
     "ConfigError": "fewshot.errors",
     "DataError": "fewshot.errors",
-    "DatasetInfo": "fewshot.datasets",
-    "EncoderInfo": "fewshot.encoders",
-    "Episode": "fewshot.episodes",
+    "DatasetInfo": "fewshot.data.catalogue",
+    "EncoderInfo": "fewshot.encoding.encoders",
+    "Episode": "fewshot.tasks.episodes",
     "EpisodeError": "fewshot.errors",
-    "EpisodeSampler": "fewshot.episodes",
-    "FewShotClassifier": "fewshot.classifier",
+    "EpisodeSampler": "fewshot.tasks.episodes",
+    "FewShotClassifier": "fewshot.models.classifier",
     "FewshotError": "fewshot.errors",
-    "FullWayTask": "fewshot.episodes",
-    "LabeledTexts": "fewshot.data",
-    "Learner": "fewshot.learners",
-    "NotFittedError": "fewshot.learners",
-    "OnnxClassifier": "fewshot.onnxmodel",
+    "FullWayTask": "fewshot.tasks.episodes",
+    "LabeledTexts": "fewshot.data.texts",
+    "Learner": "fewshot.learners.base",
+    "NotFittedError": "fewshot.learners.base",
+    "OnnxClassifier": "fewshot.deploy.onnx_model",
     "PluginError": "fewshot.errors",
-    "load_predictor": "fewshot.models",
-    "read_labeled_file": "fewshot.data",
+    "load_predictor": "fewshot.models.saving",
+    "read_labeled_file": "fewshot.data.texts",
 }
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'fewshot' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+_moved.install()  # module paths of fewshot 0.1 (fewshot.cache, fewshot.maths, ...) still import
 
 
 def load(directory, *, device=None, cache=True):
     """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``: a
-    fitted :class:`FewShotClassifier`, verified (see :mod:`fewshot.models`)."""
-    from fewshot.classifier import FewShotClassifier
+    fitted :class:`FewShotClassifier`, verified (see :mod:`fewshot.models.saving`)."""
+    from fewshot.models.classifier import FewShotClassifier
 
     return FewShotClassifier.load(directory, device=device, cache=cache)
 

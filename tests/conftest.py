@@ -21,10 +21,10 @@ REQUIRE_EXTRAS_ENV = "FEWSHOT_REQUIRE_EXTRAS"
 
 
 def _learn2learn_missing() -> str | None:
-    from fewshot.install_meta import INSTALL_HINT
+    from fewshot.integrations.learn2learn.install import INSTALL_HINT
 
     try:
-        from fewshot.install_meta import import_learn2learn
+        from fewshot.integrations.learn2learn.install import import_learn2learn
 
         import_learn2learn()
     except ImportError:
@@ -92,14 +92,14 @@ def shared_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def registry():
-    from fewshot.plugins import load_registry
+    from fewshot.plugins.registry import load_registry
 
     return load_registry()
 
 
 @pytest.fixture(scope="session")
 def encoder(registry, shared_cache):
-    from fewshot.cache import EmbeddingCache
+    from fewshot.encoding.cache import EmbeddingCache
 
     return registry.cached_encoder(
         "all-MiniLM-L6-v2", device="cpu", cache=EmbeddingCache(shared_cache), progress=False

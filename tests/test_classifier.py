@@ -152,7 +152,7 @@ def _hub_cache_layout(hub: Path, repo_id: str, source: Path) -> Path:
 @pytest.fixture(scope="module")
 def hub_home(tmp_path_factory):
     """HF_HOME with a hub cache holding the bundled MiniLM as "acme/support-minilm"."""
-    from fewshot.encoders import default_model_path
+    from fewshot.encoding.encoders import default_model_path
 
     home = tmp_path_factory.mktemp("hf-home")
     _hub_cache_layout(home / "hub", "acme/support-minilm", default_model_path())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fewshot.errors import ConfigError
-from fewshot.suite import load_suite
+from fewshot.evaluation.suite import load_suite
 from tests.conftest import ROOT, run_fewshot
 
 CONTRACT = {

@@ -9,11 +9,16 @@ import pytest
 import torch
 from conftest import run_fewshot
 
-from fewshot.alignment import AlignmentNetwork, class_conditional_kl, gaussian_kl, mmd2
-from fewshot.data import LabeledTexts
-from fewshot.episodes import CrossDomainSampler
+from fewshot.data.texts import LabeledTexts
 from fewshot.errors import ConfigError, EpisodeError
-from fewshot.suite import load_suite
+from fewshot.evaluation.suite import load_suite
+from fewshot.tasks.episodes import CrossDomainSampler
+from fewshot_plugins.alignment.training import (
+    AlignmentNetwork,
+    class_conditional_kl,
+    gaussian_kl,
+    mmd2,
+)
 
 
 @pytest.fixture(scope="module")

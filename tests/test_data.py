@@ -4,8 +4,8 @@ import json
 import pandas as pd
 import pytest
 
-from fewshot.data import LabeledTexts, read_labeled_file
-from fewshot.datasets import Columns
+from fewshot.data.catalogue import Columns
+from fewshot.data.texts import LabeledTexts, read_labeled_file
 from fewshot.errors import ConfigError, DataError
 
 
@@ -182,7 +182,7 @@ def test_dataset_spec_errors(registry, tmp_path):
 def test_attribution_is_shipped():
     from importlib import resources
 
-    text = (resources.files("fewshot") / "bundled" / "ATTRIBUTION.md").read_text()
+    text = (resources.files("fewshot.data") / "bundled" / "ATTRIBUTION.md").read_text()
     for credit in ("Casanueva", "Larson", "Blitzer", "CC BY 4.0", "CC BY 3.0"):
         assert credit in text
 

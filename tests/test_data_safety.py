@@ -19,11 +19,11 @@ import zlib
 import numpy as np
 import pytest
 
-from fewshot.cache import EmbeddingCache
+from fewshot.encoding.cache import EmbeddingCache
 from fewshot.errors import ConfigError
-from fewshot.evaluation import EpisodeSetting, Evaluator, LearnerSpec
-from fewshot.journal import JOURNAL
-from fewshot.outputs import write_atomic
+from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
+from fewshot.evaluation.journal import JOURNAL
+from fewshot.util.files import write_atomic
 from tests.conftest import run_fewshot
 
 QUICK = ["bench", "--dataset", "banking77:test", "--learner", "protonet", "--shots", "1"]
@@ -168,8 +168,8 @@ def test_memory_does_not_grow_with_the_number_of_episodes(registry, encoder):
     class Stop(Exception):
         pass
 
-    from fewshot.learners import Learner, check_support
-    from fewshot.params import Integer
+    from fewshot.learners.base import Learner, check_support
+    from fewshot.util.params import Integer
 
     class StopsAtTen(Learner):
         name = "stops-at-ten"
@@ -233,7 +233,7 @@ def test_a_cache_row_of_the_wrong_length_is_never_used(tmp_path, registry):
 
 def test_a_model_adapted_with_a_local_encoder_carries_it(tmp_path):
     """The encoder travels inside the model: delete the original and the model still loads."""
-    from fewshot.encoders import default_model_path
+    from fewshot.encoding.encoders import default_model_path
 
     encoder = tmp_path / "my-encoder"
     shutil.copytree(default_model_path(), encoder)

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from fewshot.cache import EmbeddingCache
-from fewshot.encoders import (
+from fewshot.encoding.cache import EmbeddingCache
+from fewshot.encoding.encoders import (
     CachedEncoder,
     SentenceTransformerEncoder,
     check_device,
@@ -50,8 +50,8 @@ def test_cache_is_shared_across_processes(tmp_path, minilm):
     CachedEncoder(minilm, EmbeddingCache(tmp_path)).encode(TEXTS)
     script = (
         "import sys, numpy as np\n"
-        "from fewshot.plugins import load_registry\n"
-        "from fewshot.cache import EmbeddingCache\n"
+        "from fewshot.plugins.registry import load_registry\n"
+        "from fewshot.encoding.cache import EmbeddingCache\n"
         "enc = load_registry().cached_encoder('all-MiniLM-L6-v2', device='cpu', cache=EmbeddingCache(sys.argv[1]), progress=False)\n"
         "enc.encode(sys.argv[2:])\n"
         "print(enc.encoded, enc.reused)\n"

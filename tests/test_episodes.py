@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from fewshot.data import LabeledTexts
-from fewshot.episodes import ClassSplit, EpisodeSampler, FullWayTask
+from fewshot.data.texts import LabeledTexts
 from fewshot.errors import ConfigError, EpisodeError
+from fewshot.tasks.episodes import ClassSplit, EpisodeSampler, FullWayTask
 
 
 def toy(classes=8, per_class=30, duplicates=0, domains=None):

@@ -6,7 +6,7 @@ from rich.console import Console
 from sklearn.metrics import f1_score
 
 from fewshot.errors import ConfigError
-from fewshot.evaluation import (
+from fewshot.evaluation.evaluator import (
     EpisodeSetting,
     Evaluator,
     FullWaySetting,
@@ -14,9 +14,9 @@ from fewshot.evaluation import (
     macro_f1,
     mean_ci95,
 )
-from fewshot.journal import fingerprint
-from fewshot.learners import Learner
-from fewshot.report import results_table
+from fewshot.evaluation.journal import fingerprint
+from fewshot.learners.base import Learner
+from fewshot.report.tables import results_table
 
 
 def test_macro_f1_agrees_with_scikit_learn():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fewshot.journal import JOURNAL
+from fewshot.evaluation.journal import JOURNAL
 from tests.conftest import run_fewshot
 
 TIMING = {"fit_seconds", "predict_seconds", "meta_train_seconds"}

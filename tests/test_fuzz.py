@@ -9,10 +9,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fewshot.data import LabeledTexts, read_labeled_file
-from fewshot.episodes import EpisodeSampler
+from fewshot.data.texts import LabeledTexts, read_labeled_file
 from fewshot.errors import FewshotError
-from fewshot.suite import load_suite
+from fewshot.evaluation.suite import load_suite
+from fewshot.tasks.episodes import EpisodeSampler
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 json_values = st.recursive(

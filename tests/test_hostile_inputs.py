@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fewshot.cli import main
-from fewshot.encoders import default_model_path
+from fewshot.encoding.encoders import default_model_path
 
 GOOD_ROW = '{"text": "a", "label": "x"}\n'
 BANKING_RUN = ["--dataset", "banking77:test", "--learner", "protonet", "--shots", "1"]
@@ -27,7 +27,7 @@ def _edit_config(directory, **changes):
 
 def _relist(directory):
     """Recompute the checksums in fewshot.json, as someone editing a model by hand would."""
-    from fewshot.modeldir import sha256_file
+    from fewshot.models.directory import sha256_file
 
     config = json.loads((directory / "fewshot.json").read_text())
     config["files"] = {name: sha256_file(directory / name) for name in config["files"]}

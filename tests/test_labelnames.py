@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from fewshot import FewShotClassifier
-from fewshot.datasets import DatasetInfo
-from fewshot.evaluation import EpisodeSetting, Evaluator, FullWaySetting, LearnerSpec
-from fewshot.labelnames import label_names, readable_name
-from fewshot.learners import Learner
-from fewshot.protocols.multi_label import MultiLabelSetting
-from fewshot.protocols.out_of_scope import OutOfScopeSetting
+from fewshot.data.catalogue import DatasetInfo
+from fewshot.data.label_names import label_names, readable_name
+from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, FullWaySetting, LearnerSpec
+from fewshot.evaluation.protocols.multi_label import MultiLabelSetting
+from fewshot.evaluation.protocols.out_of_scope import OutOfScopeSetting
+from fewshot.learners.base import Learner
 from tests.conftest import run_fewshot
 
 

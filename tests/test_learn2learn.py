@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from fewshot.evaluation import Evaluator, LearnerSpec, TaskDatasetSetting
-from fewshot.models import load, save_model
-from fewshot.testing import check_learner
+from fewshot.evaluation.evaluator import Evaluator, LearnerSpec, TaskDatasetSetting
+from fewshot.learners.conformance import check_learner
+from fewshot.models.saving import load, save_model
 from tests.conftest import run_fewshot
 from tests.test_meta import clinc_setting, support_and_queries
 
@@ -24,7 +24,7 @@ FAST = {"meta_steps": 60, "validate_every": 20}
 
 @pytest.fixture(scope="module")
 def l2l():
-    from fewshot.install_meta import import_learn2learn
+    from fewshot.integrations.learn2learn.install import import_learn2learn
 
     return import_learn2learn()
 
@@ -109,7 +109,7 @@ def test_a_meta_learner_refuses_a_task_of_other_ways(registry, encoder):
 
 @pytest.mark.filterwarnings("ignore:TaskDataset is deprecated:DeprecationWarning")
 def test_a_learn2learn_taskdataset_is_the_episode_source_of_a_benchmark(registry, encoder, l2l):
-    from fewshot.interop import as_meta_dataset
+    from fewshot.integrations.learn2learn.tasks import as_meta_dataset
 
     evaluator = Evaluator(registry, encoder, progress=False)
     data = evaluator.data("clinc150:test")
@@ -149,7 +149,7 @@ def test_our_episodes_feed_a_learn2learn_maml_loop(registry, encoder, l2l):
     evaluator = Evaluator(registry, encoder, progress=False)
     setting = clinc_setting(episodes=5)
     sampler = evaluator.task(setting)
-    from fewshot.meta import EpisodeTasks
+    from fewshot.tasks.meta_training import EpisodeTasks
 
     tasks = EpisodeTasks(sampler, evaluator.inputs("clinc150:test", "embeddings"), num_tasks=20)
     torch.manual_seed(0)

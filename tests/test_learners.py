@@ -3,9 +3,9 @@ import pytest
 from sklearn.base import clone
 
 from fewshot.errors import ConfigError
-from fewshot.learners import NotFittedError, check_support
-from fewshot.params import Integer
-from fewshot.testing import check_learner, learner_checks, make_task
+from fewshot.learners.base import NotFittedError, check_support
+from fewshot.learners.conformance import check_learner, learner_checks, make_task
+from fewshot.util.params import Integer
 
 BUILT_IN = [
     ("protonet", {}),
@@ -17,7 +17,7 @@ BUILT_IN = [
 
 
 def built_in_checks():
-    from fewshot.plugins import load_registry
+    from fewshot.plugins.registry import load_registry
 
     registry = load_registry()
     for name, params in BUILT_IN:
@@ -36,7 +36,7 @@ def test_every_registered_learner_passes_check_learner(registry):
 
 
 def test_conformance_suite_catches_a_broken_learner():
-    from fewshot.learners import Learner
+    from fewshot.learners.base import Learner
 
     class Forgetful(Learner):
         name = "forgetful"

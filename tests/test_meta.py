@@ -13,13 +13,13 @@ import pytest
 from safetensors.numpy import load_file
 
 from fewshot.errors import ConfigError
-from fewshot.evaluation import EpisodeSetting, Evaluator, LearnerSpec
-from fewshot.learners import NotFittedError
-from fewshot.meta import EpisodeTasks, train_with_validation
-from fewshot.models import load, save_model
-from fewshot.suite import load_suite
-from fewshot.testing import check_learner, make_meta_tasks
-from plugins.protonet import PrototypicalLearner
+from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
+from fewshot.evaluation.suite import load_suite
+from fewshot.learners.base import NotFittedError
+from fewshot.learners.conformance import check_learner, make_meta_tasks
+from fewshot.models.saving import load, save_model
+from fewshot.tasks.meta_training import EpisodeTasks, train_with_validation
+from fewshot_plugins.protonet import PrototypicalLearner
 from tests.conftest import ROOT, run_fewshot
 
 SPLIT = (0.3334, 0.3333, 0)

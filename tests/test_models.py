@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fewshot
-from fewshot.models import ModelError, load, save_model
+from fewshot.models.saving import ModelError, load, save_model
 from tests.conftest import run_fewshot
 
 
@@ -160,12 +160,12 @@ def test_interrupted_save_leaves_the_old_model_intact(
     )
     before = (tmp_path / "m" / "fewshot.json").read_text()
 
-    import fewshot.models
+    import fewshot.models.saving
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as if the user pressed Ctrl-C while the checksums were computed
 
-    monkeypatch.setattr(fewshot.models, "sha256_file", crash)
+    monkeypatch.setattr(fewshot.models.saving, "sha256_file", crash)
     with pytest.raises(KeyboardInterrupt):
         save_model(
             registry.make_learner("logreg").fit(X, train.label_array),

@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 
 from fewshot import FewShotClassifier
-from fewshot.data import read_labeled_file
+from fewshot.data.label_sets import indicator
+from fewshot.data.texts import read_labeled_file
 from fewshot.errors import ConfigError, DataError
-from fewshot.evaluation import Evaluator, LearnerSpec
-from fewshot.labelsets import indicator
-from fewshot.multilabel import decide, fit_thresholds, greedy_support
-from fewshot.protocols.multi_label import MultiLabelEpisodeSetting, MultiLabelSetting
+from fewshot.evaluation.evaluator import Evaluator, LearnerSpec
+from fewshot.evaluation.protocols.multi_label import MultiLabelEpisodeSetting, MultiLabelSetting
+from fewshot.learners.multi_label import decide, fit_thresholds, greedy_support
 from tests.conftest import run_fewshot
 
 MULTI_LABEL_LEARNERS = ("logreg", "protonet", "knn")
 
 
 def _goemotions(split: str) -> list[dict]:
-    path = resources.files("fewshot") / "bundled" / "goemotions" / f"{split}.jsonl.gz"
+    path = resources.files("fewshot.data") / "bundled" / "goemotions" / f"{split}.jsonl.gz"
     with gzip.open(str(path), "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
 

@@ -132,7 +132,7 @@ def test_predict_without_torch_gives_torch_s_answers(logreg_model, tmp_path):
 
 
 def _banking_test() -> list[tuple[str, str]]:
-    from fewshot.plugins import load_registry
+    from fewshot.plugins.registry import load_registry
 
     test = load_registry().datasets.load("banking77:test")
     return list(zip(test.texts, test.labels, strict=True))
@@ -143,9 +143,9 @@ def _banking_test_texts() -> list[str]:
 
 
 def test_the_python_loader_picks_the_bundle(logreg_model):
-    from fewshot.classifier import FewShotClassifier
-    from fewshot.models import load_predictor
-    from fewshot.onnxmodel import OnnxClassifier
+    from fewshot.deploy.onnx_model import OnnxClassifier
+    from fewshot.models.classifier import FewShotClassifier
+    from fewshot.models.saving import load_predictor
 
     classifier = FewShotClassifier.load(logreg_model, cache=False)
     assert classifier._loaded_encoder.identity.startswith("onnx:int8:")
@@ -172,7 +172,7 @@ def test_the_python_loader_picks_the_bundle(logreg_model):
 
 
 def test_runs_side_by_side_give_the_vectors_of_runs_one_by_one(logreg_model):
-    from fewshot.models import load_predictor
+    from fewshot.models.saving import load_predictor
 
     texts = _banking_test_texts()[:300]
     vectors = {}
@@ -192,7 +192,7 @@ def test_runs_side_by_side_give_the_vectors_of_runs_one_by_one(logreg_model):
 
 
 def test_finetune_exports_its_tuned_encoder(tmp_path):
-    from fewshot.plugins import load_registry
+    from fewshot.plugins.registry import load_registry
 
     train = load_registry().datasets.load("banking77:train_5")
     keep = set(sorted(train.classes)[:10])  # 10 intents, 50 texts: a quick tuning
@@ -225,7 +225,7 @@ def test_finetune_exports_its_tuned_encoder(tmp_path):
 
 
 def _goemotions(split: str, rows: int) -> list[dict]:
-    path = resources.files("fewshot") / "bundled" / "goemotions" / f"{split}.jsonl.gz"
+    path = resources.files("fewshot.data") / "bundled" / "goemotions" / f"{split}.jsonl.gz"
     with gzip.open(str(path), "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle][:rows]
 

@@ -9,16 +9,16 @@ import pytest
 
 from fewshot import FewShotClassifier
 from fewshot.errors import ConfigError
-from fewshot.evaluation import Evaluator, LearnerSpec
-from fewshot.protocols.out_of_scope import OutOfScopeEpisodeSetting, OutOfScopeSetting
-from fewshot.rejection import (
+from fewshot.evaluation.evaluator import Evaluator, LearnerSpec
+from fewshot.evaluation.protocols.out_of_scope import OutOfScopeEpisodeSetting, OutOfScopeSetting
+from fewshot.learners.rejection import (
     Mahalanobis,
     calibrate_cv,
     calibrate_held_out,
     fpr_at_95_tpr,
     make_scorer,
 )
-from plugins.protonet import PrototypicalLearner
+from fewshot_plugins.protonet import PrototypicalLearner
 from tests.conftest import run_fewshot
 
 KEYS = {"oos_auroc", "oos_fpr95", "oos_recall", "oos_precision", "in_scope_accuracy", "threshold"}

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from fewshot import hookspecs
-from fewshot.plugins import load_registry
+from fewshot.plugins import hookspecs
+from fewshot.plugins.registry import load_registry
 from tests.conftest import run_fewshot
 
 
@@ -117,7 +117,7 @@ def test_block_and_disable_autoload(plugin_site):
 def test_the_example_plugin_passes_the_conformance_suite(plugin_site, monkeypatch):
     monkeypatch.syspath_prepend(str(plugin_site))
     registry = load_registry()
-    from fewshot.testing import check_learner
+    from fewshot.learners.conformance import check_learner
 
     check_learner(registry.make_learner("simpleshot"))
 

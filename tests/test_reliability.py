@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from fewshot.cache import EmbeddingCache
+from fewshot.encoding.cache import EmbeddingCache
 from fewshot.errors import ConfigError
-from fewshot.evaluation import EpisodeSetting, Evaluator, LearnerSpec
-from fewshot.journal import JOURNAL, Journal
-from fewshot.learners import Learner
+from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
+from fewshot.evaluation.journal import JOURNAL, Journal
+from fewshot.learners.base import Learner
 from tests.conftest import run_fewshot
 
 BENCH = [
@@ -168,8 +168,8 @@ def test_nan_output_and_timeouts_fail_only_that_learner(registry, encoder):
 
 ENCODE = """
 import sys, numpy as np
-from fewshot.cache import EmbeddingCache
-from fewshot.plugins import load_registry
+from fewshot.encoding.cache import EmbeddingCache
+from fewshot.plugins.registry import load_registry
 registry = load_registry()
 texts = list(registry.datasets.load("banking77:test").texts)[int(sys.argv[2]):int(sys.argv[3])]
 encoder = registry.cached_encoder("all-MiniLM-L6-v2", device="cpu", cache=EmbeddingCache(sys.argv[1]), progress=False)
@@ -180,7 +180,7 @@ np.save(sys.argv[4], encoder.encode(texts))
 
 OPEN_TOGETHER = """
 import multiprocessing, sys
-from fewshot.cache import EmbeddingCache
+from fewshot.encoding.cache import EmbeddingCache
 
 def open_cache(directory, barrier, answers):
     barrier.wait()  # all at the same moment, on a file none of them has created yet
@@ -257,7 +257,7 @@ def test_a_corrupted_cache_file_is_set_aside_and_recomputed(tmp_path, registry):
 def test_results_files_follow_the_umask_not_private_temporary_modes(tmp_path):
     import os
 
-    from fewshot.outputs import write_atomic
+    from fewshot.util.files import write_atomic
 
     previous = os.umask(0o022)
     try:

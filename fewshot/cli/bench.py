@@ -19,7 +19,7 @@ from fewshot.cli.common import (
     warn_failures,
 )
 from fewshot.errors import ConfigError
-from fewshot.params import Integer, Real
+from fewshot.util.params import Integer, Real
 
 
 def add_parser(commands) -> None:
@@ -183,8 +183,8 @@ def _describe_run(suite, evaluator, device: str) -> dict:
     """run.json: what this run computes; its fingerprint decides whether --resume may continue
     it (call after ``evaluator.prepare``, which loads the data it fingerprints)."""
     import fewshot
-    from fewshot.aggregate import jsonable
-    from fewshot.rundir import describe_run
+    from fewshot.evaluation.aggregate import jsonable
+    from fewshot.evaluation.run_directory import describe_run
 
     return describe_run(
         suite=suite.name,
@@ -204,12 +204,12 @@ def _describe_run(suite, evaluator, device: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fewshot.datasets import Columns
-    from fewshot.encoders import check_device
-    from fewshot.evaluation import Evaluator
-    from fewshot.executors import make_executor
-    from fewshot.plugins import load_registry
-    from fewshot.rundir import RunDirectory
+    from fewshot.data.catalogue import Columns
+    from fewshot.encoding.encoders import check_device
+    from fewshot.evaluation.evaluator import Evaluator
+    from fewshot.evaluation.executors import make_executor
+    from fewshot.evaluation.run_directory import RunDirectory
+    from fewshot.plugins.registry import load_registry
 
     registry = load_registry()
     warn_failures(registry)
@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--workers runs local processes and --ray runs on Ray; choose one")
     RunDirectory.check(args.out, resume=args.resume, overwrite=args.overwrite)
     if args.report:
-        from fewshot.htmlreport import require_matplotlib
+        from fewshot.report.html import require_matplotlib
 
         require_matplotlib()  # now, not after hours of work
     executor = make_executor(args.workers, args.ray, registry=registry)
@@ -254,9 +254,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _execute(args, suite, evaluator, prepared, executor, device) -> int:
-    from fewshot.journal import Journal
-    from fewshot.report import print_report, write_results
-    from fewshot.rundir import RunDirectory
+    from fewshot.evaluation.journal import Journal
+    from fewshot.evaluation.run_directory import RunDirectory
+    from fewshot.report.tables import print_report, write_results
 
     run = _describe_run(suite, evaluator, device)
     run["executor"] = executor.describe()
@@ -296,7 +296,7 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
         )
     print_report(records, comparisons)
     if args.report:
-        from fewshot.htmlreport import write_report
+        from fewshot.report.html import write_report
 
         write_report([out], out / "report.html")
         err.print(f"report: {out / 'report.html'}", highlight=False)

@@ -14,7 +14,7 @@ from fewshot.errors import ConfigError
 def suite_from_args(args: argparse.Namespace):
     """The suite a run computes: a suite file (with --learner / --seed overriding it) or the
     settings the flags describe."""
-    from fewshot.suite import (
+    from fewshot.evaluation.suite import (
         cross_domain_settings,
         episode_settings,
         full_way_setting,
@@ -156,7 +156,7 @@ def suite_from_args(args: argparse.Namespace):
 
 def _multi_label_suite(args: argparse.Namespace):
     """--multi-label: full-way with --train/--test, episodes with --dataset."""
-    from fewshot.suite import multi_label_settings
+    from fewshot.evaluation.suite import multi_label_settings
 
     stray = [
         flag
@@ -219,7 +219,7 @@ def _split_table(args: argparse.Namespace) -> dict:
 
 def _command_line_suite(args: argparse.Namespace, settings: list, seed: int):
     """The suite of the settings the flags describe, with the --learner learners."""
-    from fewshot.suite import Suite
+    from fewshot.evaluation.suite import Suite
 
     learners = [parse_learner(t) for t in args.learner]
     return Suite(name="command-line", learners=learners, settings=settings, seed=seed)

@@ -12,7 +12,7 @@ from rich.console import Console
 from fewshot.errors import ConfigError
 
 if TYPE_CHECKING:
-    from fewshot.learners import LearnerSpec
+    from fewshot.learners.base import LearnerSpec
 
 #: Errors and messages go to stderr; ':x' in a message is not an emoji.
 err = Console(stderr=True, soft_wrap=True, emoji=False)
@@ -69,7 +69,7 @@ def parse_learner(text: str) -> LearnerSpec:
         if not sep or not key.strip():
             raise ConfigError(f"--learner {text!r}: expected NAME:param=value,param=value")
         params[key.strip()] = parse_value(value.strip())
-    from fewshot.learners import LearnerSpec  # scikit-learn: not for `fewshot --help`
+    from fewshot.learners.base import LearnerSpec  # scikit-learn: not for `fewshot --help`
 
     return LearnerSpec(name.strip(), params)
 
@@ -100,6 +100,6 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 def cache_of(args: argparse.Namespace):
     """The embedding cache the options ask for (None with --no-cache)."""
-    from fewshot.cache import EmbeddingCache, default_cache_dir
+    from fewshot.encoding.cache import EmbeddingCache, default_cache_dir
 
     return None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())

@@ -39,7 +39,7 @@ def add_parser(commands) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from fewshot.export import export_onnx
+    from fewshot.deploy.export import export_onnx
 
     where, checks = export_onnx(
         args.model, quantize=args.quantize == "int8", out=args.out, texts=args.texts

@@ -25,8 +25,8 @@ def datasets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from fewshot.errors import FewshotError
-    from fewshot.plugins import load_registry
-    from fewshot.report import wide_console
+    from fewshot.plugins.registry import load_registry
+    from fewshot.report.tables import wide_console
 
     registry = load_registry()
     warn_failures(registry)
@@ -65,8 +65,8 @@ def datasets(args: argparse.Namespace) -> int:
 def learners(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from fewshot.plugins import load_registry
-    from fewshot.report import wide_console
+    from fewshot.plugins.registry import load_registry
+    from fewshot.report.tables import wide_console
 
     registry = load_registry()
     table = Table(title="learners")
@@ -108,7 +108,7 @@ def learners(args: argparse.Namespace) -> int:
 
 
 def run_install_meta(args: argparse.Namespace) -> int:
-    from fewshot.install_meta import install_meta
+    from fewshot.integrations.learn2learn.install import install_meta
 
     install_meta(force=args.force)
     return 0

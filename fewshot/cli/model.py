@@ -114,7 +114,7 @@ def _apply_run_options(learner, spec, device: str, seed: int | None) -> None:
 
 
 def run_adapt(args: argparse.Namespace) -> int:
-    from fewshot.progress import training_progress
+    from fewshot.util.progress import training_progress
 
     # the learner's optimiser steps, as they come (fine-tuning takes minutes on a CPU)
     with training_progress("training", enabled=not args.no_progress and sys.stderr.isatty()):
@@ -124,14 +124,14 @@ def run_adapt(args: argparse.Namespace) -> int:
 def _adapt(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from fewshot.classifier import FewShotClassifier
-    from fewshot.data import read_texts
-    from fewshot.datasets import Columns
-    from fewshot.encoders import check_device
-    from fewshot.labelnames import read_label_names
-    from fewshot.models import check_model_out, data_fingerprint
-    from fewshot.plugins import load_registry
-    from fewshot.protocols.base import label_name_input
+    from fewshot.data.catalogue import Columns
+    from fewshot.data.label_names import read_label_names
+    from fewshot.data.texts import read_texts
+    from fewshot.encoding.encoders import check_device
+    from fewshot.evaluation.protocols.base import label_name_input
+    from fewshot.models.classifier import FewShotClassifier
+    from fewshot.models.saving import check_model_out, data_fingerprint
+    from fewshot.plugins.registry import load_registry
 
     registry = load_registry()
     warn_failures(registry)
@@ -182,7 +182,7 @@ def _adapt(args: argparse.Namespace) -> int:
         oos_label=args.oos_label,
     )
     if args.reject is not None:
-        from fewshot.rejection import make_scorer
+        from fewshot.learners.rejection import make_scorer
 
         make_scorer(args.scorer, registry.scorers)  # an unknown scorer: said now, not after fit
         if args.reject == "auto" and learner.meta_trained:
@@ -268,10 +268,10 @@ def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     """adapt on multi-label data: per-label thresholds from the training texts."""
     import numpy as np
 
-    from fewshot.labelsets import indicator
-    from fewshot.models import data_fingerprint
-    from fewshot.multilabel import metrics
-    from fewshot.protocols.base import label_name_input
+    from fewshot.data.label_sets import indicator
+    from fewshot.evaluation.protocols.base import label_name_input
+    from fewshot.learners.multi_label import metrics
+    from fewshot.models.saving import data_fingerprint
 
     stray = [f for f, v in (("--reject", args.reject), ("--source", args.source),
                             ("--unlabeled", args.unlabeled), ("--meta-train", args.meta_train)) if v]  # fmt: skip
@@ -360,8 +360,8 @@ def _adapt_meta_tasks(meta_data, X, train, seed: int | None):
     training episodes, a quarter for validation episodes."""
     import numpy as np
 
-    from fewshot.episodes import ClassSplit
-    from fewshot.meta import MetaTrainingData
+    from fewshot.tasks.episodes import ClassSplit
+    from fewshot.tasks.meta_training import MetaTrainingData
 
     other = [c for c in meta_data.classes if c not in set(train.classes)]
     split = ClassSplit.by_fraction(other, base=0.75, validation=0.25, seed=seed or 0)

@@ -1,5 +1,5 @@
 """``fewshot predict``: label texts with a saved model, as a step of a pipeline (see
-:mod:`fewshot.predictions` for the reading and writing)."""
+:mod:`fewshot.deploy.predictions` for the reading and writing)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import argparse
 
 from fewshot.cli.common import add_cache_options, add_device_option, checked, err
 from fewshot.cli.model import _cache_param
+from fewshot.encoding.onnx_encoder import BACKENDS
 from fewshot.errors import ConfigError
-from fewshot.onnxencoder import BACKENDS
-from fewshot.params import Integer
+from fewshot.util.params import Integer
 
 
 def add_parser(commands) -> None:
@@ -70,23 +70,23 @@ def add_parser(commands) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fewshot.data import normalize_label
-    from fewshot.encoders import check_device
-    from fewshot.models import load_predictor
-    from fewshot.predictions import (
+    from fewshot.data.texts import normalize_label
+    from fewshot.deploy.predictions import (
         PredictionWriter,
         input_rows,
         output_format,
         output_row,
         text_of,
     )
+    from fewshot.encoding.encoders import check_device
+    from fewshot.models.saving import load_predictor
 
     device = check_device(args.device)
     if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
     fmt = output_format(args.out, args.format)
     if args.out != "-":
-        from fewshot.outputs import check_output_file
+        from fewshot.util.files import check_output_file
 
         inputs = [args.input] if args.input != "-" and Path(args.input).exists() else []
         check_output_file(args.out, inputs=inputs)
@@ -164,7 +164,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _gold_label_set(value) -> tuple[str, ...] | None:
     """An input row's gold label list (a JSON list, or a CSV cell joined by ``|``)."""
-    from fewshot.labelsets import parse_label_set
+    from fewshot.data.label_sets import parse_label_set
 
     if value is None:
         return None

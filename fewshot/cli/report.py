@@ -37,7 +37,7 @@ def add_parser(commands) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from fewshot.errors import ConfigError
-    from fewshot.htmlreport import write_report
+    from fewshot.report.html import write_report
 
     if args.out is None:
         if len(args.runs) > 1:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from fewshot.cli.common import checked
-from fewshot.onnxencoder import BACKENDS
-from fewshot.params import Integer
+from fewshot.encoding.onnx_encoder import BACKENDS
+from fewshot.util.params import Integer
 
 
 def add_parser(commands) -> None:
@@ -55,7 +55,7 @@ def add_parser(commands) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from fewshot.serve import Limits, require_serve, serve
+    from fewshot.deploy.serve import Limits, require_serve, serve
 
     require_serve()
     serve(

@@ -1,0 +1,80 @@
+"""Readable label names: what a class id says in words, for learners that use it as a signal.
+
+Intent datasets name their classes descriptively (``card_arrival``, ``pto_request``,
+``TransferMoney``); those words carry information a few examples may lack. ``readable_name``
+turns an id into words ("card arrival", "transfer money"); ``label_names`` does so for a set of
+labels and gives up (``None``) when the ids are opaque (``"17"``, ``"LABEL_3"``, ``"c2"``), so a
+learner falls back to the examples alone instead of learning from noise.
+
+A dataset can also carry its own names or short descriptions (``DatasetInfo.label_names``, or a
+JSON file given to ``fewshot adapt --label-names``, read by ``read_label_names``); those are used
+as given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from fewshot.errors import DataError
+
+__all__ = ["label_names", "read_label_names", "readable_name"]
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[\s_\-./:]+")
+# Words that name the kind of thing rather than the thing ("LABEL_3", "intent_12").
+_GENERIC = {"label", "labels", "class", "classes", "intent", "category", "cat", "id", "cls"}
+
+
+def readable_name(label: str) -> str:
+    """``card_arrival`` → "card arrival", ``TransferMoney`` → "transfer money"."""
+    words = _SEPARATORS.split(_CAMEL.sub(" ", str(label)))
+    return " ".join(word.lower() for word in words if word)
+
+
+def _descriptive(name: str) -> bool:
+    """True when a name holds at least one real word: two or more letters, not a generic one."""
+    return any(len(word) >= 2 and word.isalpha() and word not in _GENERIC for word in name.split())
+
+
+def label_names(labels: Iterable[str], given: Mapping[str, str] | None = None) -> list[str] | None:
+    """One readable name per label, in the order given, or ``None`` when the labels are opaque.
+
+    ``given`` (a dataset's own mapping) wins for the labels it names. Derived names are used
+    only when no two labels share one and at least 90% of them hold a real word (CLINC150's
+    ``w2`` is a tax form; ``LABEL_3`` says nothing): half-readable ids would teach the encoder
+    a signal that is missing for the other half.
+    """
+    labels = [str(label) for label in labels]
+    given = given or {}
+    names = [given.get(label) or readable_name(label) for label in labels]
+    derived = [name for label, name in zip(labels, names, strict=True) if label not in given]
+    opaque = sum(not _descriptive(name) for name in derived)
+    if opaque > 0.1 * len(names) or len(set(names)) < len(names):
+        return None
+    return names
+
+
+def read_label_names(path: str | Path) -> dict[str, str]:
+    """A JSON object mapping labels to readable names or short descriptions, checked."""
+    from fewshot.data.texts import check_input_file
+
+    path = check_input_file(Path(path), expected="a JSON file of label names")
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"not a JSON file ({exc})", path=path) from None
+    if not isinstance(mapping, dict) or not mapping:
+        raise DataError(
+            'expected a JSON object of labels and their names, {"card_arrival": "my card has '
+            f'not arrived", ...}}; got {type(mapping).__name__}',
+            path=path,
+        )
+    for label, name in mapping.items():
+        if not isinstance(name, str) or not name.strip():
+            raise DataError(
+                f"label {label!r}: expected a non-empty name (a string), got {name!r}", path=path
+            )
+    return {str(label): name.strip() for label, name in mapping.items()}

@@ -1,0 +1,240 @@
+"""Reading what ``fewshot predict`` labels and writing its predictions, so that it fits in a
+pipeline: standard input and output (``-``), the input's other columns (ids) passed through,
+JSONL, CSV or Parquet chosen by the file's suffix, in batches of bounded memory.
+
+An output row holds the input's columns, then ``text`` (the text labelled), ``label`` (the
+predicted label), ``probability`` and, with ``--top-k``, ``top_k``. An input column whose name
+is one of those is renamed, never overwritten: the gold label column gets the prefix ``gold_``,
+any other the prefix ``input_``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fewshot.data.texts import _lines, _rows, check_input_file, check_unicode
+from fewshot.errors import ConfigError, DataError
+from fewshot.util.files import check_output_file
+
+OUTPUT_FIELDS = (
+    "text",
+    "label",
+    "probability",
+    "top_k",
+    "in_scope_score",
+    "labels",
+    "probabilities",
+)
+OUTPUT_FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+INPUT_FORMATS = ("txt", "jsonl", "csv", "tsv")
+PARQUET_HINT = "pip install 'fewshot[parquet]'"
+
+
+def output_format(out: str, stdout_format: str) -> str:
+    """The format of ``--out``: by its suffix (JSONL without one), or ``stdout_format`` for
+    ``-``; an unknown suffix is refused rather than written as something else."""
+    if out == "-":
+        return stdout_format
+    suffix = Path(out).suffix.lower()
+    if not suffix:
+        return "jsonl"  # as before formats went by suffix
+    if suffix not in OUTPUT_FORMATS:
+        raise ConfigError(
+            f"--out {out}: unknown output format {suffix or '(no suffix)'!r}; expected .jsonl, "
+            ".csv or .parquet, or - for standard output"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def _stdin_rows(input_format: str, text_column: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="strict")
+    try:
+        if input_format == "txt":
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    yield f"<stdin>, line {number}", {text_column: line.rstrip("\r\n")}
+        elif input_format == "jsonl":
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError):
+                    raise DataError("malformed JSON", path="<stdin>", line=number) from None
+                if not isinstance(row, dict):
+                    raise DataError("expected a JSON object", path="<stdin>", line=number)
+                yield f"<stdin>, line {number}", row
+        else:
+            reader = csv.DictReader(stream, delimiter="\t" if input_format == "tsv" else ",")
+            for row in reader:
+                yield f"<stdin>, line {reader.line_num}", dict(row)
+    except UnicodeDecodeError:
+        raise DataError("standard input is not valid UTF-8") from None
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(f"{path}: reading Parquet needs pyarrow: {PARQUET_HINT}") from None
+    try:
+        table = pq.ParquetFile(path)
+        for batch in table.iter_batches():
+            for i, row in enumerate(batch.to_pylist()):
+                yield f"{path}, row {i + 1}", row
+    except (OSError, ValueError) as exc:
+        raise DataError(f"not a readable Parquet file ({exc})", path=path) from None
+
+
+def input_rows(
+    source: str, *, text_column: str, input_format: str = "txt", registry=None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for every row to label: from ``-`` (standard input, in ``input_format``),
+    a file (.txt one text per line, .jsonl, .csv, .tsv, .parquet, optionally gzipped), or a
+    dataset ``NAME:SPLIT``."""
+    if source == "-":
+        yield from _stdin_rows(input_format, text_column)
+        return
+    path = Path(source)
+    if not path.exists():
+        if registry is None:
+            from fewshot.plugins.registry import load_registry
+
+            registry = load_registry()
+        data = registry.datasets.load(source)
+        for i, (text, label) in enumerate(zip(data.texts, data.labels, strict=True)):
+            yield f"{source}, row {i + 1}", {text_column: text, "label": label}
+        return
+    check_input_file(path)
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    kind = suffixes[-1] if suffixes else ""
+    if kind in ("", ".txt"):
+        for number, line in _lines(path):
+            if line.strip():
+                yield f"{path}, line {number}", {text_column: line.rstrip("\r\n")}
+    elif kind == ".parquet":
+        yield from _parquet_rows(path)
+    else:
+        for number, row in _rows(path, expected=".txt, .jsonl, .csv, .tsv or .parquet"):
+            yield f"{path}, line {number}", row
+
+
+def text_of(where: str, row: dict[str, Any], text_column: str) -> str:
+    if text_column not in row:
+        raise DataError(f"{where}: missing column {text_column!r}; this row has {sorted(row)[:10]}")
+    text = row[text_column]
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{where}: empty or non-string text {text!r:.80}")
+    return check_unicode(text, where)
+
+
+def output_row(
+    row: dict[str, Any], text_column: str, label_column: str, prediction: dict[str, Any]
+) -> dict[str, Any]:
+    """The input's columns (renamed where they would collide), then the prediction."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if name == text_column == "text":
+            continue  # the same text is written as "text"
+        if name in OUTPUT_FIELDS:
+            name = f"gold_{name}" if name == label_column else f"input_{name}"
+        out[name] = value
+    out.update(prediction)
+    return out
+
+
+class PredictionWriter:
+    """Writes rows to standard output as they come, or to a file that appears complete or not
+    at all (a temporary file beside it, renamed at the end)."""
+
+    def __init__(self, out: str, fmt: str):
+        self.out, self.format = out, fmt
+        self.count = 0
+        self._fields: list[str] | None = None
+        self._parquet = None
+        if fmt == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    f"--out {out}: writing Parquet needs pyarrow: {PARQUET_HINT}"
+                ) from None
+        if out == "-":
+            self._stream = sys.stdout
+            self._temporary = None
+        else:
+            target = Path(os.path.realpath(out))
+            check_output_file(out)
+            handle, self._temporary = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            )
+            os.close(handle)
+            self._stream = (
+                None
+                if fmt == "parquet"
+                else open(  # noqa: SIM115
+                    self._temporary, "w", encoding="utf-8", newline=""
+                )
+            )
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if self.format == "jsonl":
+            self._stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        elif self.format == "csv":
+            if self._fields is None:
+                self._fields = list(rows[0])
+                self._csv = csv.DictWriter(
+                    self._stream, fieldnames=self._fields, extrasaction="ignore", restval=""
+                )
+                self._csv.writeheader()
+            self._csv.writerows(
+                {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+                for r in rows
+            )
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pylist(rows)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._temporary, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+        if self._stream is not None:
+            self._stream.flush()
+        self.count += len(rows)
+
+    def close(self) -> None:
+        """Finish: the file takes its place (the rename refuses anything but a regular file)."""
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._temporary is None:
+            return
+        if self._stream is not None:
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+        from fewshot.util.files import replace_file
+
+        replace_file(self._temporary, self.out)
+
+    def abandon(self) -> None:
+        if self._temporary is None:
+            return
+        if self._stream is not None:
+            self._stream.close()
+        if self._parquet is not None:
+            self._parquet.close()
+        Path(self._temporary).unlink(missing_ok=True)

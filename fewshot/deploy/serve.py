@@ -1,0 +1,184 @@
+"""``fewshot serve MODEL_DIR``: a model behind an HTTP JSON API (FastAPI, served by uvicorn).
+
+Endpoints: ``POST /predict`` (a batch of texts: labels, probabilities, the top k; for rejection
+models the in-scope score; for multi-label models each text's label set), ``GET /health``,
+``GET /labels``, and FastAPI's OpenAPI description (``/openapi.json``, ``/docs``). Bad requests
+get a 4xx answer with a JSON ``detail`` saying what is wrong: not JSON or the wrong shape (422),
+empty or too long texts (422), too many texts (413), a body over the size limit (413). The
+model predicts one request at a time (a lock: the learner and the embedding cache are not
+made for threads); uvicorn stops cleanly on SIGTERM, finishing the requests in flight.
+
+Needs ``pip install 'fewshot[serve]'`` (and ``fewshot[onnx]`` to serve an exported model without
+torch).
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations as
+# objects, and the request model is defined inside create_app (it carries the limits).
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fewshot.errors import ConfigError
+
+
+def require_serve() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "fewshot serve needs FastAPI and uvicorn: pip install 'fewshot[serve]'"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask: texts per request, characters per text, bytes per body."""
+
+    max_texts: int = 256
+    max_chars: int = 10_000
+    max_body_bytes: int = 1_000_000
+
+
+def create_app(model, *, name: str, limits: Limits = Limits()):
+    """The ASGI application serving ``model`` (what ``fewshot.models.saving.load_predictor`` gives)."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, Field, field_validator
+
+    labels = model.labels
+    multi_label = bool(getattr(model, "multi_label_", False))
+    rejection = getattr(model, "rejection_", None)
+    lock = threading.Lock()
+    started = time.time()
+
+    class PredictRequest(BaseModel):
+        texts: list[str] = Field(description="the texts to classify", min_length=1)
+        top_k: int = Field(1, ge=1, description="how many of the most probable labels to list")
+
+        @field_validator("texts")
+        @classmethod
+        def _texts(cls, texts: list[str]) -> list[str]:
+            for i, text in enumerate(texts):
+                if not text.strip():
+                    raise ValueError(f"texts[{i}] is empty")
+                if len(text) > limits.max_chars:
+                    raise ValueError(
+                        f"texts[{i}] has {len(text)} characters; at most {limits.max_chars}"
+                    )
+            return texts
+
+    app = FastAPI(
+        title=f"fewshot: {name}",
+        description=f"{len(labels)} labels"
+        + (", multi-label" if multi_label else "")
+        + (f", rejects with {rejection.oos_label!r}" if rejection is not None else ""),
+    )
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if request.method == "POST":
+            if length is None:
+                return JSONResponse({"detail": "send a Content-Length header"}, status_code=411)
+            if not length.isdigit() or int(length) > limits.max_body_bytes:
+                return JSONResponse(
+                    {"detail": f"the body is over the limit of {limits.max_body_bytes} bytes"},
+                    status_code=413,
+                )
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """Whether the model is loaded and answering."""
+        return {
+            "status": "ok",
+            "model": name,
+            "labels": len(labels),
+            "uptime_s": round(time.time() - started, 1),
+        }
+
+    @app.get("/labels")
+    def get_labels() -> dict[str, Any]:
+        """The labels the model knows, in the order of its probabilities."""
+        return {
+            "labels": labels,
+            "multi_label": multi_label,
+            "oos_label": rejection.oos_label if rejection is not None else None,
+        }
+
+    @app.post("/predict")
+    def predict(request: PredictRequest) -> dict[str, Any]:
+        """Labels and probabilities for a batch of texts."""
+        if len(request.texts) > limits.max_texts:
+            raise HTTPException(
+                413, f"{len(request.texts)} texts in one request; at most {limits.max_texts}"
+            )
+        with lock:
+            predicted, proba, scores = model.predict_with_scores(request.texts)
+        k = min(request.top_k, len(labels))
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        out = []
+        for i, p in enumerate(proba):
+            row: dict[str, Any] = {
+                "top_k": [
+                    {"label": labels[j], "probability": round(float(p[j]), 6)} for j in order[i]
+                ]
+            }
+            if multi_label:
+                row["labels"] = [str(label) for label in predicted[i]]
+                row["probabilities"] = [
+                    round(float(p[labels.index(str(label))]), 6) for label in predicted[i]
+                ]
+            else:
+                row["label"] = str(predicted[i])
+                row["probability"] = round(float(p[order[i][0]]), 6)
+                if scores is not None:
+                    row["in_scope_score"] = round(float(scores[i]), 6)
+            out.append(row)
+        return {"predictions": out}
+
+    return app
+
+
+def serve(
+    directory: str, *, host: str, port: int, backend: str, limits: Limits, log_level: str = "info"
+) -> None:
+    """Load the model in ``directory`` and serve it until SIGTERM or Ctrl-C."""
+    require_serve()
+    import uvicorn
+
+    from fewshot.models.saving import load_predictor
+
+    model = load_predictor(directory, cache=False, backend=backend)
+    app = create_app(model, name=str(directory), limits=limits)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10
+    )
+    _server_class()(config).run()
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopping on SIGTERM or Ctrl-C like uvicorn (no new connections,
+        the requests in flight finished) but then exiting with status 0: uvicorn re-raises the
+        signal once it has stopped, so the process would look killed."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            stops = (signal.SIGINT, signal.SIGTERM)
+            previous = {s: signal.signal(s, self.handle_exit) for s in stops}
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+
+    return Server

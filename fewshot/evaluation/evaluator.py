@@ -1,0 +1,310 @@
+"""The common evaluator: every learner sees the identical tasks and is scored the same way.
+
+Data flows one way: dataset → encoder (cached) → tasks → learner → results. The parts, each in
+its own module:
+
+- the *protocols* (:mod:`fewshot.evaluation.protocols`): settings that know their own datasets, task and
+  scores;
+- the *plan* (:mod:`fewshot.evaluation.plan`): the work units still to run;
+- the *executors* (:mod:`fewshot.evaluation.executors`): this process, local worker processes or Ray;
+- the *worker* (:mod:`fewshot.evaluation.work`): runs a unit wherever it is sent;
+- the *aggregator* (:mod:`fewshot.evaluation.aggregate`) and :mod:`fewshot.evaluation.stats`: records, confidence
+  intervals and paired comparisons.
+
+:class:`Evaluator` ties them together: it loads and encodes each dataset once, checks everything
+that can be checked before any work, journals every outcome as it arrives (the journal is what
+``--resume`` trusts, whichever executor ran the work) and yields each setting's result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from fewshot.data.catalogue import Columns
+from fewshot.data.texts import LabeledTexts
+from fewshot.encoding.encoders import CachedEncoder
+from fewshot.errors import ConfigError
+from fewshot.evaluation.aggregate import (
+    LearnerOutcome,
+    RunInfo,
+    SettingResult,
+    jsonable,
+    learner_outcome,
+    paired_comparisons,
+)
+from fewshot.evaluation.executors import Executor, InProcessExecutor
+from fewshot.evaluation.journal import Journal
+from fewshot.evaluation.plan import plan_units
+from fewshot.evaluation.protocols import (
+    CrossDomainSetting,
+    EpisodeSetting,
+    FullWaySetting,
+    Setting,
+    TaskDatasetSetting,
+)
+from fewshot.evaluation.stats import macro_f1, mean_ci95
+from fewshot.evaluation.work import META_INDEX, LearnerFactory, Workload, meta_train
+from fewshot.learners.base import Learner, LearnerSpec
+from fewshot.plugins.registry import Registry
+
+__all__ = [
+    "CrossDomainSetting",
+    "EpisodeSetting",
+    "Evaluator",
+    "FullWaySetting",
+    "LearnerOutcome",
+    "LearnerSpec",
+    "SettingResult",
+    "TaskDatasetSetting",
+    "jsonable",
+    "macro_f1",
+    "mean_ci95",
+]
+
+
+@dataclass
+class PreparedRun:
+    """Settings and learners checked and their tasks built: what ``execute`` runs."""
+
+    settings: list[Setting]
+    learners: list[LearnerSpec]
+    tasks: list[Any]
+    configured: list[Learner]
+
+
+class Evaluator:
+    """Runs learners on settings and scores them identically.
+
+    Parameters
+    ----------
+    registry: where learner names and dataset names are resolved.
+    encoder: the (cached) encoder that turns texts into embeddings for embedding learners.
+    columns: column names for datasets given as files.
+    progress: show a progress bar.
+    device: handed to learners that take a ``device`` parameter and were not given one.
+    journal: where finished episodes are recorded and, when resuming, found.
+    episode_timeout: seconds one episode may take before the learner's setting is marked failed.
+    executor: who runs the work units (default: this process; see :mod:`fewshot.evaluation.executors`).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        encoder: CachedEncoder,
+        *,
+        columns: Columns | None = None,
+        progress: bool = True,
+        device: str = "cpu",
+        journal: Journal | None = None,
+        episode_timeout: float | None = None,
+        executor: Executor | None = None,
+    ):
+        self.registry = registry
+        self.encoder = encoder
+        self.columns = columns or Columns()
+        self.progress = progress
+        self.device = device
+        self.journal = journal
+        self.episode_timeout = episode_timeout
+        self.executor = executor
+        self._data: dict[str, LabeledTexts] = {}
+        self._embeddings: dict[str, np.ndarray] = {}
+        self._tasks: dict[Setting, Any] = {}
+        self._prepared: PreparedRun | None = None
+
+    # -- data: each dataset loaded and encoded once --------------------------------------------
+
+    def data(self, spec: str) -> LabeledTexts:
+        if spec not in self._data:
+            self._data[spec] = self.registry.datasets.load(spec, self.columns)
+        return self._data[spec]
+
+    def inputs(self, spec: str, input_kind: str) -> np.ndarray:
+        """What a learner of ``input_kind`` consumes, for every row of dataset ``spec``."""
+        data = self.data(spec)
+        if input_kind == "texts":
+            return data.text_array
+        if spec not in self._embeddings:
+            self._embeddings[spec] = self.encoder.encode(data.texts)
+        return self._embeddings[spec]
+
+    def data_fingerprints(self) -> dict[str, str]:
+        """The content hash of every dataset loaded so far, by spec (see ``prepare``)."""
+        return {spec: data.fingerprint for spec, data in self._data.items()}
+
+    def task(self, setting: Setting) -> Any:
+        """The setting's task (its episode sampler), built once."""
+        key = setting if not isinstance(setting, TaskDatasetSetting) else id(setting)
+        if key not in self._tasks:
+            self._tasks[key] = setting.build(self)
+        return self._tasks[key]
+
+    def configured(self, learners: list[LearnerSpec]) -> list[Learner]:
+        """New, validated learners from their specs, as every episode gets them."""
+        return [self._factory(spec).configured() for spec in learners]
+
+    def _factory(self, spec: LearnerSpec) -> LearnerFactory:
+        return LearnerFactory.of(self.registry, spec, self.device)
+
+    def meta_train(self, setting: Setting, spec: LearnerSpec) -> tuple[Learner, dict]:
+        """A learner of ``spec`` meta-trained as the benchmark does it, with what it recorded."""
+        return meta_train(setting, self._factory(spec), self)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def prepare(self, settings: Iterable[Setting], learners: list[LearnerSpec]) -> PreparedRun:
+        """Check everything that can be checked before any work: learner names and parameters,
+        data, whether the episodes can be drawn, and encode every dataset embedding learners
+        need. Raises a FewshotError on the first problem."""
+        settings = list(settings)
+        if not learners:
+            raise ConfigError("no learners to evaluate; name at least one (--learner NAME)")
+        labels = [spec.display for spec in learners]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"two learners share a label in {labels}; give them distinct labels")
+        configured = self.configured(learners)
+        for setting in settings:
+            self._check_label_kind(setting, learners, configured)
+        tasks = [self.task(setting) for setting in settings]
+        meta = [
+            spec for spec, learner in zip(learners, configured, strict=True) if learner.meta_trained
+        ]
+        for setting in settings if meta else ():
+            setting.base_classes(self, f"learner {meta[0].display!r}")
+        if any(learner.input_kind == "embeddings" for learner in configured):
+            # Encoding can fail too (a broken model): better now than midway.
+            for setting in settings:
+                for spec in setting.datasets(meta=bool(meta)):
+                    self.inputs(spec, "embeddings")
+        self._prepared = PreparedRun(settings, list(learners), tasks, configured)
+        return self._prepared
+
+    def _check_label_kind(self, setting: Setting, specs, learners: list[Learner]) -> None:
+        """Multi-label data only in multi-label settings, and only for learners that fit it."""
+        if setting.multi_label:
+            refused = [
+                s.display
+                for s, x in zip(specs, learners, strict=True)
+                if not x.supports_multi_label
+            ]
+            if refused:
+                able = sorted(
+                    n for n, c in self.registry.learners.items() if c.supports_multi_label
+                )
+                raise ConfigError(
+                    f"learner {refused[0]!r} does not support multi-label data; "
+                    f"these do: {', '.join(able)}"
+                )
+            return
+        for spec in setting.datasets():
+            if self.data(spec).is_multi_label:
+                raise ConfigError(
+                    f"{spec} is multi-label (a list of labels per text); run it with "
+                    "--multi-label (suite: a [[multi_label]] table)"
+                )
+
+    def run(
+        self, settings: Iterable[Setting], learners: list[LearnerSpec]
+    ) -> Iterator[SettingResult]:
+        """Evaluate every learner on every setting, yielding each setting's result (in order)
+        as soon as it and those before it are finished."""
+        return self.execute(self.prepare(settings, learners))
+
+    def _workload(self, settings: list[Setting], learners: list[LearnerSpec]) -> Workload:
+        wanted = {spec for setting in settings for spec in setting.datasets(meta=True)}
+        return Workload(
+            settings=settings,
+            learners=learners,
+            data={spec: data for spec, data in self._data.items() if spec in wanted},
+            arrays={spec: x for spec, x in self._embeddings.items() if spec in wanted},
+            device=self.device,
+            episode_timeout=self.episode_timeout,
+        )
+
+    def execute(self, prepared: PreparedRun) -> Iterator[SettingResult]:
+        """Run a prepared benchmark: plan what the journal does not hold yet, hand it to the
+        executor, journal every event, and yield each setting's result."""
+        settings, learners = prepared.settings, prepared.learners
+        keys = [setting.key() for setting in settings]
+        outcomes: dict[tuple[int, int], dict[int, dict]] = {}
+        missing: dict[tuple[int, int], list[int]] = {}
+        for s, setting in enumerate(settings):
+            for k, spec in enumerate(learners):
+                done = dict(self.journal.finished(keys[s], spec.display)) if self.journal else {}
+                outcomes[(s, k)] = done
+                missing[(s, k)] = [i for i in range(setting.episode_count()) if i not in done]
+        executor = self.executor or InProcessExecutor(
+            self.registry, dict(enumerate(prepared.tasks))
+        )
+        meta_flags = [learner.meta_trained for learner in prepared.configured]
+        units = plan_units(missing, meta_flags, executor.parallelism)
+        outstanding = Counter(unit.setting for unit in units)
+        failures: dict[tuple[int, int], tuple[int, str]] = {}
+        bar = tqdm(
+            total=sum(len(unit.episodes) for unit in units),
+            desc="episodes",
+            unit="ep",
+            leave=False,
+            disable=not self.progress,
+        )
+        next_setting = 0
+        try:
+            for unit, event in self._events(executor, settings, learners, units):
+                pair, kind = unit.pair, event[0]
+                if kind == "episode" or kind == "meta":
+                    index, outcome = (
+                        (event[1], event[2]) if kind == "episode" else (META_INDEX, event[2])
+                    )
+                    outcomes[pair][index] = outcome
+                    if self.journal:
+                        self.journal.record(
+                            keys[unit.setting], learners[unit.learner].display, index, outcome
+                        )
+                    bar.update(kind == "episode")
+                elif kind == "failed":
+                    if pair not in failures or event[1] < failures[pair][0]:
+                        failures[pair] = (event[1], event[2])
+                else:  # the unit is done
+                    outstanding[unit.setting] -= 1
+                while next_setting < len(settings) and outstanding[next_setting] == 0:
+                    yield self._result(prepared, next_setting, outcomes, failures)
+                    next_setting += 1
+        finally:
+            bar.close()
+            if executor is not self.executor:
+                executor.close()
+        while next_setting < len(settings):
+            yield self._result(prepared, next_setting, outcomes, failures)
+            next_setting += 1
+
+    def _events(self, executor, settings, learners, units):
+        if not units:
+            return iter(())
+        return executor.run(self._workload(settings, learners), units)
+
+    def _result(self, prepared: PreparedRun, s: int, outcomes, failures) -> SettingResult:
+        setting, task = prepared.settings[s], prepared.tasks[s]
+        info = RunInfo(self.encoder.identity, self.registry.learner_plugin)
+        results = []
+        for k, spec in enumerate(prepared.learners):
+            done = outcomes[(s, k)]
+            error = failures.get((s, k), (None, None))[1]
+            results.append(
+                learner_outcome(
+                    setting,
+                    task,
+                    spec,
+                    prepared.configured[k].get_params(),
+                    {i: o for i, o in done.items() if i != META_INDEX},
+                    error,
+                    done.get(META_INDEX),
+                    info,
+                )
+            )
+        return SettingResult(setting, results, paired_comparisons(setting, results))

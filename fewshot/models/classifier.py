@@ -1,0 +1,520 @@
+"""``FewShotClassifier``: texts in, labels out, in three lines; a scikit-learn estimator.
+
+::
+
+    from fewshot import FewShotClassifier
+
+    classifier = FewShotClassifier("logreg", C=10).fit(texts, labels)
+    classifier.predict(["I still have not received my card"])
+    classifier.save("models/support")  # FewShotClassifier.load("models/support") gives it back
+
+It wraps any registered learner (built-in or a plugin's) and the sentence encoder it needs,
+with the embedding cache the command line uses, so refitting on the same texts costs no
+encoding. As a scikit-learn estimator it clones, takes part in a ``Pipeline``, and is tuned by
+``GridSearchCV`` over its learner's parameters by their own names (``C``) or nested
+(``learner__C``). A saved classifier is a model directory (see :mod:`fewshot.models.saving`) with a
+model card, laid out as the Hugging Face hub expects: ``save_pretrained`` / ``from_pretrained``
+/ ``push_to_hub``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from fewshot.data.texts import text_list
+from fewshot.errors import ConfigError, DataError
+from fewshot.learners.base import Learner, NotFittedError
+from fewshot.learners.decisions import decide_labels
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+#: The classifier's own parameters; the learner's come after them. ``encoder`` and ``device``
+#: also reach learners that take them (``finetune`` tunes that encoder).
+OWN_PARAMS = (
+    "learner",
+    "encoder",
+    "device",
+    "cache",
+    "reject",
+    "scorer",
+    "reject_recall",
+    "oos_label",
+)
+#: How label types are told apart in a saved model (its labels are stored as strings).
+_LABEL_KINDS = {"int": int, "float": float, "bool": lambda s: s == "True", "str": str}
+
+
+def _registry():
+    from fewshot.plugins.registry import load_registry
+
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+_REGISTRY = None
+
+
+def _load_rejection(path: Path, description: dict[str, Any], state: dict[str, np.ndarray]):
+    """The rejection rule stored in a model directory."""
+    from fewshot.learners.rejection import load_rejection
+    from fewshot.models.directory import CONFIG, ModelError
+
+    try:
+        return load_rejection(description, state, _registry().scorers)
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise ModelError(f"{path / CONFIG}: unusable 'reject' ({exc})") from None
+
+
+def _label_kind(classes: np.ndarray) -> str:
+    for kind, types in (
+        ("bool", (bool, np.bool_)),
+        ("int", (int, np.integer)),
+        ("float", (float, np.floating)),
+    ):
+        if all(isinstance(c, types) for c in classes):
+            return kind
+    return "str"
+
+
+class FewShotClassifier(ClassifierMixin, BaseEstimator):
+    """A few-shot text classifier on raw texts.
+
+    Parameters
+    ----------
+    learner : str or Learner, default "logreg"
+        A learner name (see ``fewshot learners``: ``logreg``, ``protonet``, ``knn``,
+        ``finetune``, a plugin's) or a learner instance.
+    encoder : str, default "all-MiniLM-L6-v2"
+        The sentence encoder: a registered name, a local sentence-transformers directory or a
+        Hugging Face hub id (``ORG/NAME``, found in the local hub cache). ``finetune`` tunes it.
+    device : str, default "cpu"
+        ``cpu``, ``cuda`` or ``cuda:N``, for encoding and for learners that run a model.
+    cache : bool or str, default True
+        The embedding cache: True for the default one (``$FEWSHOT_CACHE_DIR`` or
+        ``~/.cache/fewshot``, shared with the command line), a directory, or False for none.
+    reject : None, "auto" or float, default None
+        Out-of-scope rejection ("none of these", see :mod:`fewshot.learners.rejection`): a text whose
+        in-scope score is below the threshold is predicted as ``oos_label``. ``"auto"`` sets
+        the threshold from the training texts alone (stratified cross-validation, keeping
+        ``reject_recall`` of held-out in-scope texts; it refits the learner once per fold); a
+        number is the threshold itself.
+    scorer : str, default "mahalanobis"
+        The in-scope score: ``mahalanobis``, ``msp``, ``energy``, ``cosine``, ``knn`` or a
+        plugin's.
+    reject_recall : float, default 0.95
+        The share of in-scope texts ``reject="auto"`` aims to keep.
+    oos_label : str, default "oos"
+        The label of rejected texts.
+    **learner_params
+        The learner's parameters (``C=10`` for ``logreg``, ``n_neighbors=3`` for ``knn``...),
+        checked against its declared constraints when fitting.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, sorted; the columns of ``predict_proba``.
+    learner_ : Learner
+        The fitted learner.
+    """
+
+    def __init__(
+        self,
+        learner: str | Learner = "logreg",
+        *,
+        encoder: str = DEFAULT_ENCODER,
+        device: str = "cpu",
+        cache: bool | str = True,
+        reject: str | float | None = None,
+        scorer: str = "mahalanobis",
+        reject_recall: float = 0.95,
+        oos_label: str = "oos",
+        **learner_params: Any,
+    ):
+        self.learner = learner
+        self.encoder = encoder
+        self.device = device
+        self.cache = cache
+        self.reject = reject
+        self.scorer = scorer
+        self.reject_recall = reject_recall
+        self.oos_label = oos_label
+        for name, value in learner_params.items():
+            setattr(self, name, value)
+
+    # -- parameters: the classifier's own, then its learner's -------------------------------
+
+    def _learner_defaults(self) -> dict[str, Any]:
+        """The learner's parameters (by name) and their defaults; none for a learner instance,
+        whose parameters are nested (``learner__C``)."""
+        if isinstance(self.learner, Learner):
+            return {}
+        cls = _registry().learner_class(self.learner)
+        signature = inspect.signature(cls.__init__).parameters.values()
+        return {
+            p.name: p.default for p in signature if p.name != "self" and p.name not in OWN_PARAMS
+        }
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = {name: getattr(self, name) for name in OWN_PARAMS}
+        for name, default in self._learner_defaults().items():
+            params[name] = getattr(self, name, default)
+        if deep and isinstance(self.learner, Learner):
+            params.update({f"learner__{k}": v for k, v in self.learner.get_params().items()})
+        return params
+
+    def set_params(self, **params: Any) -> FewShotClassifier:
+        if "learner" in params:  # first: it decides which other names are valid
+            self.learner = params.pop("learner")
+        valid = self.get_params(deep=False)
+        for key, value in params.items():
+            name = key.removeprefix("learner__")
+            if key != name and isinstance(self.learner, Learner):
+                self.learner.set_params(**{name: value})
+            elif name in valid:
+                setattr(self, name, value)
+            else:
+                raise ValueError(
+                    f"invalid parameter {key!r} for {type(self).__name__} with learner "
+                    f"{self.learner!r}; valid parameters: {sorted(valid)}"
+                )
+        return self
+
+    def _new_learner(self) -> Learner:
+        """A fresh learner from the parameters, checked against its constraints."""
+        if isinstance(self.learner, Learner):
+            learner = clone(self.learner)
+        else:
+            params = {n: getattr(self, n) for n in self._learner_defaults() if hasattr(self, n)}
+            learner = _registry().make_learner(self.learner, params)
+        shared = {n: getattr(self, n) for n in ("encoder", "device")}
+        accepted = learner.get_params(deep=False)
+        learner.set_params(**{n: v for n, v in shared.items() if n in accepted})
+        learner.validate_params()
+        return learner
+
+    # -- fitting and predicting -------------------------------------------------------------
+
+    def fit(
+        self,
+        X: Sequence[str],
+        y: Sequence[Any],
+        label_names: Mapping[str, str] | None = None,
+        unlabeled: Sequence[str] | None = None,
+    ) -> FewShotClassifier:
+        """Fit on texts ``X`` and their labels ``y`` (strings, integers, ...), or their label
+        *lists* for multi-label data (``[["billing", "refund"], ["billing"], ...]``: then
+        ``predict`` gives each text a tuple of labels). ``label_names`` maps labels to readable
+        names or short descriptions for learners that use them (``finetune``); by default they
+        derive them from the labels (``card_arrival`` → "card arrival"). ``unlabeled``:
+        unlabelled texts of the same domain, for learners that use them (``finetune`` with
+        ``self_training``). Returns self."""
+        from fewshot.data.label_sets import is_label_sets
+
+        texts = text_list(X)
+        if is_label_sets(y):
+            if unlabeled is not None:
+                raise ConfigError("unlabeled texts are for single-label data")
+            return self._fit_label_sets(texts, list(y), label_names)
+        labels = np.asarray(list(y))
+        if labels.ndim != 1 or len(labels) != len(texts):
+            raise DataError(f"X has {len(texts)} texts but y has {len(labels)} labels")
+        if len(np.unique(labels)) < 2:
+            raise DataError("y has a single class; a classifier needs at least two")
+        learner = self._new_learner()
+        inputs = self._inputs(texts, learner)
+        calibration_learner = self._new_learner() if self.reject == "auto" else None
+        names = _label_name_input(learner, label_names)
+        extra = {}
+        if unlabeled is not None:
+            if "unlabeled" not in learner.fit_inputs:
+                raise ConfigError(
+                    f"learner {learner.name!r} does not use unlabelled texts (finetune does, "
+                    "with self_training=M)"
+                )
+            extra["unlabeled"] = self._inputs(text_list(unlabeled), learner)
+        learner.fit(inputs, labels, **names, **extra)
+        self.learner_ = learner
+        self.classes_ = np.asarray(learner.classes_)
+        self.n_training_texts_ = len(texts)
+        self.rejection_ = self._rejection(calibration_learner, inputs, labels, names | extra)
+        self.multi_label_ = False
+        return self
+
+    def _fit_label_sets(
+        self, texts: list[str], label_sets: list, label_names: Mapping[str, str] | None
+    ) -> FewShotClassifier:
+        if len(label_sets) != len(texts):
+            raise DataError(f"X has {len(texts)} texts but y has {len(label_sets)} label lists")
+        if self.reject is not None:
+            raise ConfigError("out-of-scope rejection (reject) is for single-label models")
+        learner = self._new_learner()
+        if not learner.supports_multi_label:
+            raise ConfigError(f"learner {learner.name!r} does not support multi-label data")
+        learner.fit_label_sets(
+            self._inputs(texts, learner), label_sets, **_label_name_input(learner, label_names)
+        )
+        self.learner_, self.classes_ = learner, np.asarray(learner.classes_)
+        self.n_training_texts_ = len(texts)
+        self.rejection_, self.multi_label_ = None, True
+        return self
+
+    def _rejection(self, fresh: Learner | None, inputs, labels, fit_inputs: dict):
+        """The fitted rejection rule of ``reject`` (None without one); the calibration folds
+        are fitted as the model was, with the same ``fit_inputs`` (label names, unlabelled
+        texts, a source domain: data beside the training texts, so every fold gets it whole)."""
+        from fewshot.learners.rejection import Rejection, calibrate_cv, make_scorer
+
+        if self.reject is None:
+            return None
+        auto = self.reject == "auto"
+        if not auto and not (
+            isinstance(self.reject, (int, float)) and not isinstance(self.reject, bool)
+        ):
+            raise ConfigError(f"reject must be None, 'auto' or a number, got {self.reject!r}")
+        if not 0 < self.reject_recall < 1:
+            raise ConfigError(f"reject_recall must be in (0, 1), got {self.reject_recall!r}")
+        scorer = make_scorer(self.scorer, _registry().scorers)
+        if auto:
+            if fresh is None or fresh.meta_trained:
+                raise ConfigError(
+                    "reject='auto' refits the learner on folds of the training texts, which "
+                    f"{self.learner!r} (meta-trained on other classes) cannot do; give a "
+                    "threshold"
+                )
+            threshold = calibrate_cv(
+                fresh,
+                inputs,
+                labels,
+                [scorer],
+                recall=self.reject_recall,
+                fit=lambda fold, X, y: fold.fit(X, y, **fit_inputs),
+            )[scorer.name]
+        else:
+            threshold = float(self.reject)
+        scorer.fit(self.learner_, inputs, labels)
+        return Rejection(
+            scorer,
+            threshold,
+            oos_label=self.oos_label,
+            recall=self.reject_recall if auto else None,
+            calibration="cv-5" if auto else "given",
+        )
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        """Class probabilities, one column per label of ``classes_``."""
+        if not hasattr(self, "learner_"):
+            raise NotFittedError("this FewShotClassifier is not fitted yet; call fit first")
+        texts = text_list(X)
+        if not texts:
+            return np.zeros((0, len(self.classes_)))
+        proba = np.asarray(self.learner_.predict_proba(self._inputs(texts, self.learner_)))
+        if not np.isfinite(proba).all():
+            raise DataError("the model gave non-finite probabilities; its weights are broken")
+        return proba.astype(np.float64, copy=False)
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        """The most probable label of each text (``oos_label`` where it is rejected); for a
+        multi-label model, each text's tuple of labels."""
+        return self.predict_with_scores(X)[0]
+
+    def predict_with_scores(
+        self, X: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Labels, class probabilities and, with rejection, the in-scope scores."""
+        texts = text_list(X)
+        proba = self.predict_proba(texts)
+        multi_label = getattr(self, "multi_label_", False)
+        labels, scores = decide_labels(
+            proba,
+            self.classes_,
+            thresholds=self.learner_.thresholds_ if multi_label else None,
+            rejection=getattr(self, "rejection_", None),
+            scored=lambda: (self.learner_, self._inputs(texts, self.learner_)),
+        )
+        return labels, proba, scores
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels as strings, in the order of ``predict_proba``'s columns."""
+        return [str(c) for c in self.classes_]
+
+    def _inputs(self, texts: list[str], learner: Learner):
+        if learner.input_kind == "texts":
+            return np.asarray(texts, dtype=object)
+        return self._cached_encoder().encode(texts)
+
+    def _cached_encoder(self):
+        key = (self.encoder, self.device, self.cache)
+        if getattr(self, "_encoder_key", None) != key:
+            from fewshot.encoding.cache import EmbeddingCache, default_cache_dir
+            from fewshot.encoding.encoders import CachedEncoder
+
+            base = getattr(self, "_loaded_encoder", None) or _registry().encoder(
+                self.encoder, device=self.device
+            )
+            cache = None
+            if self.cache is not False:
+                cache = EmbeddingCache(default_cache_dir() if self.cache is True else self.cache)
+            self._encoder_object = CachedEncoder(base, cache)
+            self._encoder_key = key
+        return self._encoder_object
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The encoder holds a database connection and a model: rebuilt where unpickled.
+        state = dict(self.__dict__)
+        for name in ("_encoder_object", "_encoder_key", "_loaded_encoder"):
+            state.pop(name, None)
+        return state
+
+    # -- saving and loading -----------------------------------------------------------------
+
+    def save(self, path: str | Path, *, training: dict[str, Any] | None = None) -> Path:
+        """Write the fitted classifier as a model directory (replacing only an earlier model
+        there); it travels: the encoder is inside it, or the bundled default by name."""
+        from fewshot.models.card import model_card
+        from fewshot.models.saving import save_model
+
+        if not hasattr(self, "learner_"):
+            raise NotFittedError("this FewShotClassifier is not fitted yet; call fit first")
+        if str(getattr(getattr(self, "_loaded_encoder", None), "identity", "")).startswith("onnx:"):
+            raise ConfigError(
+                "this classifier was loaded through its ONNX bundle, which cannot be saved as "
+                "a model; load it with backend='torch' to save it"
+            )
+        encoder_info, encoder_directory = None, None
+        if self.learner_.input_kind == "embeddings":
+            encoder = self._cached_encoder()
+            encoder_info = {"name": self.encoder, "identity": encoder.identity}
+            if self.encoder not in _registry().encoders:  # a directory or a hub id: copied in
+                encoder_directory = encoder.encoder.model
+                if Path(self.encoder).is_dir():  # its name, not a path that will not travel
+                    encoder_info["name"] = Path(self.encoder).name
+        else:
+            encoder_info = {"name": str(self.encoder), "fine_tuned": self.learner_.owns_encoder}
+        training = {"examples": getattr(self, "n_training_texts_", None), **(training or {})}
+        extra = {
+            "classifier": {
+                "encoder": self.encoder if encoder_directory is None else "encoder",
+                "label_kind": _label_kind(self.classes_),
+            }
+        }
+        rejection = getattr(self, "rejection_", None)
+        if rejection is not None:
+            extra["reject"] = rejection.describe()
+        card = model_card(self, encoder_info, training)
+        return save_model(
+            self.learner_,
+            path,
+            encoder=encoder_info,
+            training=training,
+            encoder_directory=encoder_directory,
+            card=card,
+            extra=extra,
+            extra_state={f"reject.{k}": v for k, v in rejection.scorer.get_state().items()}
+            if rejection is not None
+            else None,
+        )
+
+    save_pretrained = save
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        device: str | None = None,
+        cache: bool | str = True,
+        links_within: Path | None = None,
+        backend: str = "auto",
+    ) -> FewShotClassifier:
+        """A classifier saved by ``save`` (or ``fewshot adapt``), fitted and verified, ready
+        to predict or to fit again. ``backend``: ``auto`` (the model's ONNX bundle where it
+        has one, else torch), ``torch``, ``onnx``, ``onnx-fp32`` or ``onnx-int8``."""
+        from fewshot.models.saving import load_fitted
+
+        path = Path(path)
+        learner, encoder, config, extra_state = load_fitted(
+            path, device=device, links_within=links_within, backend=backend
+        )
+        own = config.get("classifier") or {}
+        encoder_name = own.get("encoder") or (config.get("encoder") or {}).get("name")
+        if encoder_name == "encoder":  # the copy inside the model
+            encoder_name = str(path / "encoder")
+        params = {k: v for k, v in learner.get_params().items() if k not in OWN_PARAMS}
+        reject = config.get("reject")
+        classifier = cls(
+            learner.name,
+            encoder=encoder_name or DEFAULT_ENCODER,
+            device=device or "cpu",
+            cache=cache,
+            **params,
+        )
+        if reject is not None:
+            classifier.rejection_ = _load_rejection(path, reject, extra_state)
+            classifier.set_params(
+                reject=reject["threshold"] if reject["calibration"] == "given" else "auto",
+                scorer=reject["scorer"],
+                oos_label=reject["oos_label"],
+                reject_recall=reject.get("recall") or 0.95,
+            )
+        kind = _LABEL_KINDS.get(own.get("label_kind", "str"), str)
+        classifier.classes_ = np.asarray([kind(c) for c in config["labels"]])
+        learner.classes_ = classifier.classes_
+        classifier.multi_label_ = bool(getattr(learner, "multi_label_", False))
+        classifier.learner_ = learner
+        classifier._loaded_encoder = encoder
+        classifier.config = config
+        classifier.directory = path
+        return classifier
+
+    @classmethod
+    def from_pretrained(
+        cls, repo_id_or_path: str | Path, *, revision: str | None = None, **kwargs: Any
+    ) -> FewShotClassifier:
+        """A model directory, or a model on the Hugging Face hub by id (``ORG/NAME``), found in
+        the local hub cache when it is there (offline too) and downloaded otherwise."""
+        path = Path(repo_id_or_path)
+        if path.is_dir():
+            return cls.load(path, **kwargs)
+        from huggingface_hub import snapshot_download
+
+        try:
+            snapshot = Path(
+                snapshot_download(str(repo_id_or_path), revision=revision, local_files_only=True)
+            )
+        except Exception:
+            try:
+                snapshot = Path(snapshot_download(str(repo_id_or_path), revision=revision))
+            except Exception as exc:
+                raise ConfigError(
+                    f"model {str(repo_id_or_path)!r} is neither a local directory nor in the "
+                    f"local Hugging Face cache, and could not be downloaded ({type(exc).__name__})"
+                ) from None
+        # A hub cache snapshot is made of links to the repository's blobs; those are allowed.
+        return cls.load(snapshot, links_within=snapshot.parents[1], **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None):
+        """Save the classifier and upload it to the Hugging Face hub as ``repo_id``."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            self.save(Path(folder) / "model")
+            return api.upload_folder(repo_id=repo_id, folder_path=Path(folder) / "model")
+
+
+def _label_name_input(learner: Learner, label_names: Mapping[str, str] | None) -> dict:
+    """``{"label_names": ...}`` for a learner that uses label names, when the caller gave them."""
+    if label_names and learner.uses_label_names:
+        return {"label_names": {str(k): str(v) for k, v in label_names.items()}}
+    return {}

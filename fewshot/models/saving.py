@@ -1,0 +1,284 @@
+"""Model directories: a fitted learner as safetensors + JSON that anyone can load and use.
+
+This module writes and loads them; :mod:`fewshot.models.directory` holds their layout, their trust
+model (a closed directory, every file checksummed, verified on every load) and the checks.
+
+Saving builds the directory under a temporary name and swaps it into place, so an interrupted
+save never leaves a half-written model that loads; it replaces only a directory that verifies
+as a fewshot model (or an empty one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import fewshot
+from fewshot.data.texts import LabeledTexts
+from fewshot.encoding.onnx_encoder import choose_variant
+from fewshot.errors import FewshotError
+from fewshot.models.directory import (
+    CONFIG,
+    ENCODER_DIR,
+    FORMAT,
+    FORMAT_VERSION,
+    STATE,
+    ModelError,
+    check_weights,
+    onnx_encoder,
+    read_config,
+    sha256_file,
+    stored_metadata,
+    verify,
+)
+from fewshot.util.files import replace_directory, share, staging_directory
+
+if TYPE_CHECKING:  # importing the learners imports scikit-learn, which the ONNX path never needs
+    from fewshot.learners.base import Learner
+
+
+def data_fingerprint(data: LabeledTexts) -> str:
+    """SHA-256 of the (text, label) pairs, independent of their order."""
+    digest = hashlib.sha256()
+    for text, label in sorted(zip(data.texts, data.labels, strict=True)):
+        digest.update(json.dumps([text, label]).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    for key, value in params.items():
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            raise ModelError(f"parameter {key}={value!r} cannot be saved as JSON")
+    return params
+
+
+def check_model_out(directory: str | Path) -> Path:
+    """Refuse to save over anything but a fewshot model (that verifies) or an empty directory."""
+    directory = Path(directory)
+    if not directory.exists() and not directory.is_symlink():
+        return directory
+    if directory.is_symlink() or not directory.is_dir():
+        raise ModelError(f"--out {directory} exists and is not a directory; not replacing it")
+    if not any(directory.iterdir()):
+        return directory
+    try:
+        verify(directory, read_config(directory))
+    except ModelError as exc:
+        raise ModelError(
+            f"{directory} exists and is not a fewshot model directory that verifies ({exc}); "
+            "fewshot replaces only a model it wrote: choose another --out"
+        ) from None
+    return directory
+
+
+def save_model(
+    learner: Learner,
+    directory: str | Path,
+    *,
+    encoder: dict[str, Any] | None,
+    training: dict[str, Any],
+    encoder_directory: str | Path | None = None,
+    card: str | None = None,
+    extra: dict[str, Any] | None = None,
+    extra_state: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """Write ``learner`` (fitted) to ``directory`` atomically; replaces only an older model.
+
+    ``encoder`` describes the encoder of an embedding learner (``{"name": ..., "identity":
+    ...}``); ``encoder_directory``, a sentence-transformers directory that is copied into the
+    model (so that it travels with it) instead of being named. ``card`` is written as
+    ``README.md``; ``extra`` adds keys to ``fewshot.json`` (its ``reject`` is cross-checked
+    like the labels), ``extra_state`` arrays to the state (names with a prefix, ``reject.``).
+    """
+    from safetensors.numpy import save_file
+
+    directory = check_model_out(directory)
+    try:
+        state = learner.get_state()
+    except NotImplementedError as exc:
+        raise ModelError(str(exc)) from None
+    labels = [str(label) for label in learner.classes_]
+    params = _jsonable(learner.get_params())
+    reject = (extra or {}).get("reject")
+    state = {**state, **(extra_state or {})}
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_directory(directory, "partial")
+    try:
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in state.items()},
+            str(staging / STATE),
+            metadata=stored_metadata(learner.name, labels, params, reject),
+        )
+        if learner.owns_encoder:
+            learner.save_encoder(staging / ENCODER_DIR)
+        elif encoder_directory is not None:
+            copy_encoder(Path(encoder_directory), staging / ENCODER_DIR)
+            encoder = {**(encoder or {}), "directory": ENCODER_DIR}
+        if card is not None:
+            (staging / "README.md").write_text(card, encoding="utf-8")
+        share(staging)
+        files = {
+            p.relative_to(staging).as_posix(): sha256_file(p)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        }
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "fewshot_version": fewshot.__version__,
+            "learner": learner.name,
+            "params": params,
+            "input_kind": learner.input_kind,
+            "labels": labels,
+            "encoder": encoder,
+            "training_data": training,
+            **(extra or {}),
+            "files": files,
+        }
+        with open(staging / CONFIG, "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(staging / CONFIG, 0o666 & ~_umask())
+        replace_directory(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def copy_encoder(source: Path, target: Path) -> None:
+    """Copy a sentence-transformers directory (links followed, hidden entries left out: a hub
+    cache snapshot is made of links to its blobs)."""
+    from fewshot.learners.training import check_modules
+
+    check_modules(source)
+    shutil.copytree(source, target, symlinks=False, ignore=shutil.ignore_patterns(".*"))
+
+
+def load_fitted(
+    directory: str | Path,
+    *,
+    device: str | None = None,
+    links_within: Path | None = None,
+    backend: str = "auto",
+) -> tuple[Learner, Any, dict[str, Any], dict[str, np.ndarray]]:
+    """The fitted learner of a model directory, its base encoder (None where the learner owns
+    its encoder or takes texts), its configuration and the state that is not the learner's
+    (names with a prefix: ``reject.``); everything verified first.
+    ``links_within``: a Hugging Face cache folder whose blobs the directory's links may point to.
+    ``backend``: ``torch``, an ONNX variant (``onnx``, ``onnx-fp32``, ``onnx-int8``: the
+    exported encoder, and neither torch nor sentence-transformers is imported) or ``auto``
+    (ONNX where the model has a bundle; see :mod:`fewshot.encoding.onnx_encoder`).
+    """
+    from fewshot.encoding.encoders import SentenceTransformerEncoder
+    from fewshot.learners.training import check_modules
+    from fewshot.plugins.registry import load_registry
+
+    directory = Path(directory)
+    config = read_config(directory, links_within=links_within)
+    verify(directory, config, links_within=links_within)
+    state = check_weights(directory, config)
+    registry = load_registry()
+    params = dict(config["params"])
+    if device is not None and "device" in params:
+        params["device"] = device
+    try:
+        learner = registry.make_learner(config["learner"], params)
+    except FewshotError as exc:
+        raise ModelError(f"{directory / CONFIG}: {exc}") from None
+    extra_state = {k: state.pop(k) for k in list(state) if k.startswith("reject.")}
+    try:
+        learner.set_state(np.asarray(config["labels"], dtype=object), state)
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
+        raise ModelError(
+            f"{directory / STATE}: does not fit learner {config['learner']!r} ({exc})"
+        ) from None
+    encoder = None
+    if backend == "auto" and device not in (None, "cpu"):
+        backend = "torch"  # the ONNX bundle runs on the CPU; a GPU needs torch
+    variant = choose_variant(config, backend, directory)
+    if variant is not None and device not in (None, "cpu"):
+        raise ModelError(
+            f"--device {device}: the ONNX bundle runs on the CPU; use --backend torch for a GPU"
+        )
+    if variant is not None:
+        exported = onnx_encoder(directory, config, variant)
+        if learner.owns_encoder:
+            learner.use_encoder(exported)
+        elif learner.input_kind == "embeddings":
+            encoder = exported
+    elif learner.owns_encoder:
+        learner.load_encoder(directory / ENCODER_DIR)
+    elif learner.input_kind == "embeddings":
+        info = config.get("encoder")
+        if not isinstance(info, dict):
+            raise ModelError(f"{directory / CONFIG}: no encoder recorded for an embedding learner")
+        if info.get("directory") == ENCODER_DIR:
+            check_modules(directory / ENCODER_DIR)
+            encoder = SentenceTransformerEncoder(
+                directory / ENCODER_DIR, device=device or "cpu", name=str(info.get("name", ""))
+            )
+        elif isinstance(info.get("name"), str) and info["name"] in registry.encoders:
+            encoder = registry.encoder(info["name"], device=device or "cpu")
+            expected = str(info.get("identity", "")).rsplit(":", 1)[0]
+            if expected and encoder.identity.rsplit(":", 1)[0] != expected:
+                raise ModelError(
+                    f"{directory}: trained with encoder {info['name']!r} = {expected}, but that "
+                    f"name now gives {encoder.identity.rsplit(':', 1)[0]}; predictions would be wrong"
+                )
+        else:
+            raise ModelError(
+                f"{directory / CONFIG}: encoder {info.get('name')!r} is neither inside the model "
+                "directory nor a registered encoder name; a model never points elsewhere"
+            )
+    return learner, encoder, config, extra_state
+
+
+def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):
+    """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``:
+    a fitted :class:`~fewshot.models.classifier.FewShotClassifier` (``backend``: see
+    :func:`load_fitted`)."""
+    from fewshot.models.classifier import FewShotClassifier
+
+    return FewShotClassifier.load(directory, device=device, cache=cache, backend=backend)
+
+
+def load_predictor(
+    directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"
+):
+    """What predicting with a model directory needs, and no more: its ONNX bundle alone
+    (:class:`~fewshot.deploy.onnx_model.OnnxClassifier`: no torch, scikit-learn or learner code, and
+    only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
+    and an out-of-scope rule, if any, uses a built-in scorer; else the whole classifier
+    (:func:`load`). Both answer ``predict``, ``predict_proba``, ``predict_with_scores``,
+    ``labels`` and ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
+    from fewshot.deploy.onnx_model import bundle_can_reject, load_onnx_classifier
+    from fewshot.encoding.onnx_encoder import BUNDLE_DIR, VARIANTS
+
+    directory = Path(directory)
+    config = read_config(directory)
+    bundle = config.get("onnx")
+    lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
+    variant = choose_variant(config, backend, directory) if lean else None
+    if variant is None or not bundle_can_reject(config):
+        return load(directory, device=device, cache=cache, backend=backend)
+    others = {f"{BUNDLE_DIR}/{VARIANTS[v]}" for v in VARIANTS if v != variant}
+    read = [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/") and n not in others]
+    if config.get("reject") is not None:
+        read.append(STATE)  # the scorer's arrays
+    verify(directory, config, only=read)
+    return load_onnx_classifier(directory, config, variant)

@@ -1,0 +1,65 @@
+"""The hooks through which plugins extend fewshot.
+
+Every hook here is a *collection* hook: fewshot calls each plugin's implementation separately
+and merges what they return, so a plugin that raises is reported by name and the others still
+count. Implement a hook with the ``fewshot.hookimpl`` marker in a module that your package
+exposes through the ``fewshot`` entry-point group::
+
+    [project.entry-points.fewshot]
+    my_plugin = "my_package.fewshot_plugin"
+
+Names must be unique across all plugins; a clash is reported naming both plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from fewshot.data.catalogue import DatasetInfo
+    from fewshot.encoding.encoders import EncoderInfo
+    from fewshot.learners.base import Learner
+    from fewshot.learners.rejection import Scorer
+
+hookspec = pluggy.HookspecMarker("fewshot")
+
+
+@hookspec
+def fewshot_learners() -> list[type[Learner]]:
+    """Contribute learner classes.
+
+    Return a list of subclasses of :class:`fewshot.Learner`. Each class has a unique ``name``
+    class attribute (what users type after ``--learner``) and follows the scikit-learn estimator
+    conventions checked by :func:`fewshot.learners.conformance.check_learner`.
+    """
+
+
+@hookspec
+def fewshot_datasets() -> list[DatasetInfo]:
+    """Contribute named datasets.
+
+    Return a list of :class:`fewshot.DatasetInfo`; each maps split names to files, so users can
+    write ``NAME:SPLIT`` wherever a dataset is expected.
+    """
+
+
+@hookspec
+def fewshot_encoders() -> list[EncoderInfo]:
+    """Contribute named text encoders.
+
+    Return a list of :class:`fewshot.EncoderInfo`; each has a ``name`` and a
+    ``factory(device: str) -> Encoder``. Encoders are cached on disk by their ``identity``.
+    """
+
+
+@hookspec
+def fewshot_scorers() -> list[type[Scorer]]:
+    """Contribute out-of-scope scorers.
+
+    Return a list of subclasses of :class:`fewshot.learners.rejection.Scorer`, each with a unique
+    ``name`` (what users give to ``--scorer``): ``fit(learner, X, y)`` on the support set after
+    the learner, ``score(learner, X)`` higher for texts that look in scope, and
+    ``get_state`` / ``set_state`` to be saved in a model directory.
+    """
