@@ -4,7 +4,7 @@
 
 Adapts each learner on banking77:train_5 (kept in --models DIR, reused when there), exports it
 (`fewshot export --onnx --quantize int8`), then for each backend starts a fresh Python process
-that loads the model as `fewshot predict` and `fewshot serve` do (`fewshot.models.saving.load_predictor`:
+that loads the model as `fewshot predict` and `fewshot serve` do (`fewshot.deploy.predictor.load_predictor`:
 the ONNX bundle alone where it has a head) and predicts: one text first (cold start: from the
 process's start to that first prediction, as the parent sees it), then the 3,080 banking77 test
 texts, read from the bundled file, with the embedding cache off (throughput). Reports peak
@@ -33,7 +33,7 @@ def child(model: str, backend: str, out: str) -> None:
     import resource
     from importlib import resources
 
-    from fewshot.models.saving import load_predictor
+    from fewshot.deploy.predictor import load_predictor
 
     classifier = load_predictor(model, cache=False, backend=backend)
     classifier.predict(["how do I activate my new card?"])

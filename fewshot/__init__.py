@@ -34,19 +34,12 @@ _EXPORTS = {
     "NotFittedError": "fewshot.learners.base",
     "OnnxClassifier": "fewshot.deploy.onnx_model",
     "PluginError": "fewshot.errors",
-    "load_predictor": "fewshot.models.saving",
-    "read_labeled_file": "fewshot.data.texts",
+    "load": "fewshot.models.classifier",
+    "load_predictor": "fewshot.deploy.predictor",
+    "read_labeled_file": "fewshot.data.files",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 _moved.install()  # module paths of fewshot 0.1 (fewshot.cache, fewshot.maths, ...) still import
 
 
-def load(directory, *, device=None, cache=True):
-    """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``: a
-    fitted :class:`FewShotClassifier`, verified (see :mod:`fewshot.models.saving`)."""
-    from fewshot.models.classifier import FewShotClassifier
-
-    return FewShotClassifier.load(directory, device=device, cache=cache)
-
-
-__all__ = [*sorted(_EXPORTS), "__version__", "hookimpl", "load"]
+__all__ = [*sorted(_EXPORTS), "__version__", "hookimpl"]

@@ -38,7 +38,7 @@ MOVED = {
     "fewshot.interop": "fewshot.integrations.learn2learn.tasks",
     "fewshot.journal": "fewshot.evaluation.journal",
     "fewshot.labelnames": "fewshot.data.label_names",
-    "fewshot.labelsets": "fewshot.data.label_sets",
+    "fewshot.labelsets": "fewshot.data.labels",
     "fewshot.maths": "fewshot.learners.maths",
     "fewshot.meta": "fewshot.tasks.meta_training",
     "fewshot.modelcard": "fewshot.models.card",

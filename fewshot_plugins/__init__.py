@@ -3,7 +3,7 @@ exactly as a third-party plugin is. A learner is one file (``logreg``, ``knn``,
 ``domain_baselines``) or, where its method needs more, one subpackage (``protonet``,
 ``finetune``, ``alignment``: mmd and kl, ``gradient_meta``: maml and metasgd).
 
-May import: fewshot's public layers below evaluation (:mod:`fewshot.learners`,
+May import: the plugin registry (:mod:`fewshot.plugins`: another plugin's encoder by name) and the
 :mod:`fewshot.tasks`, :mod:`fewshot.encoding`, :mod:`fewshot.data`, :mod:`fewshot.util`) and
 :mod:`fewshot.integrations`; never evaluation, models, deploy, report or the CLI.
 """

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from fewshot import hookimpl
-from fewshot.data.label_sets import is_label_sets
+from fewshot.data.labels import is_label_sets
 from fewshot.learners.base import Learner, check_query, check_support
 from fewshot.util.params import Integer, OneOf
 

@@ -7,7 +7,7 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
 from fewshot import hookimpl
-from fewshot.data.label_sets import is_label_sets
+from fewshot.data.labels import is_label_sets
 from fewshot.learners.base import Learner, check_query, check_support
 from fewshot.learners.heads import LinearHead
 from fewshot.learners.maths import softmax_weights

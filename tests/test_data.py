@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from fewshot.data.catalogue import Columns
-from fewshot.data.texts import LabeledTexts, read_labeled_file
+from fewshot.data.files import read_labeled_file
+from fewshot.data.texts import LabeledTexts
 from fewshot.errors import ConfigError, DataError
 
 

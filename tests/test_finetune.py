@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import fewshot
+from fewshot.encoding.model_loading import SAFE_MODULE_PREFIX, check_modules
 from fewshot.learners.conformance import check_learner, make_task
-from fewshot.learners.training import SAFE_MODULE_PREFIX, check_modules
 from fewshot.models.saving import save_model
 from tests.conftest import run_fewshot
 
@@ -116,11 +116,8 @@ def test_self_training_adds_the_most_confident_unlabelled_texts_per_class(finetu
 
 def test_layer_decay_lowers_the_learning_rate_layer_by_layer():
     from fewshot.encoding.encoders import default_model_path
-    from fewshot.learners.training import (
-        freeze_bottom_layers,
-        layer_groups,
-        load_sentence_transformer,
-    )
+    from fewshot.encoding.model_loading import load_sentence_transformer
+    from fewshot.learners.training import freeze_bottom_layers, layer_groups
 
     model = load_sentence_transformer(default_model_path(), "cpu")
     [one] = layer_groups(model, 1e-4, 1.0)
@@ -139,7 +136,7 @@ def test_layer_decay_lowers_the_learning_rate_layer_by_layer():
 def test_training_moves_the_encoder_and_freezing_holds_layers(finetune):
     X, y, _, _ = make_task(finetune(), shots=4)
     from fewshot.encoding.encoders import default_model_path
-    from fewshot.learners.training import load_sentence_transformer
+    from fewshot.encoding.model_loading import load_sentence_transformer
 
     pristine = load_sentence_transformer(default_model_path(), "cpu").state_dict()
     tuned = finetune(freeze_layers=4).fit(X, y).model_.state_dict()

@@ -9,7 +9,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fewshot.data.texts import LabeledTexts, read_labeled_file
+from fewshot.data.files import read_labeled_file
+from fewshot.data.texts import LabeledTexts
 from fewshot.errors import FewshotError
 from fewshot.evaluation.suite import load_suite
 from fewshot.tasks.episodes import EpisodeSampler

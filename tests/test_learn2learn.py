@@ -13,7 +13,8 @@ import torch
 
 from fewshot.evaluation.evaluator import Evaluator, LearnerSpec, TaskDatasetSetting
 from fewshot.learners.conformance import check_learner
-from fewshot.models.saving import load, save_model
+from fewshot.models.classifier import load
+from fewshot.models.saving import save_model
 from tests.conftest import run_fewshot
 from tests.test_meta import clinc_setting, support_and_queries
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import fewshot
-from fewshot.models.saving import ModelError, load, save_model
+from fewshot.models.classifier import load
+from fewshot.models.saving import ModelError, save_model
 from tests.conftest import run_fewshot
 
 

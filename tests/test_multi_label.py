@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from fewshot import FewShotClassifier
-from fewshot.data.label_sets import indicator
-from fewshot.data.texts import read_labeled_file
+from fewshot.data.files import read_labeled_file
+from fewshot.data.labels import indicator
 from fewshot.errors import ConfigError, DataError
 from fewshot.evaluation.evaluator import Evaluator, LearnerSpec
 from fewshot.evaluation.protocols.multi_label import MultiLabelEpisodeSetting, MultiLabelSetting

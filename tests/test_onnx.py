@@ -144,8 +144,8 @@ def _banking_test_texts() -> list[str]:
 
 def test_the_python_loader_picks_the_bundle(logreg_model):
     from fewshot.deploy.onnx_model import OnnxClassifier
+    from fewshot.deploy.predictor import load_predictor
     from fewshot.models.classifier import FewShotClassifier
-    from fewshot.models.saving import load_predictor
 
     classifier = FewShotClassifier.load(logreg_model, cache=False)
     assert classifier._loaded_encoder.identity.startswith("onnx:int8:")
@@ -172,7 +172,7 @@ def test_the_python_loader_picks_the_bundle(logreg_model):
 
 
 def test_runs_side_by_side_give_the_vectors_of_runs_one_by_one(logreg_model):
-    from fewshot.models.saving import load_predictor
+    from fewshot.deploy.predictor import load_predictor
 
     texts = _banking_test_texts()[:300]
     vectors = {}

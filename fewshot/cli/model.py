@@ -125,8 +125,8 @@ def _adapt(args: argparse.Namespace) -> int:
     import numpy as np
 
     from fewshot.data.catalogue import Columns
+    from fewshot.data.files import read_texts
     from fewshot.data.label_names import read_label_names
-    from fewshot.data.texts import read_texts
     from fewshot.encoding.encoders import check_device
     from fewshot.evaluation.protocols.base import label_name_input
     from fewshot.models.classifier import FewShotClassifier
@@ -268,7 +268,7 @@ def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     """adapt on multi-label data: per-label thresholds from the training texts."""
     import numpy as np
 
-    from fewshot.data.label_sets import indicator
+    from fewshot.data.labels import indicator
     from fewshot.evaluation.protocols.base import label_name_input
     from fewshot.learners.multi_label import metrics
     from fewshot.models.saving import data_fingerprint

@@ -70,7 +70,7 @@ def add_parser(commands) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fewshot.data.texts import normalize_label
+    from fewshot.data.labels import normalize_label
     from fewshot.deploy.predictions import (
         PredictionWriter,
         input_rows,
@@ -78,8 +78,8 @@ def run_predict(args: argparse.Namespace) -> int:
         output_row,
         text_of,
     )
+    from fewshot.deploy.predictor import load_predictor
     from fewshot.encoding.encoders import check_device
-    from fewshot.models.saving import load_predictor
 
     device = check_device(args.device)
     if args.top_k is not None and args.top_k < 1:
@@ -164,7 +164,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _gold_label_set(value) -> tuple[str, ...] | None:
     """An input row's gold label list (a JSON list, or a CSV cell joined by ``|``)."""
-    from fewshot.data.label_sets import parse_label_set
+    from fewshot.data.labels import parse_label_set
 
     if value is None:
         return None

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-from fewshot.data.texts import LabeledTexts, read_labeled_file
+from fewshot.data.files import read_labeled_file
+from fewshot.data.texts import LabeledTexts
 from fewshot.errors import ConfigError, unknown_name
 
 

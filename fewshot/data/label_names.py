@@ -59,7 +59,7 @@ def label_names(labels: Iterable[str], given: Mapping[str, str] | None = None) -
 
 def read_label_names(path: str | Path) -> dict[str, str]:
     """A JSON object mapping labels to readable names or short descriptions, checked."""
-    from fewshot.data.texts import check_input_file
+    from fewshot.data.files import check_input_file
 
     path = check_input_file(Path(path), expected="a JSON file of label names")
     try:

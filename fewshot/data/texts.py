@@ -1,28 +1,18 @@
-"""Labelled texts in memory, and the readers that build them from JSONL and CSV files."""
+"""Labelled texts in memory (:class:`LabeledTexts`) and the checks every text passes."""
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import json
-import os
-import stat
-import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fewshot.data.labels import is_label_sets, label_from, parse_label_set
 from fewshot.errors import DataError
-from fewshot.util.files import file_kind
-
-#: The longest line (JSONL row, CSV line, text) a data file may have. Longer ones are refused
-#: with an error rather than read into memory without end (a path to /dev/zero, a binary file).
-MAX_LINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,7 +21,7 @@ class LabeledTexts:
 
     Labels are always strings: a CSV's ``3`` and a JSON ``3`` name the same class.
 
-    Multi-label data (see :mod:`fewshot.data.label_sets`) also has ``label_sets``, each text's sorted
+    Multi-label data (see :mod:`fewshot.data.labels`) also has ``label_sets``, each text's sorted
     tuple of labels; its ``labels`` then name each set as one string (``"joy+surprise"``), for
     fingerprints and messages only: multi-label protocols and learners read ``label_sets``.
     """
@@ -78,14 +68,12 @@ class LabeledTexts:
     ) -> LabeledTexts:
         """Build from plain Python sequences; labels and domains are converted to strings.
         Labels that are lists (or tuples, sets) make multi-label data."""
-        from fewshot.data.label_sets import is_label_sets, multi_label_texts
-
         domains = None if domains is None else tuple(str(d) for d in domains)
         if is_label_sets(labels):
             return multi_label_texts(texts, labels, domains, name=name)
         return cls(
             texts=tuple(texts),
-            labels=tuple(_label(v, name, i) for i, v in enumerate(labels)),
+            labels=tuple(label_from(v, name, i) for i, v in enumerate(labels)),
             domains=domains,
             name=name,
         )
@@ -165,23 +153,27 @@ class LabeledTexts:
         )
 
 
-def _label(value: Any, name: str, index: int) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        raise DataError(f"{name}: example {index} has no label")
-    label = normalize_label(value)
-    if label is None:
-        raise DataError(f"{name}: example {index} has an empty label ({value!r})")
-    return label
-
-
-def normalize_label(value: Any) -> str | None:
-    """A label as training and prediction compare it: a string with the surrounding spaces
-    stripped (a CSV's ``3`` and a JSON ``3`` name the same class); None if nothing is left or
-    the value cannot be a label (null, a list, an object)."""
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    label = str(value).strip()
-    return label or None
+def multi_label_texts(
+    texts: Sequence[str],
+    label_sets: Sequence[Any],
+    domains: Sequence[str] | None = None,
+    *,
+    name: str = "<memory>",
+):
+    """A :class:`~fewshot.data.texts.LabeledTexts` of label sets (each checked and sorted)."""
+    sets = []
+    for i, value in enumerate(label_sets):
+        try:
+            sets.append(parse_label_set(value, "|", "labels", cell=False))
+        except ValueError as exc:
+            raise DataError(f"{name}: example {i}: {exc}") from None
+    return LabeledTexts(
+        texts=tuple(texts),
+        labels=tuple("+".join(s) for s in sets),
+        domains=None if domains is None else tuple(domains),
+        name=name,
+        label_sets=tuple(sets),
+    )
 
 
 def check_unicode(text: str, where: str) -> str:
@@ -206,247 +198,3 @@ def text_list(X: Any, what: str = "X") -> list[str]:
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{what}[{i}] is {text!r}; expected a non-empty text")
     return texts
-
-
-def check_input_file(path: Path, expected: str = "a JSONL or CSV file") -> Path:
-    """Refuse a missing input, a directory, a FIFO or a device: only regular files are read.
-    ``expected`` names what the file should be, for the message about a directory."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise DataError("no such file", path=path) from None
-    except OSError as exc:
-        raise DataError(f"cannot read it ({exc.strerror})", path=path) from None
-    if stat.S_ISDIR(mode):
-        raise DataError(f"is a directory; expected {expected}", path=path)
-    if not stat.S_ISREG(mode):
-        raise DataError(f"is {file_kind(mode)}; expected a regular file", path=path)
-    return path
-
-
-def read_labeled_file(
-    path: str | Path,
-    *,
-    text_column: str = "text",
-    label_column: str = "label",
-    domain_column: str | None = "domain",
-    labels_column: str = "labels",
-    label_separator: str = "|",
-) -> LabeledTexts:
-    """Read a JSONL (``.jsonl``/``.json``), CSV (``.csv``) or TSV (``.tsv``) file, optionally gzipped.
-
-    The domain column is read when the file has it. A file whose first row has no
-    ``label_column`` but a ``labels_column`` is multi-label: a JSON list of labels per row, or
-    in CSV labels joined by ``label_separator`` (see :mod:`fewshot.data.label_sets`). Every problem is
-    reported as a :class:`DataError` naming the file and the line.
-    """
-    from fewshot.data.label_sets import multi_label_texts, parse_label_set
-
-    path = check_input_file(Path(path))
-    rows = _rows(path, expected=".jsonl, .csv or .tsv")
-
-    texts: list[str] = []
-    labels: list[str] = []
-    label_sets: list[tuple[str, ...]] = []
-    domains: list[str] = []
-    use_domain: bool | None = None
-    single_column = label_column
-    from_csv = _kind(path) in (".csv", ".tsv")
-    multi = False
-    for line, row in rows:
-        if use_domain is None:
-            use_domain = domain_column is not None and domain_column in row
-            multi = single_column not in row and labels_column in row
-            label_column = labels_column if multi else single_column
-        elif label_column not in row and (labels_column if not multi else single_column) in row:
-            kinds = (f"{labels_column!r} (a list of labels)", f"{single_column!r} (one label)")
-            here, above = kinds if not multi else kinds[::-1]
-            raise DataError(
-                f"has {here} where the rows above have {above}; expected one kind throughout "
-                "(write single labels as one-element lists in a multi-label file)",
-                path=path,
-                line=line,
-            )
-        wanted = (
-            (text_column, label_column, domain_column)
-            if use_domain
-            else (text_column, label_column)
-        )
-        for column in wanted:
-            if column not in row:
-                raise DataError(
-                    f"missing column {column!r}; this row has {sorted(row)[:10]}",
-                    path=path,
-                    line=line,
-                )
-        text = row[text_column]
-        if not isinstance(text, str):
-            raise DataError(
-                f"{text_column!r} is {_short(text)}; expected a string", path=path, line=line
-            )
-        if not text.strip():
-            raise DataError(f"empty text in column {text_column!r}", path=path, line=line)
-        where = f"{path}, line {line}"
-        if multi:
-            try:
-                label_set = parse_label_set(
-                    row[label_column], label_separator, label_column, cell=from_csv
-                )
-            except ValueError as exc:
-                raise DataError(str(exc), path=path, line=line) from None
-            label_sets.append(tuple(check_unicode(label, where) for label in label_set))
-            texts.append(check_unicode(text, where))
-            if use_domain:
-                domains.append(check_unicode(str(row[domain_column]), where))
-            continue
-        label = normalize_label(row[label_column])
-        if label is None:
-            raise DataError(
-                f"{label_column!r} is {_short(row[label_column])}; expected a non-empty label",
-                path=path,
-                line=line,
-            )
-        texts.append(check_unicode(text, where))
-        labels.append(check_unicode(label, where))
-        if use_domain:
-            domains.append(check_unicode(str(row[domain_column]), where))
-    if not texts:
-        raise DataError("the file has no examples; expected at least one labelled row", path=path)
-    if multi:
-        return multi_label_texts(
-            texts, label_sets, tuple(domains) if use_domain else None, name=str(path)
-        )
-    return LabeledTexts(
-        tuple(texts), tuple(labels), tuple(domains) if use_domain else None, name=str(path)
-    )
-
-
-def _kind(path: Path) -> str:
-    """The file type, ignoring a trailing .gz: '.jsonl', '.csv', ..."""
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    return suffixes[-1] if suffixes else ""
-
-
-def _rows(path: Path, *, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) pairs of a JSONL, CSV or TSV file."""
-    kind = _kind(path)
-    if kind in (".jsonl", ".json", ".ndjson"):
-        return _jsonl_rows(path)
-    if kind in (".csv", ".tsv"):
-        return _csv_rows(path, delimiter="\t" if kind == ".tsv" else ",")
-    raise DataError(f"unknown file type {kind or '(none)'!r}; expected {expected}", path=path)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line) pairs, each line decoded on its own so that an encoding error names
-    its exact line; a line over MAX_LINE_BYTES, a damaged .gz or a file that is not gzip at all
-    is a DataError."""
-    gzipped = path.suffix.lower() == ".gz"
-    opener = gzip.open if gzipped else open
-    number = 0
-    try:
-        with opener(path, "rb") as handle:
-            while True:
-                raw = handle.readline(MAX_LINE_BYTES + 1)
-                if not raw:
-                    return
-                number += 1
-                if len(raw) > MAX_LINE_BYTES:
-                    raise DataError(
-                        f"longer than {MAX_LINE_BYTES >> 20} MiB; is this a text data file?",
-                        path=path,
-                        line=number,
-                    )
-                try:
-                    yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(
-                        f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
-                        "save the file as UTF-8",
-                        path=path,
-                        line=number,
-                    ) from None
-    except (OSError, EOFError, zlib.error) as exc:  # a truncated, corrupt or fake .gz
-        what = "not a valid gzip file" if gzipped and number == 0 else "cannot read the file"
-        raise DataError(f"{what} after line {number} ({exc})", path=path) from None
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number
-            ) from None
-        except RecursionError:
-            raise DataError("JSON nested too deeply", path=path, line=number) from None
-        except ValueError as exc:  # e.g. an integer with more digits than Python converts
-            raise DataError(f"unreadable JSON ({exc})", path=path, line=number) from None
-        if not isinstance(row, dict):
-            raise DataError(
-                f'expected a JSON object like {{"text": ..., "label": ...}}, got {type(row).__name__}',
-                path=path,
-                line=number,
-            )
-        yield number, row
-
-
-def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader((line for _, line in _lines(path)), delimiter=delimiter)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        header = [h.strip() for h in header]
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(
-                    f"{len(row)} fields, but the header has {len(header)} ({header[:10]})",
-                    path=path,
-                    line=reader.line_num,
-                )
-            yield reader.line_num, dict(zip(header, row, strict=True))
-    except csv.Error as exc:
-        raise DataError(f"malformed CSV ({exc})", path=path, line=reader.line_num) from None
-
-
-def read_texts(
-    path: str | Path, *, text_column: str = "text", label_column: str = "label"
-) -> tuple[list[str], list[str] | None]:
-    """Texts to predict or unlabelled texts: a ``.txt`` file (one per line), or the text column
-    of a JSONL/CSV/TSV file. Returns the texts and, when every row has one, their labels
-    (normalised as training normalises them: see :func:`normalize_label`)."""
-    path = check_input_file(Path(path))
-    if _kind(path) in ("", ".txt"):
-        texts = [line.rstrip("\r\n") for _, line in _lines(path)]
-        texts = [t for t in texts if t.strip()]
-        if not texts:
-            raise DataError("the file has no texts; expected one text per line", path=path)
-        return texts, None
-    texts, labels = [], []
-    for line, row in _rows(path, expected=".txt, .jsonl, .csv or .tsv"):
-        text = row.get(text_column)
-        if text_column not in row:
-            raise DataError(
-                f"missing column {text_column!r}; this row has {sorted(row)[:10]}",
-                path=path,
-                line=line,
-            )
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"empty or non-string text {_short(text)}", path=path, line=line)
-        texts.append(check_unicode(text, f"{path}, line {line}"))
-        labels.append(normalize_label(row.get(label_column)))
-    if not texts:
-        raise DataError("the file has no texts", path=path)
-    known = None if any(label is None for label in labels) else labels
-    return texts, known

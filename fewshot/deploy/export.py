@@ -179,8 +179,8 @@ def parity(model: Path, texts: list[str], variants: list[str], torch_model=None)
     the bundle has a head, the bundle alone must give what the whole classifier gives with
     the same variant (the head's only job is to be the learner's ``predict_proba``)."""
     from fewshot.deploy.onnx_model import OnnxClassifier
+    from fewshot.deploy.predictor import load_predictor
     from fewshot.models.classifier import FewShotClassifier
-    from fewshot.models.saving import load_predictor
 
     if torch_model is None:
         torch_model = FewShotClassifier.load(model, cache=False, backend="torch")

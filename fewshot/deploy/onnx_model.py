@@ -7,7 +7,7 @@ with a built-in scorer (the scorers read the bundle's embeddings through :class:
 It imports numpy, onnxruntime, tokenizers and safetensors, and nothing of torch,
 sentence-transformers, scikit-learn or the learner's plugin: that is what makes a cold
 ``fewshot predict`` fast and small. ``fewshot predict``, ``fewshot serve`` and
-:func:`fewshot.models.saving.load_predictor` use it where a model allows (an ONNX variant is chosen, the
+:func:`fewshot.deploy.predictor.load_predictor` use it where a model allows (an ONNX variant is chosen, the
 bundle has a head, and an out-of-scope rule, if any, uses a built-in scorer); otherwise they load
 the whole classifier, which predicts the same. ``fewshot export`` checks that both paths give the
 same probabilities (and in-scope scores) before it writes the head.

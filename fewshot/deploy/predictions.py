@@ -20,7 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fewshot.data.texts import _lines, _rows, check_input_file, check_unicode
+from fewshot.data.files import check_input_file
+from fewshot.data.files import lines as _lines
+from fewshot.data.files import rows as _rows
+from fewshot.data.texts import check_unicode
 from fewshot.errors import ConfigError, DataError
 from fewshot.util.files import check_output_file
 

@@ -46,7 +46,7 @@ class Limits:
 
 
 def create_app(model, *, name: str, limits: Limits = Limits()):
-    """The ASGI application serving ``model`` (what ``fewshot.models.saving.load_predictor`` gives)."""
+    """The ASGI application serving ``model`` (what ``fewshot.deploy.predictor.load_predictor`` gives)."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field, field_validator
@@ -153,7 +153,7 @@ def serve(
     require_serve()
     import uvicorn
 
-    from fewshot.models.saving import load_predictor
+    from fewshot.deploy.predictor import load_predictor
 
     model = load_predictor(directory, cache=False, backend=backend)
     app = create_app(model, name=str(directory), limits=limits)

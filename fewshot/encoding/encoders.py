@@ -141,7 +141,7 @@ class SentenceTransformerEncoder:
             import transformers
             from sentence_transformers import SentenceTransformer
 
-            from fewshot.learners.training import check_modules
+            from fewshot.encoding.model_loading import check_modules
 
             if (self.model / "modules.json").exists():
                 check_modules(self.model)  # names only sentence-transformers' own classes

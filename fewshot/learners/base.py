@@ -116,7 +116,7 @@ class Learner(ClassifierMixin, BaseEstimator):
         become ``classes_`` (sorted), then each label's threshold is calibrated on held-out
         folds of this support alone (see :mod:`fewshot.learners.multi_label`). ``fit_inputs`` are what
         ``fit`` would take besides the data (``label_names=``). Returns self."""
-        from fewshot.data.label_sets import indicator, is_label_sets, parse_label_set
+        from fewshot.data.labels import indicator, is_label_sets, parse_label_set
         from fewshot.learners.multi_label import fit_thresholds
 
         if not self.supports_multi_label:

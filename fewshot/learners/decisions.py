@@ -40,7 +40,7 @@ def decide_labels(
         since computing the inputs may mean encoding the texts.
     """
     if thresholds is not None:
-        from fewshot.data.label_sets import label_sets_of
+        from fewshot.data.labels import label_sets_of
         from fewshot.learners.multi_label import decide
 
         sets = np.empty(len(proba), dtype=object)

@@ -14,9 +14,9 @@ __getattr__ = lazy_exports(
         "FewShotClassifier": "fewshot.models.classifier",
         "check_model_out": "fewshot.models.saving",
         "data_fingerprint": "fewshot.models.saving",
-        "load": "fewshot.models.saving",
+        "load": "fewshot.models.classifier",
         "load_fitted": "fewshot.models.saving",
-        "load_predictor": "fewshot.models.saving",
+        "load_predictor": "fewshot.deploy.predictor",
         "save_model": "fewshot.models.saving",
     },
 )

@@ -215,7 +215,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         derive them from the labels (``card_arrival`` → "card arrival"). ``unlabeled``:
         unlabelled texts of the same domain, for learners that use them (``finetune`` with
         ``self_training``). Returns self."""
-        from fewshot.data.label_sets import is_label_sets
+        from fewshot.data.labels import is_label_sets
 
         texts = text_list(X)
         if is_label_sets(y):
@@ -518,3 +518,10 @@ def _label_name_input(learner: Learner, label_names: Mapping[str, str] | None) -
     if label_names and learner.uses_label_names:
         return {"label_names": {str(k): str(v) for k, v in label_names.items()}}
     return {}
+
+
+def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):
+    """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``:
+    a fitted :class:`FewShotClassifier`, verified (``backend``: see
+    :func:`fewshot.models.saving.load_fitted`). This is ``fewshot.load``."""
+    return FewShotClassifier.load(directory, device=device, cache=cache, backend=backend)

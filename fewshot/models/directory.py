@@ -17,7 +17,7 @@ its checksum, and loading refuses a missing, changed or unlisted file, a listed 
 leaves the directory (``..``, an absolute path) and any symbolic link. The encoder is either
 inside the directory or the bundled default by name, never a path to elsewhere. Loading never
 unpickles and never imports code a file names, apart from sentence-transformers' own module
-classes (``fewshot.learners.training.check_modules``, applied on every load path), and refuses
+classes (``fewshot.encoding.model_loading.check_modules``, applied on every load path), and refuses
 non-finite weights. The checksums protect against corruption and accidental edits; they do not
 protect against a determined attacker, who can edit a file and its checksum together: that
 needs a signature, which fewshot does not do. Load models you got from people you trust.

@@ -163,7 +163,7 @@ def _umask() -> int:
 def copy_encoder(source: Path, target: Path) -> None:
     """Copy a sentence-transformers directory (links followed, hidden entries left out: a hub
     cache snapshot is made of links to its blobs)."""
-    from fewshot.learners.training import check_modules
+    from fewshot.encoding.model_loading import check_modules
 
     check_modules(source)
     shutil.copytree(source, target, symlinks=False, ignore=shutil.ignore_patterns(".*"))
@@ -185,7 +185,7 @@ def load_fitted(
     (ONNX where the model has a bundle; see :mod:`fewshot.encoding.onnx_encoder`).
     """
     from fewshot.encoding.encoders import SentenceTransformerEncoder
-    from fewshot.learners.training import check_modules
+    from fewshot.encoding.model_loading import check_modules
     from fewshot.plugins.registry import load_registry
 
     directory = Path(directory)
@@ -246,39 +246,3 @@ def load_fitted(
                 "directory nor a registered encoder name; a model never points elsewhere"
             )
     return learner, encoder, config, extra_state
-
-
-def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):
-    """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``:
-    a fitted :class:`~fewshot.models.classifier.FewShotClassifier` (``backend``: see
-    :func:`load_fitted`)."""
-    from fewshot.models.classifier import FewShotClassifier
-
-    return FewShotClassifier.load(directory, device=device, cache=cache, backend=backend)
-
-
-def load_predictor(
-    directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"
-):
-    """What predicting with a model directory needs, and no more: its ONNX bundle alone
-    (:class:`~fewshot.deploy.onnx_model.OnnxClassifier`: no torch, scikit-learn or learner code, and
-    only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
-    and an out-of-scope rule, if any, uses a built-in scorer; else the whole classifier
-    (:func:`load`). Both answer ``predict``, ``predict_proba``, ``predict_with_scores``,
-    ``labels`` and ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
-    from fewshot.deploy.onnx_model import bundle_can_reject, load_onnx_classifier
-    from fewshot.encoding.onnx_encoder import BUNDLE_DIR, VARIANTS
-
-    directory = Path(directory)
-    config = read_config(directory)
-    bundle = config.get("onnx")
-    lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
-    variant = choose_variant(config, backend, directory) if lean else None
-    if variant is None or not bundle_can_reject(config):
-        return load(directory, device=device, cache=cache, backend=backend)
-    others = {f"{BUNDLE_DIR}/{VARIANTS[v]}" for v in VARIANTS if v != variant}
-    read = [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/") and n not in others]
-    if config.get("reject") is not None:
-        read.append(STATE)  # the scorer's arrays
-    verify(directory, config, only=read)
-    return load_onnx_classifier(directory, config, variant)

@@ -23,10 +23,12 @@ import pluggy
 from fewshot.data.catalogue import DatasetCatalog
 from fewshot.encoding.encoders import (
     BUNDLED_HUB_IDS,
+    DEFAULT_ENCODER,
     CachedEncoder,
     Encoder,
     EncoderInfo,
     SentenceTransformerEncoder,
+    default_model_path,
     hub_snapshot,
     is_hub_id,
 )
@@ -249,3 +251,19 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
                 table[name] = info
                 owner[name] = plugin
     return registry
+
+
+def resolve_model_path(encoder: str) -> Path:
+    """The sentence-transformers directory of a registered encoder name, a local model or a hub
+    id (``ORG/NAME``): what a learner that tunes an encoder (``finetune``, ``mmd``) starts from.
+    The registry is built only for a name that is neither the default nor a directory."""
+    if encoder == DEFAULT_ENCODER:
+        return default_model_path()
+    if Path(encoder).is_dir():
+        return Path(encoder)
+    resolved = load_registry().encoder(encoder)
+    if not isinstance(resolved, SentenceTransformerEncoder):
+        raise ConfigError(
+            f"encoder {encoder!r} is not a sentence-transformers model; it cannot be fine-tuned"
+        )
+    return resolved.model

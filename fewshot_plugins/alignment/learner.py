@@ -162,7 +162,8 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         self.columns_ = np.searchsorted(labels, self.classes_)
 
         if self.finetune_encoder:
-            from fewshot.learners.training import load_sentence_transformer, resolve_model_path
+            from fewshot.encoding.model_loading import load_sentence_transformer
+            from fewshot.plugins.registry import resolve_model_path
 
             self.model_ = load_sentence_transformer(resolve_model_path(self.encoder), self.device)
             self.model_.max_seq_length = self.max_seq_length

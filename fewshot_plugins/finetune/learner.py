@@ -42,7 +42,8 @@ from sklearn.model_selection import KFold
 
 from fewshot import hookimpl
 from fewshot.data.label_names import label_names as readable_names
-from fewshot.data.label_sets import is_label_sets
+from fewshot.data.labels import is_label_sets
+from fewshot.encoding.model_loading import load_sentence_transformer
 from fewshot.learners.base import Learner, check_query, check_support
 from fewshot.learners.heads import LinearHead
 from fewshot.learners.maths import (
@@ -58,15 +59,16 @@ from fewshot.learners.training import (
     TrainingBudget,
     TunedEncoderMixin,
     adamw,
+    freeze_bottom_layers,
+    layer_groups,
+)
+from fewshot.plugins.registry import resolve_model_path
+from fewshot.util.params import Boolean, Device, Integer, OneOf, OrNone, Real, Text
+from fewshot_plugins.finetune.recipes import (
     contrastive_epoch,
     contrastive_label_sets_epoch,
     cross_entropy_epoch,
-    freeze_bottom_layers,
-    layer_groups,
-    load_sentence_transformer,
-    resolve_model_path,
 )
-from fewshot.util.params import Boolean, Device, Integer, OneOf, OrNone, Real, Text
 
 RECIPES = ("contrastive", "end-to-end")
 

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import expit
 
 from fewshot import hookimpl
-from fewshot.data.label_sets import is_label_sets
+from fewshot.data.labels import is_label_sets
 from fewshot.learners.base import Learner, NotFittedError, check_query, check_support
 from fewshot.learners.maths import class_means, l2_normalize, softmax, squared_distances
 from fewshot.util.params import Device, Integer, OneOf, OrNone, Real

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fewshot.data.label_sets import indicator
+from fewshot.data.labels import indicator
 from fewshot.errors import ConfigError
 from fewshot.evaluation.protocols.base import DataSource, Setting, label_name_input
 from fewshot.evaluation.stats import mean_ci95

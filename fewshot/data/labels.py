@@ -1,4 +1,5 @@
-"""Multi-label data: texts that carry a set of labels each.
+"""What a label is: a single label (a normalised string) or a label set, a text's sorted tuple of
+labels for multi-label data.
 
 In JSONL a row's ``labels`` is a list (``{"text": "...", "labels": ["joy", "surprise"]}``); in
 CSV/TSV one column holds the labels joined by a separator (``joy|surprise``, see
@@ -19,6 +20,26 @@ from fewshot.errors import DataError
 _SET_TYPES = (list, tuple, set, frozenset)
 
 
+def normalize_label(value: Any) -> str | None:
+    """A label as training and prediction compare it: a string with the surrounding spaces
+    stripped (a CSV's ``3`` and a JSON ``3`` name the same class); None if nothing is left or
+    the value cannot be a label (null, a list, an object)."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    label = str(value).strip()
+    return label or None
+
+
+def label_from(value: Any, name: str, index: int) -> str:
+    """Example ``index``'s label in dataset ``name``, normalised; DataError if it has none."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        raise DataError(f"{name}: example {index} has no label")
+    label = normalize_label(value)
+    if label is None:
+        raise DataError(f"{name}: example {index} has an empty label ({value!r})")
+    return label
+
+
 def is_label_sets(labels: Any) -> bool:
     """True when ``labels`` are label sets (lists, tuples or sets), judged by the first one."""
     if isinstance(labels, np.ndarray) and labels.dtype != object:
@@ -36,8 +57,6 @@ def parse_label_set(
     """One row's labels as a sorted tuple; ValueError (one line) for what is not a label set:
     a value other than a list of labels (or, where ``cell``, a CSV cell of labels joined by
     ``separator``), an empty list, a label listed twice."""
-    from fewshot.data.texts import normalize_label
-
     if isinstance(value, str) and cell:  # CSV: one cell, labels joined by the separator
         items: list[Any] = value.split(separator) if value.strip() else []
     elif isinstance(value, _SET_TYPES):
@@ -56,31 +75,6 @@ def parse_label_set(
     if repeated:
         raise ValueError(f"{column!r} lists {repeated[0]!r} twice; expected each label once")
     return tuple(sorted(labels))
-
-
-def multi_label_texts(
-    texts: Sequence[str],
-    label_sets: Sequence[Any],
-    domains: Sequence[str] | None = None,
-    *,
-    name: str = "<memory>",
-):
-    """A :class:`~fewshot.data.texts.LabeledTexts` of label sets (each checked and sorted)."""
-    from fewshot.data.texts import LabeledTexts
-
-    sets = []
-    for i, value in enumerate(label_sets):
-        try:
-            sets.append(parse_label_set(value, "|", "labels", cell=False))
-        except ValueError as exc:
-            raise DataError(f"{name}: example {i}: {exc}") from None
-    return LabeledTexts(
-        texts=tuple(texts),
-        labels=tuple("+".join(s) for s in sets),
-        domains=None if domains is None else tuple(domains),
-        name=name,
-        label_sets=tuple(sets),
-    )
 
 
 def indicator(label_sets: Sequence[Sequence[str]], classes: Sequence[str]) -> np.ndarray:

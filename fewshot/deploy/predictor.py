@@ -1,0 +1,35 @@
+"""The lightest predictor a model directory allows: its ONNX bundle alone where it can, else the
+whole classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fewshot.deploy.onnx_model import bundle_can_reject, load_onnx_classifier
+from fewshot.encoding.onnx_encoder import BUNDLE_DIR, VARIANTS, choose_variant
+from fewshot.models.classifier import load
+from fewshot.models.directory import STATE, read_config, verify
+
+
+def load_predictor(
+    directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"
+):
+    """What predicting with a model directory needs, and no more: its ONNX bundle alone
+    (:class:`~fewshot.deploy.onnx_model.OnnxClassifier`: no torch, scikit-learn or learner code, and
+    only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
+    and an out-of-scope rule, if any, uses a built-in scorer; else the whole classifier
+    (:func:`fewshot.load`). Both answer ``predict``, ``predict_proba``, ``predict_with_scores``,
+    ``labels`` and ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
+    directory = Path(directory)
+    config = read_config(directory)
+    bundle = config.get("onnx")
+    lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
+    variant = choose_variant(config, backend, directory) if lean else None
+    if variant is None or not bundle_can_reject(config):
+        return load(directory, device=device, cache=cache, backend=backend)
+    others = {f"{BUNDLE_DIR}/{VARIANTS[v]}" for v in VARIANTS if v != variant}
+    read = [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/") and n not in others]
+    if config.get("reject") is not None:
+        read.append(STATE)  # the scorer's arrays
+    verify(directory, config, only=read)
+    return load_onnx_classifier(directory, config, variant)
