@@ -17,9 +17,10 @@ from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
 from fewshot.evaluation.suite import load_suite
 from fewshot.learners.base import NotFittedError
 from fewshot.learners.conformance import check_learner, make_meta_tasks
+from fewshot.learners.training import train_with_validation
 from fewshot.models.classifier import load
 from fewshot.models.saving import save_model
-from fewshot.tasks.meta_training import EpisodeTasks, train_with_validation
+from fewshot.tasks.meta_training import EpisodeTasks
 from fewshot_plugins.protonet import PrototypicalLearner
 from tests.conftest import ROOT, run_fewshot
 

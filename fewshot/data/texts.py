@@ -130,6 +130,16 @@ class LabeledTexts:
         return digest.hexdigest()
 
     @cached_property
+    def examples_fingerprint(self) -> str:
+        """SHA-256 of the (text, label) pairs, independent of their order: what a model card
+        records of its training data (the same examples in another order are the same training
+        set to it; a run's episodes, which depend on the order, use :attr:`fingerprint`)."""
+        digest = hashlib.sha256()
+        for text, label in sorted(zip(self.texts, self.labels, strict=True)):
+            digest.update(json.dumps([text, label]).encode("utf-8"))
+        return digest.hexdigest()
+
+    @cached_property
     def label_array(self) -> np.ndarray:
         return np.asarray(self.labels, dtype=object)
 

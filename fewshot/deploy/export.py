@@ -22,7 +22,6 @@ left as it was.
 
 from __future__ import annotations
 
-import json
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -264,8 +263,8 @@ def export_onnx(
     """Add an ONNX bundle (fp32, and int8 with ``quantize``) to the model in ``directory``, or
     to a copy of it at ``out``; returns where, and the parity of each variant with torch."""
     from fewshot.models.classifier import FewShotClassifier
-    from fewshot.models.directory import CONFIG, read_config, sha256_file, verify
-    from fewshot.models.saving import check_model_out
+    from fewshot.models.directory import read_config, verify
+    from fewshot.models.saving import check_model_out, write_config
     from fewshot.util.files import replace_directory, share, staging_directory
 
     require_onnxruntime()
@@ -283,8 +282,6 @@ def export_onnx(
         shutil.rmtree(staging)
         shutil.copytree(directory, staging, symlinks=True)
         shutil.rmtree(staging / BUNDLE_DIR, ignore_errors=True)  # an earlier export: replaced
-        for name in [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/")]:
-            del config["files"][name]
         bundle = staging / BUNDLE_DIR
         bundle.mkdir()
         if source_encoder.is_relative_to(directory):
@@ -295,10 +292,8 @@ def export_onnx(
             graph["quantizer"] = _quantize(bundle)
             variants["int8"] = {"file": f"{BUNDLE_DIR}/{VARIANTS['int8']}"}
         share(staging)
-        for path in sorted(bundle.iterdir()):
-            config["files"][path.relative_to(staging).as_posix()] = sha256_file(path)
         config["onnx"] = {"default": "int8" if quantize else "fp32", "variants": variants, **graph}
-        _write_config(staging / CONFIG, config)
+        write_config(staging, config)
         torch_model = FewShotClassifier.load(staging, cache=False, backend="torch")
         _add_head(staging, config, torch_model.learner_)
         checks = parity(staging, sample, list(variants), torch_model)
@@ -311,7 +306,7 @@ def export_onnx(
                 f"{fp32.agreement:.4f}, largest probability difference "
                 f"{fp32.max_probability_difference:.2g}); the model is left as it was"
             )
-        _write_config(staging / CONFIG, config)
+        write_config(staging, config)
         verify(staging, read_config(staging))
         replace_directory(staging, target)
     except BaseException:
@@ -326,7 +321,7 @@ def _add_head(model: Path, config: dict[str, Any], learner) -> None:
     from safetensors.numpy import save_file
 
     from fewshot.deploy.onnx_model import head_entry
-    from fewshot.models.directory import CONFIG, sha256_file
+    from fewshot.models.saving import write_config
     from fewshot.util.files import share
 
     head = learner.linear_head()
@@ -337,12 +332,5 @@ def _add_head(model: Path, config: dict[str, Any], learner) -> None:
     path = model / entry["file"]
     save_file(arrays, str(path))
     share(model)
-    config["files"][entry["file"]] = sha256_file(path)
     config["onnx"]["head"] = entry
-    _write_config(model / CONFIG, config)
-
-
-def _write_config(path: Path, config: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(config, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
+    write_config(model, config)

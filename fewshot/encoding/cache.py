@@ -68,11 +68,14 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
 
 
 def default_cache_dir() -> Path:
-    """``$FEWSHOT_CACHE_DIR``, else ``$XDG_CACHE_HOME/fewshot``, else ``~/.cache/fewshot``."""
+    """``$FEWSHOT_CACHE_DIR``, else the platform's user cache directory for fewshot
+    (platformdirs: ``$XDG_CACHE_HOME/fewshot`` or ``~/.cache/fewshot`` on Linux,
+    ``~/Library/Caches/fewshot`` on macOS, ``%LOCALAPPDATA%\\fewshot\\Cache`` on Windows)."""
     if os.environ.get("FEWSHOT_CACHE_DIR"):
         return Path(os.environ["FEWSHOT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "fewshot"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("fewshot", appauthor=False))
 
 
 class EmbeddingCache:

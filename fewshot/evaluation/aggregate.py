@@ -13,6 +13,7 @@ import numpy as np
 import fewshot
 from fewshot.evaluation.protocols.base import Setting
 from fewshot.learners.base import LearnerSpec
+from fewshot.util.params import json_params
 
 
 @dataclass
@@ -33,10 +34,7 @@ class SettingResult:
 
 def jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
     """Learner parameters as JSON values (anything else by its repr)."""
-    return {
-        k: v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else repr(v)
-        for k, v in params.items()
-    }
+    return json_params(params, strict=False)
 
 
 @dataclass(frozen=True)

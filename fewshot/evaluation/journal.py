@@ -9,13 +9,13 @@ journal.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from fewshot.errors import ConfigError
+from fewshot.util.files import hold_lock
 
 JOURNAL = "episodes.jsonl"
 LOCK = ".fewshot-bench.lock"
@@ -28,19 +28,18 @@ def fingerprint(description: Any) -> str:
     ).hexdigest()[:16]
 
 
+def busy_message(directory: Path) -> str:
+    return (
+        f"{directory}: another `fewshot bench` is writing there; wait for it or use another --out"
+    )
+
+
 class Journal:
     """Append-only record of finished episodes in ``directory``."""
 
     def __init__(self, directory: Path, *, resume: bool):
         self.path = directory / JOURNAL
-        self._lock = open(directory / LOCK, "w")  # noqa: SIM115 - held for the journal's lifetime
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise ConfigError(
-                f"{directory}: another `fewshot bench` is writing there; wait for it or use another --out"
-            ) from None
+        self._lock = hold_lock(directory / LOCK, busy_message(directory))  # for its lifetime
         self.done: dict[tuple[str, str], dict[int, dict]] = {}
         if resume and self.path.exists():
             self._read()
@@ -85,4 +84,4 @@ class Journal:
 
     def close(self) -> None:
         self._handle.close()
-        self._lock.close()
+        self._lock.release()

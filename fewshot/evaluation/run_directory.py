@@ -17,16 +17,17 @@ that is a file. Nothing is written before these checks pass.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from filelock import FileLock
 
 from fewshot.errors import ConfigError
-from fewshot.evaluation.journal import JOURNAL, LOCK, fingerprint
-from fewshot.util.files import replace_directory, staging_directory, write_atomic
+from fewshot.evaluation.journal import JOURNAL, LOCK, busy_message, fingerprint
+from fewshot.util.files import hold_lock, replace_directory, staging_directory, write_atomic
 
 RUN_FORMAT = "fewshot-run"
 RUN_FILE = "run.json"
@@ -114,7 +115,7 @@ class RunDirectory:
     out: Path
     path: Path
     replacing: bool = False
-    _lock: IO[str] | None = field(default=None, repr=False)
+    _lock: FileLock | None = field(default=None, repr=False)
 
     @staticmethod
     def check(out: str | Path, *, resume: bool, overwrite: bool) -> dict[str, Any] | None:
@@ -173,11 +174,11 @@ class RunDirectory:
             directory = cls(out, out)
         else:
             out = out.resolve()
-            lock = _lock(out)
+            lock = hold_lock(out / LOCK, busy_message(out))
             try:
                 staging = staging_directory(out, "fewshot-overwrite")
             except BaseException:
-                lock.close()
+                lock.release()
                 raise
             directory = cls(out, staging, replacing=True, _lock=lock)
         try:
@@ -203,18 +204,5 @@ class RunDirectory:
 
     def _unlock(self) -> None:
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
-
-
-def _lock(directory: Path) -> IO[str]:
-    """Hold ``directory``'s run lock, so no other fewshot bench writes there meanwhile."""
-    handle = open(directory / LOCK, "w")  # noqa: SIM115 - held until the run ends
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigError(
-            f"{directory}: another `fewshot bench` is writing there; wait for it or use another --out"
-        ) from None
-    return handle

@@ -4,8 +4,9 @@ schedule, per-layer learning rates, a training budget, and an encoder a learner 
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -153,3 +154,86 @@ class ExportedEncoder:
 
     def eval(self):
         return self
+
+
+class BestCheckpoint:
+    """The one keep-the-best-checkpoint rule of every trained learner: remember the state of the
+    best validation score seen so far (the earliest on ties), say when ``patience`` checks in a
+    row brought no gain, and put the best state back at the end.
+
+    Parameters
+    ----------
+    snapshot, restore : callable
+        ``snapshot()`` returns a copy of the trained state; ``restore(state)`` puts one back.
+        :meth:`of_module` builds both for a torch module.
+    higher_is_better : bool
+        True for accuracies, False for losses.
+    patience : int or None
+        Checks without a gain after which :attr:`exhausted` turns true (None: never).
+    """
+
+    def __init__(self, snapshot, restore, *, higher_is_better: bool = True, patience=None):
+        self.snapshot = snapshot
+        self.restore = restore
+        self.sign = 1.0 if higher_is_better else -1.0
+        self.patience = patience
+        self.best_score: float | None = None
+        self.best_step: int | None = None
+        self._key = -math.inf  # sign · best score: a NaN score is never a gain
+        self.best_state = None
+        self.waited = 0
+
+    @classmethod
+    def of_module(cls, module, **options) -> BestCheckpoint:
+        """For a torch module: snapshots are detached copies of its ``state_dict``."""
+        return cls(
+            lambda: {k: v.detach().clone() for k, v in module.state_dict().items()},
+            module.load_state_dict,
+            **options,
+        )
+
+    def check(self, score: float, step: int | None = None) -> bool:
+        """Record the score reached at ``step``; True (and a snapshot) when it is a new best."""
+        if self.sign * score > self._key:
+            self._key = self.sign * score
+            self.best_score, self.best_step, self.waited = score, step, 0
+            self.best_state = self.snapshot()
+            return True
+        self.waited += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.patience is not None and self.waited > self.patience
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.restore(self.best_state)
+
+
+def train_with_validation(
+    step: Callable[[int], float],
+    validate: Callable[[], float | None],
+    keep: BestCheckpoint,
+    *,
+    steps: int,
+    validate_every: int,
+) -> tuple[int, float | None]:
+    """Run ``step(i)`` for ``i`` in ``range(steps)``, validating before the first step and every
+    ``validate_every`` steps; ``keep`` restores the state of the best validation score (the
+    earliest on ties). Returns (the chosen step count, its validation score; None without
+    validation)."""
+    first = validate()
+    if first is None:
+        for i in range(steps):
+            step(i)
+            progress.step()
+        return steps, None
+    keep.check(first, 0)
+    for i in range(steps):
+        step(i)
+        progress.step()
+        if (i + 1) % validate_every == 0 or i + 1 == steps:
+            keep.check(validate(), i + 1)
+    keep.restore_best()
+    return keep.best_step, keep.best_score

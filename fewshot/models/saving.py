@@ -10,7 +10,6 @@ as a fewshot model (or an empty one).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import numpy as np
 import fewshot
 from fewshot.data.texts import LabeledTexts
 from fewshot.encoding.onnx_encoder import choose_variant
-from fewshot.errors import FewshotError
+from fewshot.errors import ConfigError, FewshotError
 from fewshot.models.directory import (
     CONFIG,
     ENCODER_DIR,
@@ -38,24 +37,15 @@ from fewshot.models.directory import (
     verify,
 )
 from fewshot.util.files import replace_directory, share, staging_directory
+from fewshot.util.params import json_params
 
 if TYPE_CHECKING:  # importing the learners imports scikit-learn, which the ONNX path never needs
     from fewshot.learners.base import Learner
 
 
 def data_fingerprint(data: LabeledTexts) -> str:
-    """SHA-256 of the (text, label) pairs, independent of their order."""
-    digest = hashlib.sha256()
-    for text, label in sorted(zip(data.texts, data.labels, strict=True)):
-        digest.update(json.dumps([text, label]).encode("utf-8"))
-    return digest.hexdigest()
-
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    for key, value in params.items():
-        if not isinstance(value, (str, int, float, bool, type(None))):
-            raise ModelError(f"parameter {key}={value!r} cannot be saved as JSON")
-    return params
+    """What a model card records of its training data: ``data.examples_fingerprint``."""
+    return data.examples_fingerprint
 
 
 def check_model_out(directory: str | Path) -> Path:
@@ -104,7 +94,10 @@ def save_model(
     except NotImplementedError as exc:
         raise ModelError(str(exc)) from None
     labels = [str(label) for label in learner.classes_]
-    params = _jsonable(learner.get_params())
+    try:
+        params = json_params(learner.get_params(), strict=True)
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
     reject = (extra or {}).get("reject")
     state = {**state, **(extra_state or {})}
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -123,11 +116,6 @@ def save_model(
         if card is not None:
             (staging / "README.md").write_text(card, encoding="utf-8")
         share(staging)
-        files = {
-            p.relative_to(staging).as_posix(): sha256_file(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        }
         config = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -139,19 +127,30 @@ def save_model(
             "encoder": encoder,
             "training_data": training,
             **(extra or {}),
-            "files": files,
         }
-        with open(staging / CONFIG, "w", encoding="utf-8") as handle:
-            json.dump(config, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(staging / CONFIG, 0o666 & ~_umask())
+        write_config(staging, config)
         replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def write_config(directory: Path, config: dict[str, Any]) -> None:
+    """The one writer of a model directory's ``fewshot.json``: ``config`` with ``files`` set to
+    the SHA-256 of every file in ``directory``, written and synced, readable as the umask allows.
+    Call it last, on a staging directory, before it replaces the model."""
+    config["files"] = {
+        p.relative_to(directory).as_posix(): sha256_file(p)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p != directory / CONFIG
+    }
+    with open(directory / CONFIG, "w", encoding="utf-8") as handle:
+        json.dump(config, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(directory / CONFIG, 0o666 & ~_umask())
 
 
 def _umask() -> int:

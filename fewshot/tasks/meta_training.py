@@ -13,7 +13,6 @@ support set as usual.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ import numpy as np
 
 from fewshot.data.texts import LabeledTexts
 from fewshot.tasks.episodes import ClassSplit, EpisodeSampler
-from fewshot.util import progress
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,32 +140,3 @@ class MetaTrainingData:
             source = tasks(validation or train, split.validation)
             held = [source.task(i) for i in range(validation_episodes)]
         return cls(tasks(train, split.base), held)
-
-
-def train_with_validation(
-    step: Callable[[int], float],
-    validate: Callable[[], float],
-    snapshot: Callable[[], Any],
-    restore: Callable[[Any], None],
-    *,
-    steps: int,
-    validate_every: int,
-) -> tuple[int, float | None]:
-    """Run ``step(i)`` for ``i`` in ``range(steps)``, validating before the first step and every
-    ``validate_every`` steps; restore the snapshot of the best validation score (the earliest on
-    ties). Returns (the chosen step count, its validation score, None without validation)."""
-    best_step, best_score, best_state = 0, validate(), snapshot()
-    if best_score is None:
-        for i in range(steps):
-            step(i)
-            progress.step()
-        return steps, None
-    for i in range(steps):
-        step(i)
-        progress.step()
-        if (i + 1) % validate_every == 0 or i + 1 == steps:
-            score = validate()
-            if score > best_score:
-                best_step, best_score, best_state = i + 1, score, snapshot()
-    restore(best_state)
-    return best_step, best_score

@@ -24,6 +24,8 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from fewshot.errors import ConfigError
 
 _KINDS = {
@@ -161,3 +163,15 @@ def replace_directory(staging: Path, target: Path) -> None:
     os.rename(target, retired)
     os.rename(staging, target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def hold_lock(path: Path, busy: str) -> FileLock:
+    """Take the exclusive lock ``path`` at once, or say ``busy`` (a ConfigError) if another
+    process (or another holder in this one) has it. ``release()`` gives it back; so does the
+    process ending, however it ends. (filelock: flock on Unix, LockFileEx on Windows.)"""
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(busy) from None
+    return lock

@@ -246,3 +246,23 @@ def validate_params(learner: Learner) -> None:
     for name, constraint in constraints.items():  # attributes, not get_params: fit calls this
         if hasattr(learner, name):
             check_value(owner, name, getattr(learner, name), constraint)
+
+
+def json_params(params: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:
+    """Parameters as JSON values: the one rule for results, run descriptions and model
+    directories. A value that is not a JSON scalar, list or object is written as its ``repr``,
+    or, where ``strict`` (a model directory, which must load back), refused with a ConfigError."""
+    plain = (
+        (str, int, float, bool, type(None))
+        if strict
+        else (str, int, float, bool, type(None), list, dict)
+    )
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, plain):
+            out[key] = value
+        elif strict:
+            raise ConfigError(f"parameter {key}={value!r} cannot be saved as JSON")
+        else:
+            out[key] = repr(value)
+    return out

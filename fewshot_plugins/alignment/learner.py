@@ -36,6 +36,7 @@ from fewshot.learners.base import Learner, check_query, check_support
 from fewshot.learners.maths import softmax, stratified_hold_out
 from fewshot.learners.training import TunedEncoderMixin, adamw
 from fewshot.util.params import Boolean, Device, Integer, OrNone, Real, Text
+from fewshot.util.seeding import generator, torch_seeded
 
 
 class AlignedLearner(TunedEncoderMixin, Learner):
@@ -150,8 +151,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
         self.classes_ = np.unique(y) if len(y) else np.unique(y_source)
         labels = np.union1d(np.unique(y_source), self.classes_)
         source_codes = np.searchsorted(labels, y_source)
-        seed = 0 if self.random_state is None else int(self.random_state)
-        rng = np.random.default_rng(seed)
+        rng = generator(self.random_state)
         # Held-out source rows choose the checkpoint when the encoder trains (and with it the
         # source representation); a frozen source side has nothing to select.
         shared = self.finetune_encoder or self.adapt_source
@@ -193,8 +193,7 @@ class AlignedLearner(TunedEncoderMixin, Learner):
             support_codes,
         )
         weights = weights / self.scale_
-        with torch.random.fork_rng(devices=[]):  # seeds dropout without touching the caller's RNG
-            torch.manual_seed(seed)
+        with torch_seeded(self.random_state):  # initialisation and dropout
             network = AlignmentNetwork(
                 centred_source.shape[1], self.hidden, len(labels), adapt_source=shared
             )

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fewshot.learners.training import BestCheckpoint
 from fewshot.util import progress
 
 #: Gaussian kernel bandwidths, as multiples of the median pairwise squared distance.
@@ -205,7 +206,7 @@ def train_aligned(
     """
     device = next(network.parameters()).device
     n_source, n_support = len(data.source_codes), len(data.support_codes)
-    best, best_step, best_state = float("inf"), steps, None
+    keep = BestCheckpoint.of_module(network, higher_is_better=False)
     for step in range(steps):
         network.train()
         s = rng.choice(n_source, size=batch_size, replace=n_source < batch_size)
@@ -234,13 +235,9 @@ def train_aligned(
         if data.validation_codes is not None and (
             (step + 1) % check_every == 0 or step + 1 == steps
         ):
-            score = _validation_loss(network, data)
-            if score < best:
-                best, best_step = score, step + 1
-                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-    if best_state is not None:
-        network.load_state_dict(best_state)
-    return best_step
+            keep.check(_validation_loss(network, data), step + 1)
+    keep.restore_best()
+    return steps if keep.best_step is None else keep.best_step
 
 
 def _validation_loss(network: AlignmentNetwork, data: AlignmentData) -> float:

@@ -55,6 +55,7 @@ from fewshot.learners.maths import (
 )
 from fewshot.learners.multi_label import THRESHOLD_FOLDS, one_vs_rest
 from fewshot.learners.training import (
+    BestCheckpoint,
     LinearSchedule,
     TrainingBudget,
     TunedEncoderMixin,
@@ -64,6 +65,7 @@ from fewshot.learners.training import (
 )
 from fewshot.plugins.registry import resolve_model_path
 from fewshot.util.params import Boolean, Device, Integer, OneOf, OrNone, Real, Text
+from fewshot.util.seeding import generator, torch_seeded
 from fewshot_plugins.finetune.recipes import (
     contrastive_epoch,
     contrastive_label_sets_epoch,
@@ -261,7 +263,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
             return [], np.zeros(0, dtype=np.int64)
         proba = self.predict_proba(np.asarray(pool, dtype=object))
         predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
-        rng = np.random.default_rng(0 if self.random_state is None else int(self.random_state))
+        rng = generator(self.random_state)
         chosen = []
         for c in range(len(self.classes_)):
             members = np.flatnonzero(predicted == c)
@@ -321,15 +323,13 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         epochs = self.epochs if epochs is None else epochs
         budget = TrainingBudget(self.max_steps, self.time_budget) if budget is None else budget
 
-        seed = 0 if self.random_state is None else int(self.random_state)
-        rng = np.random.default_rng(seed)
+        rng = generator(self.random_state)
         if codes is None:
             train, held_out = np.arange(len(texts)), np.zeros(0, dtype=np.int64)
         else:
             train, held_out = stratified_hold_out(codes, self.validation_fraction, rng)
 
-        with torch.random.fork_rng(devices=[]):  # seeds dropout without touching the caller's RNG
-            torch.manual_seed(seed)
+        with torch_seeded(self.random_state):  # initialisation and dropout
             if start is None:
                 model = load_sentence_transformer(resolve_model_path(self.encoder), self.device)
                 freeze_bottom_layers(model, self.freeze_layers)
@@ -348,7 +348,7 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                 classes = None if codes is None else len(np.unique(codes[train]))
                 planned = self._planned_steps(len(train), classes, epochs, budget)
                 optimizer = LinearSchedule(optimizer, planned)
-            best, best_state, waited = -1.0, None, 0
+            keep = BestCheckpoint.of_module(model, patience=self.patience)
             model.train()
             train_texts = [texts[i] for i in train]
             train_codes = None if codes is None else codes[train]
@@ -397,16 +397,10 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
                         scale=self.scale,
                     )
                 if len(held_out):
-                    score = _prototype_accuracy(model, texts, codes, train, held_out)
-                    if score > best:
-                        best, waited = score, 0
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    else:
-                        waited += 1
-                        if waited > self.patience:
-                            break
-            if best_state is not None:
-                model.load_state_dict(best_state)
+                    keep.check(_prototype_accuracy(model, texts, codes, train, held_out))
+                    if keep.exhausted:
+                        break
+            keep.restore_best()
             model.eval()
         self.steps_ = budget.steps
         self.model_ = model

@@ -26,8 +26,10 @@ from torch import nn
 from fewshot.integrations.learn2learn.install import import_learn2learn
 from fewshot.learners.base import Learner, NotFittedError, check_query, check_support
 from fewshot.learners.maths import l2_normalize
-from fewshot.tasks.meta_training import MetaTrainingData, Task, train_with_validation
+from fewshot.learners.training import BestCheckpoint, train_with_validation
+from fewshot.tasks.meta_training import MetaTrainingData, Task
 from fewshot.util.params import Boolean, Device, Integer, OrNone, Real
+from fewshot.util.seeding import torch_seeded
 
 
 class GradientMetaLearner(Learner):
@@ -82,7 +84,10 @@ class GradientMetaLearner(Learner):
 
     def meta_fit(self, tasks: MetaTrainingData) -> GradientMetaLearner:
         self.validate_params()
-        torch.manual_seed(0 if self.random_state is None else self.random_state)
+        with torch_seeded(self.random_state):  # initialisation; the caller's RNG is left alone
+            return self._meta_fit(tasks)
+
+    def _meta_fit(self, tasks: MetaTrainingData) -> GradientMetaLearner:
         self.ways_ = tasks.ways
         self.n_features_in_ = tasks.train.X.shape[1]
         meta = self.wrap(self._network()).to(self.device)
@@ -109,8 +114,7 @@ class GradientMetaLearner(Learner):
         self.meta_step_, self.meta_validation_accuracy_ = train_with_validation(
             step,
             validate,
-            lambda: {k: v.detach().clone() for k, v in meta.state_dict().items()},
-            meta.load_state_dict,
+            BestCheckpoint.of_module(meta),
             steps=self.meta_steps,
             validate_every=self.validate_every,
         )

@@ -24,6 +24,7 @@ from fewshot.data.labels import is_label_sets
 from fewshot.learners.base import Learner, NotFittedError, check_query, check_support
 from fewshot.learners.maths import class_means, l2_normalize, softmax, squared_distances
 from fewshot.util.params import Device, Integer, OneOf, OrNone, Real
+from fewshot.util.seeding import torch_seeded
 
 
 class PrototypicalLearner(Learner):
@@ -71,23 +72,22 @@ class PrototypicalLearner(Learner):
         return isinstance(self.meta_steps, (int, np.integer)) and self.meta_steps > 0
 
     def meta_fit(self, tasks) -> PrototypicalLearner:
-        from fewshot_plugins.protonet.projection import (
-            train_projection,
-        )  # torch only when meta-training
+        # torch only when meta-training
+        from fewshot_plugins.protonet.projection import train_projection
 
         self.validate_params()
-        self.projection_, self.meta_step_, self.meta_validation_accuracy_ = train_projection(
-            tasks,
-            metric=self.metric,
-            temperature=self.temperature,
-            hidden=self.hidden,
-            steps=self.meta_steps,
-            batch_size=self.meta_batch_size,
-            learning_rate=self.meta_learning_rate,
-            validate_every=self.validate_every,
-            seed=0 if self.random_state is None else self.random_state,
-            device=self.device,
-        )
+        with torch_seeded(self.random_state):  # initialisation; the caller's RNG is left alone
+            self.projection_, self.meta_step_, self.meta_validation_accuracy_ = train_projection(
+                tasks,
+                metric=self.metric,
+                temperature=self.temperature,
+                hidden=self.hidden,
+                steps=self.meta_steps,
+                batch_size=self.meta_batch_size,
+                learning_rate=self.meta_learning_rate,
+                validate_every=self.validate_every,
+                device=self.device,
+            )
         return self
 
     def _embed(self, X: np.ndarray) -> np.ndarray:

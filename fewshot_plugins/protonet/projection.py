@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fewshot.tasks.meta_training import MetaTrainingData, Task, train_with_validation
+from fewshot.learners.training import BestCheckpoint, train_with_validation
+from fewshot.tasks.meta_training import MetaTrainingData, Task
 
 
 class ResidualProjection(nn.Module):
@@ -66,12 +67,10 @@ def train_projection(
     batch_size: int,
     learning_rate: float,
     validate_every: int,
-    seed: int,
     device: str,
 ) -> tuple[dict[str, np.ndarray], int, float | None]:
     """Train a projection on the base-class tasks; returns its arrays, the chosen step and its
-    validation accuracy."""
-    torch.manual_seed(seed)
+    validation accuracy. Call it inside :func:`fewshot.util.seeding.torch_seeded`."""
     dim = tasks.train.X.shape[1]
     model = ResidualProjection(dim, hidden).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -115,8 +114,7 @@ def train_projection(
     chosen, score = train_with_validation(
         step,
         validate,
-        lambda: {k: v.clone() for k, v in model.state_dict().items()},
-        model.load_state_dict,
+        BestCheckpoint.of_module(model),
         steps=steps,
         validate_every=validate_every,
     )
