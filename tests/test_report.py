@@ -167,7 +167,7 @@ def test_refusals_are_one_line_and_change_nothing(banking_run, tmp_path, capsys)
 
 
 def test_a_full_way_run_with_an_unlabelled_pool_is_a_setting_of_its_own():
-    from fewshot.report.html.figures import setting_name
+    from fewshot.report.html.plotting import setting_name
 
     plain = {"dataset": "banking77:test", "full_way": True, "shots": 5}
     pooled = {**plain, "unlabeled_data": "banking77:train"}

@@ -14,11 +14,11 @@ from fewshot.errors import ConfigError
 def suite_from_args(args: argparse.Namespace):
     """The suite a run computes: a suite file (with --learner / --seed overriding it) or the
     settings the flags describe."""
-    from fewshot.evaluation.suite import (
+    from fewshot.evaluation.suite import load_suite
+    from fewshot.evaluation.suite_settings import (
         cross_domain_settings,
         episode_settings,
         full_way_setting,
-        load_suite,
     )
 
     flags = {
@@ -156,7 +156,7 @@ def suite_from_args(args: argparse.Namespace):
 
 def _multi_label_suite(args: argparse.Namespace):
     """--multi-label: full-way with --train/--test, episodes with --dataset."""
-    from fewshot.evaluation.suite import multi_label_settings
+    from fewshot.evaluation.suite_settings import multi_label_settings
 
     stray = [
         flag

@@ -4,12 +4,9 @@ embedding cache options. Imports stay light: ``fewshot --help`` must not load to
 from __future__ import annotations
 
 import argparse
-import json
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
-
-from fewshot.errors import ConfigError
 
 if TYPE_CHECKING:
     from fewshot.learners.base import LearnerSpec
@@ -53,25 +50,11 @@ def checked(convert, constraint):
     return parse
 
 
-def parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def parse_learner(text: str) -> LearnerSpec:
     """``NAME`` or ``NAME:param=value,param=value`` (values read as JSON when they parse)."""
-    name, _, rest = text.partition(":")
-    params = {}
-    for item in filter(None, rest.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--learner {text!r}: expected NAME:param=value,param=value")
-        params[key.strip()] = parse_value(value.strip())
     from fewshot.learners.base import LearnerSpec  # scikit-learn: not for `fewshot --help`
 
-    return LearnerSpec(name.strip(), params)
+    return LearnerSpec.parse(text)
 
 
 def warn_failures(registry) -> None:

@@ -24,6 +24,7 @@ stores what it learns in attributes that ``fit`` starts from and does not overwr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -32,6 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
+from fewshot.errors import ConfigError
 from fewshot.util.params import Constraint, validate_params
 
 if TYPE_CHECKING:
@@ -41,6 +43,13 @@ if TYPE_CHECKING:
 __all__ = ["Learner", "LearnerSpec", "NotFittedError", "check_query", "check_support"]
 
 
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 @dataclass(frozen=True)
 class LearnerSpec:
     """A learner by name, its constructor parameters, and the label it is reported under."""
@@ -48,6 +57,27 @@ class LearnerSpec:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""
+
+    @classmethod
+    def parse(cls, entry: Any, where: str = "--learner") -> LearnerSpec:
+        """A learner as the command line (``NAME`` or ``NAME:param=value,param=value``, values
+        read as JSON where they parse) or a suite file (that text, or a table ``{name = ...,
+        label = ..., <param> = ...}``) gives it; ``where`` starts the error message."""
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            params = {k: v for k, v in entry.items() if k not in ("name", "label")}
+            return cls(entry["name"], params, str(entry.get("label", "")))
+        if not isinstance(entry, str):
+            raise ConfigError(
+                f"{where}: a learner is a name or a table with a 'name' key, got {entry!r}"
+            )
+        name, _, rest = entry.partition(":")
+        params = {}
+        for item in filter(None, rest.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{where} {entry!r}: expected NAME:param=value,param=value")
+            params[key.strip()] = _json_or_text(value.strip())
+        return cls(name.strip(), params)
 
     @property
     def display(self) -> str:

@@ -267,3 +267,15 @@ def resolve_model_path(encoder: str) -> Path:
             f"encoder {encoder!r} is not a sentence-transformers model; it cannot be fine-tuned"
         )
     return resolved.model
+
+
+_SHARED: Registry | None = None
+
+
+def shared_registry() -> Registry:
+    """This process's registry, loaded on first use and kept (a classifier consults it for every
+    encoder, scorer and learner it builds)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = load_registry()
+    return _SHARED

@@ -43,34 +43,21 @@ from sklearn.model_selection import KFold
 from fewshot import hookimpl
 from fewshot.data.label_names import label_names as readable_names
 from fewshot.data.labels import is_label_sets
-from fewshot.encoding.model_loading import load_sentence_transformer
 from fewshot.learners.base import Learner, check_query, check_support
 from fewshot.learners.heads import LinearHead
 from fewshot.learners.maths import (
-    class_means,
     l2_normalize,
     softmax,
     softmax_weights,
-    stratified_hold_out,
 )
 from fewshot.learners.multi_label import THRESHOLD_FOLDS, one_vs_rest
 from fewshot.learners.training import (
-    BestCheckpoint,
-    LinearSchedule,
     TrainingBudget,
     TunedEncoderMixin,
-    adamw,
-    freeze_bottom_layers,
-    layer_groups,
 )
-from fewshot.plugins.registry import resolve_model_path
 from fewshot.util.params import Boolean, Device, Integer, OneOf, OrNone, Real, Text
-from fewshot.util.seeding import generator, torch_seeded
-from fewshot_plugins.finetune.recipes import (
-    contrastive_epoch,
-    contrastive_label_sets_epoch,
-    cross_entropy_epoch,
-)
+from fewshot.util.seeding import generator
+from fewshot_plugins.finetune.training import tune
 
 RECIPES = ("contrastive", "end-to-end")
 
@@ -304,117 +291,9 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
             scores[test] = expit(embeddings[test] @ weights.T + bias)
         return scores
 
-    def _tune(
-        self,
-        texts: list[str],
-        codes: np.ndarray | None,
-        Y: np.ndarray | None = None,
-        names: list[str] | None = None,
-        *,
-        start=None,
-        epochs: int | None = None,
-        budget: TrainingBudget | None = None,
-    ):
-        """Fine-tune the encoder (``self.model_``) on class ``codes`` or label sets ``Y``, for
-        ``epochs`` (default ``self.epochs``), from the pristine encoder or the model ``start``,
-        within ``budget`` (default: a new one from ``max_steps`` and ``time_budget``)."""
-        import torch
-
-        epochs = self.epochs if epochs is None else epochs
-        budget = TrainingBudget(self.max_steps, self.time_budget) if budget is None else budget
-
-        rng = generator(self.random_state)
-        if codes is None:
-            train, held_out = np.arange(len(texts)), np.zeros(0, dtype=np.int64)
-        else:
-            train, held_out = stratified_hold_out(codes, self.validation_fraction, rng)
-
-        with torch_seeded(self.random_state):  # initialisation and dropout
-            if start is None:
-                model = load_sentence_transformer(resolve_model_path(self.encoder), self.device)
-                freeze_bottom_layers(model, self.freeze_layers)
-            else:
-                model = start
-            groups = layer_groups(model, self.learning_rate, self.layer_decay)
-            head = None
-            if self.recipe == "end-to-end" or (self.head_weight and codes is not None):
-                _, prototypes = class_means(model.encode([texts[i] for i in train]), codes[train])
-                head = torch.nn.Parameter(
-                    torch.tensor(l2_normalize(prototypes), device=model.device)
-                )
-                groups.append({"params": [head], "lr": 1e-2})
-            optimizer = adamw(groups, weight_decay=0.01)
-            if self.schedule == "linear":
-                classes = None if codes is None else len(np.unique(codes[train]))
-                planned = self._planned_steps(len(train), classes, epochs, budget)
-                optimizer = LinearSchedule(optimizer, planned)
-            keep = BestCheckpoint.of_module(model, patience=self.patience)
-            model.train()
-            train_texts = [texts[i] for i in train]
-            train_codes = None if codes is None else codes[train]
-            for _ in range(epochs):
-                if budget.exhausted():
-                    break
-                if Y is not None:
-                    contrastive_label_sets_epoch(
-                        model,
-                        optimizer,
-                        train_texts,
-                        Y[train],
-                        self.batch_size,
-                        rng,
-                        budget,
-                        scale=self.scale,
-                        names=names,
-                        name_weight=self.name_weight,
-                    )
-                elif self.recipe == "contrastive":
-                    contrastive_epoch(
-                        model,
-                        optimizer,
-                        train_texts,
-                        train_codes,
-                        self.batch_size,
-                        rng,
-                        budget,
-                        scale=self.scale,
-                        names=names,
-                        name_weight=self.name_weight,
-                        head=head,
-                        head_weight=self.head_weight,
-                        dropout_views=self.dropout_views,
-                    )
-                else:
-                    cross_entropy_epoch(
-                        model,
-                        head,
-                        optimizer,
-                        train_texts,
-                        train_codes,
-                        self.batch_size,
-                        rng,
-                        budget,
-                        scale=self.scale,
-                    )
-                if len(held_out):
-                    keep.check(_prototype_accuracy(model, texts, codes, train, held_out))
-                    if keep.exhausted:
-                        break
-            keep.restore_best()
-            model.eval()
-        self.steps_ = budget.steps
-        self.model_ = model
-
-    def _planned_steps(
-        self, texts: int, classes: int | None, epochs: int, budget: TrainingBudget
-    ) -> int:
-        """The optimiser steps training will take, for the schedule: a contrastive batch holds
-        one text per class, so an epoch is about ``texts / min(batch_size, classes)`` steps."""
-        width = self.batch_size if classes is None else min(self.batch_size, classes)
-        total = epochs * -(-texts // width)
-        if budget.max_steps is not None:
-            total = min(total, budget.max_steps - budget.steps)
-        return max(total, 1)
+    def _tune(self, texts, codes, Y=None, names=None, *, start=None, epochs=None, budget=None):
+        """Fine-tune the encoder (``self.model_``): see :func:`.training.tune`."""
+        tune(self, texts, codes, Y, names, start=start, epochs=epochs, budget=budget)
 
     def _embed(self, texts) -> np.ndarray:
         vectors = self.model_.encode(
@@ -458,17 +337,6 @@ class FineTuneLearner(TunedEncoderMixin, Learner):
         self.bias_ = np.asarray(state["head_bias"], dtype=np.float32)
         self.n_features_in_ = self.weights_.shape[1]
         return self
-
-
-def _prototype_accuracy(model, texts, codes, train, held_out) -> float:
-    model.eval()
-    vectors = l2_normalize(
-        model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
-    )
-    model.train()
-    labels, prototypes = class_means(vectors[train], codes[train])
-    predicted = labels[np.argmax(vectors[held_out] @ l2_normalize(prototypes).T, axis=1)]
-    return float(np.mean(predicted == codes[held_out]))
 
 
 @hookimpl

@@ -10,93 +10,35 @@ pyplot, so no global state and no display is needed).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from fewshot.report.html.plotting import (
+    MAX_CLASSES,
+    Palette,
+    Plot,
+    by_setting,
+    most_confused,
+    panel_grid,
+    ranked_bars,
+    run_records,
+    setting_name,
+)
 from fewshot.report.html.runs import Run
-
-#: Per-class bars shown at most (the lowest ones: what needs attention).
-MAX_CLASSES = 80
-#: Classes in a confusion matrix: those most often confused.
-CONFUSED_CLASSES = 12
-
-
-@dataclass
-class Plot:
-    """One figure of the report: ``slug`` names its files under ``--figures``."""
-
-    slug: str
-    title: str
-    caption: str
-    figure: Figure
-
-
-def ok(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("status") == "ok" and r.get("accuracy") is not None]
-
-
-def setting_name(r: dict[str, Any], *, shots: bool = True) -> str:
-    """The setting of a record in words: ``banking77:test 5-way 1-shot``, and the unlabelled
-    pool a full-way run offered its learners, if any (a setting of its own)."""
-    if r.get("source"):
-        where = f"{r['source']} → {r['target']}"
-    else:
-        where = r["dataset"] + (f" [{r['domain']}]" if r.get("domain") else "")
-    if r.get("multi_label"):
-        kind = "multi-label " + ("full-way" if r.get("full_way") else f"{r['ways']}-way")
-    elif r.get("oos"):
-        kind = "out-of-scope " + ("full-way" if r.get("full_way") else f"{r['ways']}-way")
-    elif r.get("full_way"):
-        kind = "full-way"
-    else:
-        kind = f"{r['ways']}-way" if r.get("ways") else r.get("protocol", "")
-    pool = f", unlabelled {r['unlabeled_data']}" if r.get("unlabeled_data") else ""
-    return f"{where} {kind}" + (f" {r['shots']}-shot" if shots else "") + pool
-
-
-class Palette:
-    """One colour per series (learner, and run where several), the same in every figure."""
-
-    def __init__(self, names: Iterable[str]):
-        import matplotlib
-
-        colours = matplotlib.colormaps["tab10"].colors
-        self._colour = {n: colours[i % len(colours)] for i, n in enumerate(sorted(set(names)))}
-
-    def __call__(self, name: str):
-        return self._colour.get(name, "grey")
-
-
-def _series(runs: list[Run]) -> list[tuple[Run, str, dict[str, Any]]]:
-    several = len(runs) > 1
-    return [(run, run.series(r["learner"], several), r) for run in runs for r in ok(run.records)]
-
-
-def _grid(count: int, width: float = 4.2, height: float = 3.2, columns: int = 3):
-    columns = min(columns, count)
-    rows = -(-count // columns)
-    figure = Figure(figsize=(width * columns, height * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for extra in axes[count:]:
-        extra.set_visible(False)
-    return figure, axes[:count]
 
 
 def accuracy_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     """Accuracy against shots, one panel per dataset and setting kind, a line per learner."""
     panels: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for _, name, r in _series(runs):
+    for _, name, r in run_records(runs):
         if r.get("multi_label") or r.get("source"):
             continue
         panels[setting_name(r, shots=False)][name].append(r)
     if not panels:
         return []
-    figure, axes = _grid(len(panels))
+    figure, axes = panel_grid(len(panels))
     for ax, (title, lines) in zip(axes, sorted(panels.items()), strict=True):
         for name, records in sorted(lines.items()):
             records = sorted(records, key=lambda r: r["shots"])
@@ -174,51 +116,9 @@ def forest_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     ]
 
 
-def _ranked_bars(
-    title: str, rows: dict[str, dict[str, float]], colour: Palette, xlabel: str
-) -> Figure:
-    """Horizontal bars of the best series per row, sorted (lowest first at the top, cut to the
-    MAX_CLASSES lowest), with the other series as markers on the same rows."""
-    best = max(rows, key=lambda s: np.mean(list(rows[s].values())))
-    labels = sorted(rows[best], key=lambda k: (rows[best][k], k))[:MAX_CLASSES]
-    figure = Figure(figsize=(7.5, 1.0 + 0.17 * len(labels)), layout="constrained")
-    ax = figure.subplots()
-    positions = np.arange(len(labels))[::-1]
-    ax.barh(positions, [rows[best][k] for k in labels], color=colour(best), alpha=0.75, label=best)
-    for name, values in sorted(rows.items()):
-        if name != best:
-            ax.plot(
-                [values.get(k, np.nan) for k in labels],
-                positions,
-                "o",
-                markersize=3,
-                color=colour(name),
-                label=name,
-            )
-    ax.set_yticks(positions, labels, fontsize=6)
-    ax.set_ylim(-0.7, len(labels) - 0.3)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=9)
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    return figure
-
-
-def _by_setting(
-    runs: list[Run], keep: Callable[[dict[str, Any]], bool]
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Records that ``keep`` accepts, by setting, then by series."""
-    settings: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for _, name, r in _series(runs):
-        if keep(r):
-            settings[setting_name(r)][name] = r
-    return dict(sorted(settings.items()))
-
-
 def per_class_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     plots = []
-    settings = _by_setting(runs, lambda r: bool(r.get("per_class_accuracy")))
+    settings = by_setting(runs, lambda r: bool(r.get("per_class_accuracy")))
     for i, (setting, series) in enumerate(settings.items()):
         rows = {name: r["per_class_accuracy"] for name, r in series.items()}
         count = len(next(iter(rows.values())))
@@ -229,25 +129,15 @@ def per_class_figures(runs: list[Run], colour: Palette) -> list[Plot]:
                 f"Per-class accuracy: {setting}",
                 f"Accuracy on the test examples of each class ({shown}), sorted by the best "
                 "learner's (bars); the other learners are the dots.",
-                _ranked_bars(setting, rows, colour, "accuracy on the class's test examples"),
+                ranked_bars(setting, rows, colour, "accuracy on the class's test examples"),
             )
         )
     return plots
 
 
-def most_confused(confusion: list[list], count: int = CONFUSED_CLASSES) -> list[str]:
-    """The classes most involved in errors (as gold or as prediction)."""
-    errors: dict[str, int] = defaultdict(int)
-    for gold, predicted, n in confusion:
-        if gold != predicted:
-            errors[gold] += n
-            errors[predicted] += n
-    return sorted(errors, key=lambda k: (-errors[k], k))[:count]
-
-
 def confusion_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     plots = []
-    settings = _by_setting(runs, lambda r: bool(r.get("confusion")))
+    settings = by_setting(runs, lambda r: bool(r.get("confusion")))
     for i, (setting, series) in enumerate(settings.items()):
         name, record = max(series.items(), key=lambda item: item[1]["accuracy"])
         classes = most_confused(record["confusion"])
@@ -293,10 +183,10 @@ def confusion_figures(runs: list[Run], colour: Palette) -> list[Plot]:
 
 def reliability_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     """Reliability diagrams: accuracy against confidence per bin, ECE in the legend."""
-    settings = _by_setting(runs, lambda r: bool(r.get("reliability")))
+    settings = by_setting(runs, lambda r: bool(r.get("reliability")))
     if not settings:
         return []
-    figure, axes = _grid(len(settings), width=3.6, height=3.4, columns=4)
+    figure, axes = panel_grid(len(settings), width=3.6, height=3.4, columns=4)
     for ax, (setting, series) in zip(axes, settings.items(), strict=True):
         ax.plot([0, 1], [0, 1], color="black", linewidth=0.8, linestyle="--")
         for name, r in sorted(series.items()):
@@ -333,7 +223,7 @@ def reliability_figures(runs: list[Run], colour: Palette) -> list[Plot]:
 
 def timing_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     """Fit and predict seconds per task, per setting and learner (log scale)."""
-    settings = _by_setting(runs, lambda r: r.get("fit_seconds") is not None)
+    settings = by_setting(runs, lambda r: r.get("fit_seconds") is not None)
     if not settings:
         return []
     names = sorted({name for series in settings.values() for name in series})
@@ -375,13 +265,13 @@ def timing_figures(runs: list[Run], colour: Palette) -> list[Plot]:
 def roc_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     """Out-of-scope ROC curves: one panel per setting and learner, a curve per scorer."""
     panels = []
-    for _, name, r in _series(runs):
+    for _, name, r in run_records(runs):
         scorers = {s: m for s, m in (r.get("scorers") or {}).items() if m.get("roc")}
         if scorers:
             panels.append((f"{setting_name(r)}: {name}", scorers))
     if not panels:
         return []
-    figure, axes = _grid(len(panels), width=3.6, height=3.4, columns=4)
+    figure, axes = panel_grid(len(panels), width=3.6, height=3.4, columns=4)
     for ax, (title, scorers) in zip(axes, sorted(panels, key=lambda p: p[0]), strict=True):
         for scorer, m in scorers.items():
             ax.plot(
@@ -406,7 +296,7 @@ def roc_figures(runs: list[Run], colour: Palette) -> list[Plot]:
 
 def label_f1_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     plots = []
-    settings = _by_setting(runs, lambda r: bool(r.get("label_f1")))
+    settings = by_setting(runs, lambda r: bool(r.get("label_f1")))
     for i, (setting, series) in enumerate(settings.items()):
         rows = {name: r["label_f1"] for name, r in series.items()}
         plots.append(
@@ -415,7 +305,7 @@ def label_f1_figures(runs: list[Run], colour: Palette) -> list[Plot]:
                 f"Per-label F1: {setting}",
                 "Multi-label F1 of each label (mean over the run's supports), sorted by the best "
                 "learner's (bars); the other learners are the dots.",
-                _ranked_bars(setting, rows, colour, "F1 of the label"),
+                ranked_bars(setting, rows, colour, "F1 of the label"),
             )
         )
     return plots
@@ -424,14 +314,14 @@ def label_f1_figures(runs: list[Run], colour: Palette) -> list[Plot]:
 def cross_domain_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     """Accuracy of every (source, target) pair as a heat map, one panel per learner and K."""
     panels: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
-    for _, name, r in _series(runs):
+    for _, name, r in run_records(runs):
         if r.get("source"):
             source = r["source"] + (f"[{r['source_domain']}]" if r.get("source_domain") else "")
             target = r["target"] + (f"[{r['target_domain']}]" if r.get("target_domain") else "")
             panels[f"{name}, {r['shots']}-shot"][(source, target)] = r["accuracy"]
     if not panels:
         return []
-    figure, axes = _grid(len(panels), width=4.6, height=4.2, columns=3)
+    figure, axes = panel_grid(len(panels), width=4.6, height=4.2, columns=3)
     for ax, (title, cells) in zip(axes, sorted(panels.items()), strict=True):
         sources = sorted({s for s, _ in cells})
         targets = sorted({t for _, t in cells})
@@ -473,5 +363,5 @@ FIGURES = (
 
 def all_figures(runs: list[Run]) -> list[Plot]:
     """Every figure the runs have data for, in the report's order."""
-    colour = Palette(name for _, name, _ in _series(runs))
+    colour = Palette(name for _, name, _ in run_records(runs))
     return [plot for draw in FIGURES for plot in draw(runs, colour)]

@@ -11,7 +11,7 @@ import html
 import io
 from typing import Any
 
-from fewshot.report.html.figures import Plot, ok, setting_name
+from fewshot.report.html.plotting import Plot, ok, setting_name
 from fewshot.report.html.runs import Run
 
 #: Marks a file as a fewshot report, so that ``--out`` replaces only its own reports.
