@@ -17,7 +17,7 @@ from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
 from fewshot.evaluation.suite import load_suite
 from fewshot.learners.base import NotFittedError
 from fewshot.learners.conformance import check_learner, make_meta_tasks
-from fewshot.learners.training import train_with_validation
+from fewshot.learners.training import BestCheckpoint, train_with_validation
 from fewshot.models.classifier import load
 from fewshot.models.saving import save_model
 from fewshot.tasks.meta_training import EpisodeTasks
@@ -61,8 +61,7 @@ def test_train_with_validation_keeps_the_best_checkpoint_and_the_earliest_on_tie
     chosen, score = train_with_validation(
         step,
         lambda: next(scores),
-        lambda: dict(state),
-        lambda saved: state.update(saved),
+        BestCheckpoint(lambda: dict(state), state.update),
         steps=8,
         validate_every=2,
     )
@@ -72,7 +71,11 @@ def test_train_with_validation_keeps_the_best_checkpoint_and_the_earliest_on_tie
 def test_without_validation_tasks_the_last_step_is_kept():
     steps = []
     chosen, score = train_with_validation(
-        steps.append, lambda: None, dict, lambda s: None, steps=5, validate_every=2
+        steps.append,
+        lambda: None,
+        BestCheckpoint(dict, lambda s: pytest.fail("no validation: nothing to restore")),
+        steps=5,
+        validate_every=2,
     )
     assert (chosen, score, steps) == (5, None, [0, 1, 2, 3, 4])
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from fewshot.deploy.onnx_model import bundle_can_reject, load_onnx_classifier
 from fewshot.encoding.onnx_encoder import BUNDLE_DIR, VARIANTS, choose_variant
-from fewshot.models.classifier import load
 from fewshot.models.directory import STATE, read_config, verify
 
 
@@ -26,6 +25,10 @@ def load_predictor(
     lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
     variant = choose_variant(config, backend, directory) if lean else None
     if variant is None or not bundle_can_reject(config):
+        # imported here: the whole classifier brings scikit-learn and scipy, which a bundle
+        # alone must not (tests/test_onnx.py checks what a prediction imports)
+        from fewshot.models.classifier import load
+
         return load(directory, device=device, cache=cache, backend=backend)
     others = {f"{BUNDLE_DIR}/{VARIANTS[v]}" for v in VARIANTS if v != variant}
     read = [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/") and n not in others]
