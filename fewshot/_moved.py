@@ -96,7 +96,7 @@ class MovedModuleFinder(importlib.abc.MetaPathFinder):
         if new is None:
             return None
         warnings.warn(
-            f"{fullname} moved to {new} in fewshot 0.2; import it from there",
+            f"{fullname} moved to {new}; import it from there (the old path will go away)",
             DeprecationWarning,
             stacklevel=2,
         )

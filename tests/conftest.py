@@ -3,6 +3,7 @@ plugin packages. Nothing is downloaded (HF_HUB_OFFLINE=1)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -134,7 +135,62 @@ def plugin_site(tmp_path_factory) -> Path:
     return target
 
 
-def run_fewshot(*args: str, pythonpath: Path | None = None, env: dict | None = None, cwd=None):
+def run_fewshot(
+    *args: str,
+    pythonpath: Path | None = None,
+    env: dict | None = None,
+    cwd=None,
+    process: bool = False,
+) -> subprocess.CompletedProcess:
+    """Run the ``fewshot`` command line and return what it did as a ``CompletedProcess``.
+
+    In this process (``fewshot.cli.main(argv)`` with its stdout and stderr captured; ``env`` and
+    ``cwd`` apply for the call), unless ``process`` is true or another ``pythonpath`` is needed:
+    then ``python -m fewshot`` in a fresh process, for tests of the process itself (its exit, its
+    imports, its signals, plugins found on a new path, Ray started from it). An exception that
+    ``main`` lets through is printed as Python would, with status 1.
+    """
+    if process or pythonpath is not None:
+        return run_fewshot_process(*args, pythonpath=pythonpath, env=env, cwd=cwd)
+    import io
+    import traceback
+
+    from fewshot.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        _environment(dict(COLUMNS="200", **(env or {}))),
+        contextlib.chdir(cwd or os.getcwd()),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            status = main(list(args))
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        except Exception:
+            traceback.print_exc()
+            status = 1
+    return subprocess.CompletedProcess(["fewshot", *args], status, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _environment(changes: dict):
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_fewshot_process(
+    *args: str, pythonpath: Path | None = None, env: dict | None = None, cwd=None
+):
     """Run the installed ``fewshot`` CLI in a fresh process."""
     environment = dict(os.environ, COLUMNS="200", **(env or {}))
     if pythonpath is not None:

@@ -158,7 +158,9 @@ def test_ray_is_an_optional_extra(tmp_path):
 
 @pytest.mark.ray
 def test_a_dead_ray_address_is_one_line_not_a_hang(tmp_path):
-    result = run_fewshot(*ISSUE[:5], "--ray", "127.0.0.1:9", "--out", str(tmp_path / "o"))
+    result = run_fewshot(
+        *ISSUE[:5], "--ray", "127.0.0.1:9", "--out", str(tmp_path / "o"), process=True
+    )
     assert result.returncode == 2, result.stderr
     assert "error: --ray 127.0.0.1:9: nothing answers at 127.0.0.1:9" in result.stderr
     assert result.stderr.count("\n") == 1
@@ -170,7 +172,9 @@ def test_ray_local_gives_identical_results(issue_run, tmp_path):
     # `local` starts a Ray of its own: it never joins the cluster that RAY_ADDRESS (or the last
     # `ray start` on this machine) names, here a dead one that would hang the run.
     dead = {"RAY_ADDRESS": "127.0.0.1:9"}
-    result = run_fewshot(*ISSUE, "--ray", "local", "--out", str(tmp_path / "ray"), env=dead)
+    result = run_fewshot(
+        *ISSUE, "--ray", "local", "--out", str(tmp_path / "ray"), env=dead, process=True
+    )
     assert result.returncode == 0, result.stderr
     assert results(tmp_path / "ray") == results(issue_run)
     assert json.loads((tmp_path / "ray" / "run.json").read_text())["executor"]["kind"] == "ray"
