@@ -162,9 +162,10 @@ def hub_home(tmp_path_factory):
 def test_an_encoder_by_hub_id_from_the_local_cache(hub_home, tmp_path):
     env = {"HF_HOME": str(hub_home), "HF_HUB_OFFLINE": "1"}
     model = tmp_path / "model"
+    # In a fresh process: huggingface_hub reads HF_HOME once, when it is imported.
     result = run_fewshot(
         "adapt", "--train", "banking77:train_5", "--learner", "logreg",
-        "--encoder", "acme/support-minilm", "--out", str(model), env=env,
+        "--encoder", "acme/support-minilm", "--out", str(model), env=env, process=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     config = json.loads((model / "fewshot.json").read_text())
@@ -180,7 +181,7 @@ def test_an_encoder_by_hub_id_from_the_local_cache(hub_home, tmp_path):
     assert list(fewshot.load(model).predict(texts)) == list(fewshot.load(bundled).predict(texts))
     missing = run_fewshot(
         "adapt", "--train", "banking77:train_5", "--learner", "logreg",
-        "--encoder", "acme/not-downloaded", "--out", str(tmp_path / "no"), env=env,
+        "--encoder", "acme/not-downloaded", "--out", str(tmp_path / "no"), env=env, process=True,
     )  # fmt: skip
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "encoder 'acme/not-downloaded' is not in the local Hugging Face cache" in missing.stderr

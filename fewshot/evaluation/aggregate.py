@@ -12,6 +12,7 @@ import numpy as np
 
 import fewshot
 from fewshot.evaluation.protocols.base import Setting
+from fewshot.evaluation.records import check_record
 from fewshot.learners.base import LearnerSpec
 from fewshot.util.params import json_params
 
@@ -88,6 +89,7 @@ def learner_outcome(
         ordered = [outcomes[i] for i in range(setting.episode_count())]
         record.update(setting.summarize(ordered, task))
         values = setting.paired_values(ordered, task)
+    check_record(record)  # every field is one the schema documents, of its type
     return LearnerOutcome(record, values)
 
 

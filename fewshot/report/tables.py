@@ -13,52 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fewshot.evaluation.records import CSV_FIELDS, MULTI_LABEL_METRICS
 from fewshot.util.files import write_atomic
-
-CSV_FIELDS = [
-    "learner",
-    "dataset",
-    "train",
-    "protocol",
-    "full_way",
-    "domain",
-    "source",
-    "target",
-    "ways",
-    "shots",
-    "queries",
-    "episodes",
-    "unlabeled",
-    "seed",
-    "accuracy",
-    "ci95",
-    "macro_f1",
-    "ece",
-    "fit_seconds",
-    "predict_seconds",
-    "status",
-    "error",
-    "oos",
-    "scorer",
-    "in_scope_accuracy",
-    "classification_accuracy",
-    "oos_recall",
-    "oos_precision",
-    "oos_auroc",
-    "oos_fpr95",
-    "threshold",
-    "multi_label",
-    "micro_f1",
-    "samples_f1",
-    "exact_match",
-    "hamming_loss",
-    "lrap",
-    "learner_name",
-    "plugin",
-    "params",
-    "encoder",
-    "fewshot_version",
-]
 
 
 def write_results(
@@ -201,7 +157,7 @@ def out_of_scope_table(records: Sequence[dict[str, Any]]) -> Table:
 def multi_label_table(records: Sequence[dict[str, Any]]) -> Table:
     """The multi-label metrics of every multi-label record."""
     table = Table(title="multi-label (per-label thresholds from the support)")
-    columns = ("micro_f1", "macro_f1", "samples_f1", "exact_match", "hamming_loss", "lrap")
+    columns = MULTI_LABEL_METRICS
     for column in ("dataset", "setting", "learner", "support", *columns):
         table.add_column(
             column, justify="left" if column in ("dataset", "setting", "learner") else "right"

@@ -19,13 +19,14 @@ import numpy as np
 from fewshot.data.labels import indicator
 from fewshot.errors import ConfigError
 from fewshot.evaluation.protocols.base import DataSource, Setting, label_name_input
+from fewshot.evaluation.records import MULTI_LABEL_METRICS
 from fewshot.evaluation.stats import mean_ci95
 from fewshot.learners.base import Learner
 from fewshot.learners.multi_label import decide, greedy_support, metrics, support_sizes
 from fewshot.tasks.episodes import _first_of_each_text
 
 #: The scalar metrics of an outcome, averaged (with a 95% interval) over episodes.
-METRICS = ("micro_f1", "macro_f1", "samples_f1", "exact_match", "hamming_loss", "lrap")
+METRICS = MULTI_LABEL_METRICS
 
 
 def _multi_label_data(source: DataSource, spec: str):

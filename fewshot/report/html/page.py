@@ -11,6 +11,7 @@ import html
 import io
 from typing import Any
 
+from fewshot.evaluation.records import FIELDS
 from fewshot.report.html.plotting import Plot, ok, setting_name
 from fewshot.report.html.runs import Run
 
@@ -97,21 +98,24 @@ def metadata_table(run: Run) -> str:
     return f'<table class="meta">{body}</table>'
 
 
+#: The results table's number columns: record fields (headings from the record schema) and the
+#: decimals shown.
+RESULT_COLUMNS = (
+    ("accuracy", 4),
+    ("ci95", 4),
+    ("macro_f1", 4),
+    ("ece", 3),
+    ("fit_seconds", 4),
+    ("predict_seconds", 4),
+)
+
+
+def _heading(name: str) -> str:
+    return f"<th>{_e(FIELDS[name].heading)}</th>"
+
+
 def results_table(runs: list[Run]) -> str:
     several = len(runs) > 1
-    head = [
-        "setting",
-        "learner",
-        "accuracy",
-        "± 95% CI",
-        "macro-F1",
-        "ECE",
-        "fit s",
-        "predict s",
-        "status",
-    ]
-    if several:
-        head.insert(0, "run")
     rows = []
     for run in runs:
         for r in run.records:
@@ -129,16 +133,19 @@ def results_table(runs: list[Run]) -> str:
             *([f"<td>{_e(run.name)}</td>"] if several else []),
             f"<td>{_e(setting_name(r))}</td>",
             f"<td>{_e(r['learner'])}</td>",
-            _cell(r.get("accuracy"), 4),
-            _cell(r.get("ci95"), 4),
-            _cell(r.get("macro_f1"), 4),
-            _cell(r.get("ece"), 3),
-            _cell(r.get("fit_seconds"), 4),
-            _cell(r.get("predict_seconds"), 4),
+            *(_cell(r.get(name), digits) for name, digits in RESULT_COLUMNS),
             status_cell,
         ]
         lines.append("<tr>" + "".join(cells) + "</tr>")
-    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    header = "".join(
+        [
+            *(["<th>run</th>"] if several else []),
+            "<th>setting</th>",
+            _heading("learner"),
+            *(_heading(name) for name, _ in RESULT_COLUMNS),
+            _heading("status"),
+        ]
+    )
     return (
         f'<table class="sortable"><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(lines)}</tbody></table>"
