@@ -1,6 +1,8 @@
 """The README's promises: its plugin example is the package the tests install, and its test
 command is the one CI runs."""
 
+import pytest
+
 from tests.conftest import FIXTURES, ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -16,10 +18,14 @@ def test_plugin_example_is_the_tested_fixture():
 def test_readme_test_commands_are_what_ci_runs():
     assert '```bash\npytest -m "not meta"\n```' in README
     assert "`pytest -m meta`" in README
+    assert 'pytest -m "not slow and not integration"  # the fast tier' in README
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert 'pytest -m "not meta"' in ci  # the core environment
     assert "export FEWSHOT_REQUIRE_EXTRAS=1" in ci  # no skips of optional extras in CI
-    assert ci[-1] == "pytest -m meta"  # the meta environment
+    assert "setsid bash .ci/meta-env" in "\n".join(ci)  # started beside the core tests
+    meta = (ROOT / ".ci" / "meta-env").read_text().splitlines()
+    assert "export FEWSHOT_REQUIRE_EXTRAS=1" in meta
+    assert meta[-1] == "pytest -m meta"  # the meta environment
 
 
 def test_readme_quotes_the_shipped_suites():
@@ -27,6 +33,7 @@ def test_readme_quotes_the_shipped_suites():
         assert suite.name in README
 
 
+@pytest.mark.integration
 def test_python_api_example_runs():
     start = README.index("The pieces underneath, for benchmarks and your own loops")
     code = README[
