@@ -69,6 +69,7 @@ def test_fit_predict_and_the_estimator_contract(banking):
         FewShotClassifier().predict(["x"])
 
 
+@pytest.mark.integration
 def test_grid_search_cross_validation_and_a_pipeline_on_raw_texts(banking):
     texts, labels, _, _ = banking
     search = GridSearchCV(FewShotClassifier("logreg"), {"C": [0.1, 10.0]}, cv=3)
@@ -104,6 +105,7 @@ def test_integer_labels_stay_integers_through_save_and_load(tmp_path, banking):
     assert loaded.fit(texts[:60], y[:60]).n_training_texts_ == 60
 
 
+@pytest.mark.integration
 def test_a_finetuned_model_travels(tmp_path):
     """The issue's check: adapt finetune, copy the directory, delete the original, load the
     copy: identical predictions."""
@@ -159,6 +161,7 @@ def hub_home(tmp_path_factory):
     return home
 
 
+@pytest.mark.integration
 def test_an_encoder_by_hub_id_from_the_local_cache(hub_home, tmp_path):
     env = {"HF_HOME": str(hub_home), "HF_HUB_OFFLINE": "1"}
     model = tmp_path / "model"
@@ -187,6 +190,7 @@ def test_an_encoder_by_hub_id_from_the_local_cache(hub_home, tmp_path):
     assert "encoder 'acme/not-downloaded' is not in the local Hugging Face cache" in missing.stderr
 
 
+@pytest.mark.integration
 def test_from_pretrained_reads_a_model_from_the_hub_cache(tmp_path, banking, monkeypatch):
     texts, labels, test_texts, _ = banking
     classifier = FewShotClassifier("logreg").fit(texts, labels)

@@ -81,6 +81,7 @@ def test_class_conditional_kl_sees_a_shift_of_one_class():
     assert float(class_conditional_kl(z, labels, shifted, p)) > 0.5
 
 
+@pytest.mark.integration
 def test_training_with_the_mmd_penalty_shrinks_the_discrepancy_on_real_data(registry, small_task):
     source, _, X_source, X_target = small_task
     raw = float(mmd2(torch.as_tensor(X_source), torch.as_tensor(X_target)))
@@ -166,6 +167,7 @@ def test_a_cross_domain_table_with_an_unknown_key_is_refused(tmp_path):
 # -- learners ----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["mmd", "kl", "source-only", "source+target"])
 @pytest.mark.parametrize("shots", [0, 8])
 def test_learners_adapt_from_books_to_kitchen(registry, small_task, name, shots):
@@ -236,6 +238,7 @@ def review_files(tmp_path_factory, reviews):
     return paths
 
 
+@pytest.mark.integration
 def test_bench_runs_the_cross_domain_command_and_records_source_and_target(tmp_path, review_files):
     out = tmp_path / "run"
     result = run_fewshot(
@@ -292,6 +295,7 @@ def test_cross_domain_flags_need_both_sides(tmp_path, review_files):
     assert result.returncode == 2 and "--seeds belongs to cross-domain runs" in result.stderr
 
 
+@pytest.mark.integration
 def test_adapt_with_source_and_unlabeled_saves_a_model_that_predicts(
     tmp_path, review_files, reviews
 ):
@@ -370,6 +374,7 @@ def test_the_issue_command_on_books_to_kitchen(tmp_path):
     assert records[("kl", 8)]["accuracy"] > records[("source-only", 8)]["accuracy"]
 
 
+@pytest.mark.integration
 def test_mmd_with_a_fine_tuned_encoder_saves_the_encoder_and_predicts(tmp_path, review_files):
     books = review_files["books"].read_text().splitlines()[:24]
     kitchen = [json.loads(line) for line in review_files["kitchen"].read_text().splitlines()]

@@ -61,6 +61,7 @@ def test_overwrite_replaces_a_run_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging directory left
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_overwrite_leaves_the_earlier_run_as_it_was(tmp_path, how):
     out = tmp_path / "run"
@@ -231,6 +232,7 @@ def test_a_cache_row_of_the_wrong_length_is_never_used(tmp_path, registry):
     assert fresh.encoded == 2 and fresh.reused == 0
 
 
+@pytest.mark.integration
 def test_a_model_adapted_with_a_local_encoder_carries_it(tmp_path):
     """The encoder travels inside the model: delete the original and the model still loads."""
     from fewshot.encoding.encoders import default_model_path

@@ -46,6 +46,7 @@ def test_cached_encoding_matches_the_model_and_encodes_each_text_once(tmp_path, 
     assert again.encoded == 0 and again.reused == 3
 
 
+@pytest.mark.integration
 def test_cache_is_shared_across_processes(tmp_path, minilm):
     CachedEncoder(minilm, EmbeddingCache(tmp_path)).encode(TEXTS)
     script = (

@@ -17,6 +17,9 @@ import pytest
 from fewshot.evaluation.journal import JOURNAL
 from tests.conftest import run_fewshot
 
+# Worker processes, Ray clusters and signals: integration tests.
+pytestmark = pytest.mark.integration
+
 TIMING = {"fit_seconds", "predict_seconds", "meta_train_seconds"}
 # The issue's command.
 ISSUE = ["bench", "--dataset", "clinc150:test", "--learner", "protonet", "--learner", "logreg"]

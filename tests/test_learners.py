@@ -30,6 +30,7 @@ def test_built_in_learners_conform(check):
     check()
 
 
+@pytest.mark.integration
 def test_every_registered_learner_passes_check_learner(registry):
     for name in registry.learners:
         check_learner(registry.make_learner(name))

@@ -102,6 +102,7 @@ def test_episode_tasks_are_the_sampler_episodes_in_learn2learn_layout():
         bounded[3]
 
 
+@pytest.mark.integration
 def test_meta_trained_protonet_passes_the_conformance_checks():
     check_learner(PrototypicalLearner(meta_steps=30, validate_every=10))
 
@@ -111,6 +112,7 @@ def test_meta_trained_protonet_refuses_to_fit_before_meta_training():
         PrototypicalLearner(meta_steps=10).fit(np.eye(4, dtype=np.float32), list("aabb"))
 
 
+@pytest.mark.integration
 def test_meta_training_only_sees_base_and_validation_classes(registry, encoder):
     registry.learners["recorder"] = Recorder
     try:
@@ -162,6 +164,7 @@ def test_a_meta_trained_learner_without_base_classes_is_refused_before_any_work(
         evaluator.run([setting], [LearnerSpec("protonet", {"meta_steps": 5})]).__next__()
 
 
+@pytest.mark.integration
 def test_meta_trained_protonet_is_reproducible_and_saves_and_loads(registry, encoder, tmp_path):
     evaluator = Evaluator(registry, encoder, progress=False)
     spec = LearnerSpec("protonet", {"meta_steps": 40, "validate_every": 10})
@@ -260,6 +263,7 @@ def test_meta_flags_are_checked(tmp_path):
     assert result.returncode == 2 and "--split takes BASE,VALIDATION[,SEED]" in result.stderr
 
 
+@pytest.mark.integration
 def test_without_learn2learn_the_meta_learners_are_listed_as_unavailable_with_the_command():
     # learn2learn hidden from this process (None in sys.modules makes its import fail).
     code = (
@@ -296,6 +300,7 @@ def test_without_learn2learn_the_meta_learners_are_listed_as_unavailable_with_th
     assert "fewshot install-meta" in result.stderr
 
 
+@pytest.mark.integration
 def test_adapt_meta_trains_on_other_classes_then_saves_a_model_that_predicts(registry, tmp_path):
     data, train, queries = support_and_queries(registry, tmp_path, shots=3)
     out = tmp_path / "model"

@@ -137,6 +137,7 @@ def test_learners_declare_multi_label_support(registry):
         registry.make_learner("mmd").fit_label_sets(X, [["a"], ["b"]] * 3)
 
 
+@pytest.mark.integration
 def test_full_way_multi_label_benchmark_on_goemotions(registry, encoder, small):
     """Every multi-label learner beats chance clearly on real GoEmotions texts; the same seed
     gives the same records; each support holds at least K texts of every label."""
@@ -201,6 +202,7 @@ def test_single_label_protocols_refuse_label_lists_and_learners_that_cannot(tmp_
 # -- the command line, adapt/predict and the classifier --------------------------------------------
 
 
+@pytest.mark.integration
 def test_bench_multi_label_writes_the_metrics(tmp_path, small):
     out = tmp_path / "run"
     result = run_fewshot(
@@ -240,6 +242,7 @@ def test_adapt_and_predict_give_label_lists(tmp_path, small):
     assert all(isinstance(r["gold_labels"], list) and r["id"] for r in rows)  # gold and ids kept
 
 
+@pytest.mark.integration
 def test_classifier_fits_label_lists_and_round_trips(tmp_path, small):
     rows = [json.loads(line) for line in (small / "train.jsonl").read_text().splitlines()][:400]
     texts, label_sets = [r["text"] for r in rows], [r["labels"] for r in rows]

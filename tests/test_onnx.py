@@ -14,7 +14,7 @@ import pytest
 from fewshot.cli import main
 from tests.conftest import run_fewshot
 
-pytestmark = pytest.mark.onnx
+pytestmark = [pytest.mark.onnx, pytest.mark.integration]
 
 #: Runs `fewshot predict` in a fresh process, then says which heavy modules it imported.
 TORCH_FREE = """

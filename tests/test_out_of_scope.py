@@ -62,6 +62,7 @@ def test_thresholds_without_test_labels_do_what_they_say(registry):
         calibrate_cv(learner, X[:3], np.array(["a", "b", "c"]), [scorer], recall=0.95)
 
 
+@pytest.mark.integration
 def test_the_issue_command_writes_the_out_of_scope_fields(tmp_path):
     result = run_fewshot(
         "bench", "--train", "clinc150:train_5", "--test", "clinc150:test",
@@ -84,6 +85,7 @@ def test_the_issue_command_writes_the_out_of_scope_fields(tmp_path):
     assert "oos_auroc" in (tmp_path / "results.csv").read_text().splitlines()[0]
 
 
+@pytest.mark.integration
 def test_held_out_calibration_and_episodes(registry, encoder):
     evaluator = Evaluator(registry, encoder, progress=False)
     held_out = OutOfScopeSetting(
@@ -109,6 +111,7 @@ def test_held_out_calibration_and_episodes(registry, encoder):
         evaluator.prepare([one_shot], [LearnerSpec("logreg")])
 
 
+@pytest.mark.integration
 def test_adapt_reject_auto_then_predict_says_none_of_these(tmp_path):
     model = tmp_path / "model"
     result = run_fewshot(
@@ -173,6 +176,7 @@ def test_the_classifier_abstains_and_keeps_its_rule(tmp_path, registry):
     assert "none" not in fixed.predict(texts) and fixed.rejection_.calibration == "given"
 
 
+@pytest.mark.integration
 def test_a_plugin_scorer_through_the_hook(plugin_site, tmp_path):
     result = run_fewshot(
         "bench", "--train", "clinc150:train_5", "--test", "clinc150:test",
@@ -185,6 +189,7 @@ def test_a_plugin_scorer_through_the_hook(plugin_site, tmp_path):
     assert 0.3 < record["oos_auroc"] < 0.8  # text length says little about scope
 
 
+@pytest.mark.integration
 def test_finetune_works_with_every_scorer(registry, encoder):
     evaluator = Evaluator(registry, encoder, progress=False)
     setting = OutOfScopeEpisodeSetting(

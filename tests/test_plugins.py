@@ -9,6 +9,9 @@ from fewshot.plugins import hookspecs
 from fewshot.plugins.registry import load_registry
 from tests.conftest import run_fewshot
 
+# Plugins found on a new path, each run in a fresh process: integration tests.
+pytestmark = pytest.mark.integration
+
 
 def test_built_in_learners_come_from_entry_points(registry):
     assert {"protonet", "logreg", "knn"} <= set(registry.learners)

@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import run_fewshot
 
+# Real files streamed through `fewshot predict` of a real model: integration tests.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):

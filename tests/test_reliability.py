@@ -46,6 +46,7 @@ def journal_lines(out):
     return sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
 
 
+@pytest.mark.integration
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     full = run_fewshot(*BENCH, "--out", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
@@ -218,6 +219,7 @@ def test_processes_creating_one_cache_at_once_all_open_it(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.integration
 def test_two_processes_fill_one_cache_consistently(tmp_path, registry):
     cache = tmp_path / "cache"
     runs = [(0, 600, tmp_path / "a.npy"), (300, 900, tmp_path / "b.npy")]

@@ -16,7 +16,7 @@ import pytest
 from fewshot.cli import main
 from tests.conftest import run_fewshot
 
-pytestmark = pytest.mark.report
+pytestmark = [pytest.mark.report, pytest.mark.integration]
 
 BANKING_SUITE = """
 name = "banking77-small"

@@ -16,7 +16,7 @@ import pytest
 from fewshot.cli import main
 from tests.conftest import run_fewshot
 
-pytestmark = [pytest.mark.serve, pytest.mark.onnx]
+pytestmark = [pytest.mark.serve, pytest.mark.onnx, pytest.mark.integration]
 
 TEXTS = ["I lost my card", "what is the exchange rate?", "my top-up failed", "card not arrived yet"]
 
