@@ -14,8 +14,6 @@ from fewshot.evaluation.records import (
     RecordError,
     check_record,
 )
-from fewshot.report.html.page import results_table
-from fewshot.report.html.runs import Run
 
 # results.csv's columns as fewshot 0.1 wrote them: a contract (add at the end, never reorder).
 CSV_COLUMNS_0_1 = [
@@ -115,7 +113,12 @@ def test_a_record_that_strays_is_refused_with_the_field_named(fields, message):
     assert str(caught.value).startswith(message)
 
 
+@pytest.mark.report
 def test_the_reports_headings_come_from_the_schema():
+    # Imported here: the report needs matplotlib, which the meta environment does not install.
+    from fewshot.report.html.page import results_table
+    from fewshot.report.html.runs import Run
+
     page = results_table([Run("run", Path("run"), {}, [episode_record()])])
     headings = [FIELDS[name].heading for name in ("accuracy", "ci95", "macro_f1", "ece")]
     assert headings == ["accuracy", "± 95% CI", "macro-F1", "ECE"]
