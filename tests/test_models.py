@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import fewshot
 from fewshot.models.classifier import load
 from fewshot.models.saving import ModelError, save_model
-from tests.conftest import run_fewshot
+from tests.conftest import FIXTURES, run_fewshot
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +215,34 @@ def test_adapt_rejects_inputs_the_learner_does_not_use(tmp_path):
     )
     assert result.returncode == 2 and "learner 'logreg' does not use --unlabeled" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+# Model directories saved by fewshot 0.1 (commit 1f50305, before the new layout), with what its
+# `fewshot predict` printed for tests/fixtures/model-0.1/texts.txt. Made there with
+#   fewshot adapt --train banking77:train_5 --learner logreg --out logreg
+#   fewshot adapt --train FILE --learner logreg --out multilabel  (400 GoEmotions valid texts)
+#   fewshot predict MODEL texts.txt --out MODEL.predictions.jsonl
+MODELS_0_1 = FIXTURES / "model-0.1"
+
+
+@pytest.mark.parametrize("name", ["logreg", "multilabel"])
+def test_a_model_saved_by_fewshot_0_1_predicts_as_it_did(tmp_path, name):
+    model = tmp_path / name
+    shutil.copytree(MODELS_0_1 / name, model)  # loading must not need to write, but be sure
+    out = tmp_path / "predictions.jsonl"
+    result = run_fewshot("predict", str(model), str(MODELS_0_1 / "texts.txt"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    then = [json.loads(line) for line in (MODELS_0_1 / f"{name}.predictions.jsonl").open()]
+    now = [json.loads(line) for line in out.open()]
+    assert len(now) == len(then) == 40
+    for old, new in zip(then, now, strict=True):
+        assert new.keys() == old.keys()
+        for key, value in old.items():
+            if key in ("probability", "probabilities"):
+                # The encoder's float sums may differ in the last bits between CPUs.
+                np.testing.assert_allclose(new[key], value, atol=1e-4)
+            else:
+                assert new[key] == value, (key, old["text"])
+    labels = load(model).predict([row["text"] for row in then])
+    key = "labels" if name == "multilabel" else "label"
+    assert [list(x) if key == "labels" else x for x in labels] == [row[key] for row in then]
