@@ -250,7 +250,7 @@ def check_record(record: Mapping[str, Any]) -> None:
         if protocol not in field.protocols:
             raise RecordError(f"record field {name!r} is not one that {protocol} records carry")
         kinds = _TYPES[field.type]
-        wrong_bool = isinstance(value, bool) and field.type not in ("bool",)
+        wrong_bool = isinstance(value, bool) and field.type != "bool"  # bool is an int subclass
         if not isinstance(value, kinds) or wrong_bool:
             raise RecordError(
                 f"record field {name!r} = {value!r}: expected {field.type}, "
