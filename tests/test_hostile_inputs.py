@@ -381,6 +381,11 @@ CASES = [
     # -- models --------------------------------------------------------------------------------
     ("adapt --out a folder holding a stray fewshot.json", adapt(out="{docs}"), "exists and is not a fewshot model directory that verifies"),
     ("adapt --out that is a file", adapt(out="{a-file}"), "exists and is not a directory; not replacing it"),
+    ("predict --out inside a model directory", ["predict", "{model}", "{texts.txt}", "--out", "{model}/preds.jsonl"], "is inside the model directory"),
+    ("adapt --out inside a model directory", adapt(out="{model}/inner"), "is inside the model directory"),
+    ("export --out inside a model directory", ["export", "{model}", "--onnx", "--out", "{model}/sub"], "is inside the model directory"),
+    ("bench --out inside a model directory", bench(*BANKING_RUN, "--out", "{model}/run"), "is inside the model directory"),
+    ("--cache-dir inside a model directory", predict("{model}", "{texts.txt}", "--cache-dir", "{model}/cache"), "embedding cache"),
     ("missing model directory", predict("nowhere-model"), "nowhere-model: no such model directory"),
     ("model directory that is a file", predict("{not-a-model-dir}"), "not-a-model-dir: not a directory"),
     ("model with a missing file", predict("{missing}"), "state.safetensors: missing; the model directory is incomplete"),

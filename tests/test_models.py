@@ -178,7 +178,8 @@ def test_interrupted_save_leaves_the_old_model_intact(
     monkeypatch.undo()
     assert (tmp_path / "m" / "fewshot.json").read_text() == before
     assert load(tmp_path / "m").config["learner"] == "protonet"
-    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no partial directory left behind
+    # no partial directory left behind; only the writer lock, which lives beside the model
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.fewshot-lock", "m"]
 
 
 def test_refuses_to_overwrite_a_directory_that_is_not_a_model(tmp_path, registry, encoder, banking):

@@ -4,6 +4,7 @@ in ``predict.py``, labels texts with one)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from dataclasses import replace
@@ -117,11 +118,14 @@ def run_adapt(args: argparse.Namespace) -> int:
     from fewshot.util.progress import training_progress
 
     # the learner's optimiser steps, as they come (fine-tuning takes minutes on a CPU)
-    with training_progress("training", enabled=not args.no_progress and sys.stderr.isatty()):
-        return _adapt(args)
+    with (
+        training_progress("training", enabled=not args.no_progress and sys.stderr.isatty()),
+        contextlib.ExitStack() as locks,
+    ):
+        return _adapt(args, locks)
 
 
-def _adapt(args: argparse.Namespace) -> int:
+def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     import numpy as np
 
     from fewshot.data.catalogue import Columns
@@ -130,7 +134,7 @@ def _adapt(args: argparse.Namespace) -> int:
     from fewshot.encoding.encoders import check_device
     from fewshot.evaluation.protocols.base import label_name_input
     from fewshot.models.classifier import FewShotClassifier
-    from fewshot.models.saving import check_model_out, data_fingerprint
+    from fewshot.models.saving import check_model_out, data_fingerprint, writer_lock
     from fewshot.plugins.registry import load_registry
 
     registry = load_registry()
@@ -168,7 +172,10 @@ def _adapt(args: argparse.Namespace) -> int:
             if learner.meta_trained
             else f"learner {spec.display!r} is not meta-trained; --meta-train is for those that are"
         )
-    check_model_out(args.out)  # before any work: never train for a place we may not write
+    # Before any work: never train for a place we may not write, or that another command is
+    # writing (the lock is held until the model is saved).
+    check_model_out(args.out)
+    locks.enter_context(writer_lock(args.out))
     # The classifier holds the encoder (and the cache) and saves the model with its card.
     encoder_name = args.encoder or DEFAULT_ENCODER
     classifier = FewShotClassifier(

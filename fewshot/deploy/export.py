@@ -22,6 +22,7 @@ left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -261,14 +262,30 @@ def export_onnx(
     texts: list[str] | None = None,
 ) -> tuple[Path, list[Parity]]:
     """Add an ONNX bundle (fp32, and int8 with ``quantize``) to the model in ``directory``, or
-    to a copy of it at ``out``; returns where, and the parity of each variant with torch."""
+    to a copy of it at ``out``; returns where, and the parity of each variant with torch.
+
+    Holds the writer lock of ``directory`` (and of ``out``) throughout: the export copies the
+    model at its start and swaps the copy in at its end, and a model saved there in between
+    would otherwise be silently replaced by the old one."""
+    from fewshot.models.saving import writer_lock
+    from fewshot.util.files import check_outside_models
+
+    if out is not None:
+        check_outside_models(out)  # refused before anything is written, even a lock file
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(writer_lock(directory))
+        if out is not None:
+            locks.enter_context(writer_lock(out))
+        return _export_onnx(Path(directory), quantize, out, texts)
+
+
+def _export_onnx(directory: Path, quantize: bool, out, texts) -> tuple[Path, list[Parity]]:
     from fewshot.models.classifier import FewShotClassifier
     from fewshot.models.directory import read_config, verify
     from fewshot.models.saving import check_model_out, write_config
     from fewshot.util.files import replace_directory, share, staging_directory
 
     require_onnxruntime()
-    directory = Path(directory)
     config = read_config(directory)
     verify(directory, config)
     target = check_model_out(out) if out is not None else directory

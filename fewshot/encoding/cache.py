@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fewshot.errors import ConfigError
+from fewshot.util.files import check_outside_models
 
 _SCHEMA = (
     """
@@ -83,6 +84,7 @@ class EmbeddingCache:
 
     def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory) if directory is not None else default_cache_dir()
+        check_outside_models(self.directory, "embedding cache")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -27,7 +27,13 @@ from filelock import FileLock
 
 from fewshot.errors import ConfigError
 from fewshot.evaluation.journal import JOURNAL, LOCK, busy_message, fingerprint
-from fewshot.util.files import hold_lock, replace_directory, staging_directory, write_atomic
+from fewshot.util.files import (
+    check_outside_models,
+    hold_lock,
+    replace_directory,
+    staging_directory,
+    write_atomic,
+)
 
 RUN_FORMAT = "fewshot-run"
 RUN_FILE = "run.json"
@@ -124,6 +130,7 @@ class RunDirectory:
         out = Path(out)
         if resume and overwrite:
             raise ConfigError("--resume continues a run and --overwrite replaces it; choose one")
+        check_outside_models(out)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} exists and is not a directory")
         if not out.exists() or not any(out.iterdir()):

@@ -41,11 +41,11 @@ import numpy as np
 
 import fewshot
 from fewshot.errors import FewshotError
+from fewshot.util.files import MODEL_DIRECTORY_FILES
 
 FORMAT = "fewshot-model"
 FORMAT_VERSION = 2
-CONFIG = "fewshot.json"
-STATE = "state.safetensors"
+CONFIG, STATE = MODEL_DIRECTORY_FILES  # "fewshot.json", "state.safetensors"
 ENCODER_DIR = "encoder"
 #: Keys of the safetensors metadata that repeat what decides predictions.
 _METADATA = ("learner", "labels", "params", "reject")

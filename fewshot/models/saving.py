@@ -6,17 +6,27 @@ model (a closed directory, every file checksummed, verified on every load) and t
 Saving builds the directory under a temporary name and swaps it into place, so an interrupted
 save never leaves a half-written model that loads; it replaces only a directory that verifies
 as a fewshot model (or an empty one).
+
+One writer at a time: whatever writes a model directory (``save_model``, ``fewshot adapt`` from
+its start, ``fewshot export``) holds its lock, :func:`writer_lock`, and a second writer is refused
+at once in one line. Without it, an export that copied the model at its start and swapped the
+copy in at its end silently put back the old model over an ``adapt`` that finished meanwhile.
+The lock file sits beside the directory (``.NAME.fewshot-lock``), not in it: the directory is
+replaced whole, and a lock inside would go with the old one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 import fewshot
 from fewshot.data.texts import LabeledTexts
@@ -36,7 +46,12 @@ from fewshot.models.directory import (
     stored_metadata,
     verify,
 )
-from fewshot.util.files import replace_directory, share, staging_directory
+from fewshot.util.files import (
+    check_outside_models,
+    replace_directory,
+    share,
+    staging_directory,
+)
 from fewshot.util.params import json_params
 
 if TYPE_CHECKING:  # importing the learners imports scikit-learn, which the ONNX path never needs
@@ -48,9 +63,47 @@ def data_fingerprint(data: LabeledTexts) -> str:
     return data.examples_fingerprint
 
 
+LOCK_SUFFIX = ".fewshot-lock"
+
+
+def lock_file(directory: str | Path) -> Path:
+    """Where the writer lock of the model directory ``directory`` lives: beside it."""
+    directory = Path(os.path.realpath(directory))  # one lock whatever the path's spelling
+    return directory.parent / f".{directory.name}{LOCK_SUFFIX}"
+
+
+@contextlib.contextmanager
+def writer_lock(directory: str | Path) -> Iterator[Path]:
+    """Hold the writer lock of the model directory ``directory`` (which need not exist yet).
+
+    Refuses at once, with a ModelError, while another process (or another thread of this one)
+    holds it. Re-entrant within a thread: ``fewshot adapt`` takes it before training and
+    ``save_model`` takes it again to write. The lock goes with the process, however it ends.
+    """
+    check_outside_models(directory)  # before the lock file: it would be written inside
+    path = lock_file(directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # is_singleton: one lock object per file in this process, so that taking it again in the
+    # same thread counts up instead of conflicting with our own flock.
+    lock = FileLock(path, timeout=0, is_singleton=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ModelError(
+            f"{directory}: another fewshot command is writing this model directory (it holds "
+            f"{path}); run this one when that has finished"
+        ) from None
+    try:
+        yield path
+    finally:
+        lock.release()
+
+
 def check_model_out(directory: str | Path) -> Path:
-    """Refuse to save over anything but a fewshot model (that verifies) or an empty directory."""
+    """Refuse to save over anything but a fewshot model (that verifies) or an empty directory,
+    or inside another model directory."""
     directory = Path(directory)
+    check_outside_models(directory)
     if not directory.exists() and not directory.is_symlink():
         return directory
     if directory.is_symlink() or not directory.is_dir():
@@ -86,6 +139,17 @@ def save_model(
     ``README.md``; ``extra`` adds keys to ``fewshot.json`` (its ``reject`` is cross-checked
     like the labels), ``extra_state`` arrays to the state (names with a prefix, ``reject.``).
     """
+    check_model_out(directory)  # refused before anything is written, even the lock file
+    with writer_lock(directory):  # and again under the lock: another writer may have been first
+        return _save_model(
+            learner, Path(directory), encoder, training, encoder_directory, card, extra,
+            extra_state,
+        )  # fmt: skip
+
+
+def _save_model(
+    learner, directory, encoder, training, encoder_directory, card, extra, extra_state
+) -> Path:
     from safetensors.numpy import save_file
 
     directory = check_model_out(directory)

@@ -47,10 +47,37 @@ def _target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+#: The two files every model directory holds (:mod:`fewshot.models.directory`). A folder with
+#: both is a model: closed, every file in it listed in its fewshot.json, so that anything else
+#: written inside (predictions, a run, another model) makes it fail to load.
+MODEL_DIRECTORY_FILES = ("fewshot.json", "state.safetensors")
+
+
+def enclosing_model(path: str | Path) -> Path | None:
+    """The model directory that ``path`` lies inside (not ``path`` itself), or None."""
+    for folder in Path(os.path.realpath(path)).parents:
+        if all((folder / name).is_file() for name in MODEL_DIRECTORY_FILES):
+            return folder
+    return None
+
+
+def check_outside_models(path: str | Path, flag: str = "--out") -> None:
+    """Refuse an output path inside a model directory: writing there would break the model."""
+    model = enclosing_model(path)
+    if model is not None:
+        raise ConfigError(
+            f"{flag} {path} is inside the model directory {model}, which holds only the files "
+            "its fewshot.json lists (anything more and it no longer loads): choose a path "
+            "outside it"
+        )
+
+
 def check_output_file(path: str | Path, *, inputs: Iterable[str | Path] = (), flag: str = "--out"):
     """Refuse an output path that exists and is not a regular file, whose folder is missing or
-    not a folder, or that is one of ``inputs`` (the same file by any name)."""
+    not a folder, that is one of ``inputs`` (the same file by any name), or that lies inside a
+    model directory."""
     path = Path(path)
+    check_outside_models(path, flag)
     target = _target(path)
     try:
         mode = os.stat(target).st_mode

@@ -1,0 +1,146 @@
+"""One writer per model directory at a time, and nothing written inside one (issue 27).
+
+Real processes hold the real lock; the model is the one fewshot 0.1 saved (tests/fixtures)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fewshot.models.directory import ModelError, read_config, verify
+from fewshot.models.saving import lock_file, writer_lock
+from tests.conftest import FIXTURES, run_fewshot
+
+BUSY = "another fewshot command is writing this model directory"
+INSIDE = "is inside the model directory"
+
+#: Holds a model directory's writer lock until its standard input closes.
+HOLD = """
+import sys
+from fewshot.models.saving import writer_lock
+with writer_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    directory = tmp_path / "models" / "M"
+    shutil.copytree(FIXTURES / "model-0.1" / "logreg", directory)
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+class Holder:
+    """Another process holding ``directory``'s writer lock, as a running adapt or export does."""
+
+    def __init__(self, directory: Path):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(directory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout.readline().strip() == "held"
+
+    def release(self) -> None:
+        self.process.stdin.close()
+        assert self.process.wait(timeout=60) == 0
+
+
+def refused(result, message: str) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    return lines[0]
+
+
+def test_a_second_writer_is_refused_at_once_and_the_model_is_untouched(model):
+    before = snapshot(model)
+    holder = Holder(model)
+    try:
+        adapt = ("adapt", "--train", "banking77:train_5", "--learner", "logreg", "--out")
+        line = refused(run_fewshot(*adapt, str(model)), BUSY)
+        assert str(lock_file(model)) in line
+        # the same directory by another spelling is the same lock
+        refused(run_fewshot(*adapt, str(model.parent / "." / "M") + "/"), BUSY)
+        refused(run_fewshot("export", str(model), "--onnx"), BUSY)
+        with pytest.raises(ModelError, match=BUSY), writer_lock(model):
+            pass
+    finally:
+        holder.release()
+    assert snapshot(model) == before
+    verify(model, read_config(model))
+    # the lock lives beside the model, never in it, and is free again
+    assert lock_file(model).parent == model.parent
+    with writer_lock(model), writer_lock(model):  # re-entrant: adapt holds it, then saves
+        pass
+    Holder(model).release()
+
+
+def test_outputs_inside_a_model_directory_are_refused_and_it_still_loads(model, tmp_path):
+    before = snapshot(model)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("I lost my card\n")
+    cases = [
+        ("predict", str(model), str(texts), "--out", str(model / "preds.jsonl")),
+        ("predict", str(model), str(texts), "--out", "-", "--cache-dir", str(model / "cache")),
+        ("export", str(model), "--onnx", "--out", str(model / "sub")),
+        ("adapt", "--train", "banking77:train_5", "--learner", "logreg",
+         "--out", str(model / "inner")),
+        ("adapt", "--train", "banking77:train_5", "--learner", "logreg",
+         "--out", str(model / "encoder" / "deeper")),
+        ("bench", "--train", "banking77:train_5", "--test", "banking77:test",
+         "--learner", "logreg", "--out", str(model / "run")),
+    ]  # fmt: skip
+    for argv in cases:
+        line = refused(run_fewshot(*argv), INSIDE)
+        assert str(model) in line, line
+        assert snapshot(model) == before, argv
+    verify(model, read_config(model))
+    assert not [p for p in model.parent.iterdir() if p.name != "M"]  # not even a lock file
+
+
+@pytest.mark.onnx
+@pytest.mark.integration
+def test_adapt_while_export_runs_is_refused_and_the_export_lands(model, tmp_path):
+    """The issue's lost update: `export M --onnx &`, then `adapt --out M` while it runs."""
+    export = subprocess.Popen(
+        [sys.executable, "-m", "fewshot", "export", str(model), "--onnx"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        # the export is under way once its copy of the model appears beside it
+        while not list(model.parent.glob(".M.export-*")):
+            assert export.poll() is None, export.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        adapt = run_fewshot(
+            "adapt", "--train", "banking77:train_5", "--learner", "protonet", "--out", str(model)
+        )
+        refused(adapt, BUSY)
+    finally:
+        _, stderr = export.communicate(timeout=600)
+    assert export.returncode == 0, stderr
+    config = read_config(model)
+    verify(model, config)
+    assert config["learner"] == "logreg" and "onnx" in config
+    # and once the export is done, adapt may replace the model
+    adapt = run_fewshot(
+        "adapt", "--train", "banking77:train_5", "--learner", "protonet", "--out", str(model)
+    )
+    assert adapt.returncode == 0, adapt.stderr
+    assert read_config(model)["learner"] == "protonet"
