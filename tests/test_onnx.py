@@ -39,6 +39,16 @@ def predict(model, data, out, *options):
     return rows, imported
 
 
+def torch_rows(model, data, out, *options):
+    """The rows of `fewshot predict --backend torch`, run in this process: the reference the
+    bundle is compared with (what a fresh process imports is checked where it matters)."""
+    result = run_fewshot(
+        "predict", str(model), data, "--out", str(out), "--no-cache", "--backend", "torch", *options
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
 def run_fewshot_script(script, *args):
     import os
     import subprocess
@@ -98,7 +108,7 @@ def test_export_lists_its_files_and_records_parity(logreg_model):
 def test_predict_without_torch_gives_torch_s_answers(logreg_model, tmp_path):
     subset = tmp_path / "subset.txt"
     subset.write_text("".join(f"{text}\n" for text in _banking_test_texts()[:500]))
-    torch_rows, torch_imported = predict(
+    torch_predicted, torch_imported = predict(
         logreg_model, str(subset), tmp_path / "t.jsonl", "--backend", "torch"
     )
     fp32_rows, fp32_imported = predict(
@@ -115,11 +125,11 @@ def test_predict_without_torch_gives_torch_s_answers(logreg_model, tmp_path):
     # the bundle predicts alone: not even scikit-learn (or scipy) is imported, unless reading
     # a dataset by name (NAME:SPLIT) asks for the plugins
     assert TORCH <= torch_imported and not fp32_imported & TORCH and not int8_imported
-    assert [r["label"] for r in fp32_rows[:500]] == [r["label"] for r in torch_rows]
+    assert [r["label"] for r in fp32_rows[:500]] == [r["label"] for r in torch_predicted]
     assert (
         max(
             abs(a["probability"] - b["probability"])
-            for a, b in zip(fp32_rows[:500], torch_rows, strict=True)
+            for a, b in zip(fp32_rows[:500], torch_predicted, strict=True)
         )
         < 1e-5
     )
@@ -216,12 +226,12 @@ def test_finetune_exports_its_tuned_encoder(tmp_path):
     assert "onnx fp32: 100.00% of 50 texts" in result.stderr
     subset = tmp_path / "subset.txt"
     subset.write_text("".join(f"{text}\n" for text in _banking_test_texts()[::6]))
-    torch_rows, _ = predict(model, str(subset), tmp_path / "t.jsonl", "--backend", "torch")
+    reference = torch_rows(model, str(subset), tmp_path / "t.jsonl")
     onnx_rows, imported = predict(model, str(subset), tmp_path / "o.jsonl")
     head = json.loads((model / "fewshot.json").read_text())["onnx"]["head"]
     assert head == {"file": "onnx/head.safetensors", "activation": "softmax", "normalize": True}
     assert not imported  # the tuned encoder's bundle and its head: neither torch nor sklearn
-    assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+    assert [r["label"] for r in onnx_rows] == [r["label"] for r in reference]
 
 
 def _goemotions(split: str, rows: int) -> list[dict]:
@@ -247,15 +257,15 @@ def test_rejection_and_multi_label_models_through_onnx(tmp_path):
         == 0
     )
     assert run_fewshot("export", str(oos), "--onnx").returncode == 0
-    torch_rows, _ = predict(oos, "clinc150:oos_test", tmp_path / "t.jsonl", "--backend", "torch")
+    reference = torch_rows(oos, "clinc150:oos_test", tmp_path / "t.jsonl")
     oos_texts = tmp_path / "oos.txt"
-    oos_texts.write_text("".join(f"{r['text']}\n" for r in torch_rows))
+    oos_texts.write_text("".join(f"{r['text']}\n" for r in reference))
     onnx_rows, imported = predict(oos, str(oos_texts), tmp_path / "o.jsonl")
     # the bundle alone applies the out-of-scope rule too: no torch, no scikit-learn
     assert not imported, imported
-    assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+    assert [r["label"] for r in onnx_rows] == [r["label"] for r in reference]
     alone = np.array([r["in_scope_score"] for r in onnx_rows])
-    whole = np.array([r["in_scope_score"] for r in torch_rows])
+    whole = np.array([r["in_scope_score"] for r in reference])
     assert np.abs(alone - whole).max() < 0.05 * np.abs(whole).max()
     assert sum(r["label"] == "oos" for r in onnx_rows) / len(onnx_rows) > 0.6
 
@@ -274,11 +284,11 @@ def test_rejection_and_multi_label_models_through_onnx(tmp_path):
         assert result.returncode == 0, result.stderr
         result = run_fewshot("export", str(multi), "--onnx")
         assert result.returncode == 0, result.stderr
-        torch_rows, _ = predict(multi, str(texts), tmp_path / "mt.jsonl", "--backend", "torch")
+        reference = torch_rows(multi, str(texts), tmp_path / "mt.jsonl")
         onnx_rows, imported = predict(multi, str(texts), tmp_path / "mo.jsonl")
         assert not imported & TORCH and ("sklearn" not in imported) == alone, imported
         assert all(isinstance(r["labels"], list) and r["labels"] for r in onnx_rows)
-        assert [r["labels"] for r in onnx_rows] == [r["labels"] for r in torch_rows]
+        assert [r["labels"] for r in onnx_rows] == [r["labels"] for r in reference]
 
 
 def test_clear_errors(logreg_model, tmp_path, capsys):

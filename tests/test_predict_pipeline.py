@@ -27,6 +27,10 @@ def model(tmp_path_factory):
 
 
 def predict(*args, stdin: str | None = None):
+    """`fewshot predict`: in this process, or in a fresh one where a real standard input is
+    piped in (what is tested there is the pipe)."""
+    if stdin is None:
+        return run_fewshot("predict", *args)
     return subprocess.run(
         [sys.executable, "-m", "fewshot", "predict", *args],
         input=stdin,
