@@ -1,18 +1,28 @@
-"""One writer per model directory at a time, and nothing written inside one (issue 27).
+"""Model directories under concurrency (issue 27): one writer at a time, nothing written inside
+one, and loading uses the very bytes it verified.
 
 Real processes hold the real lock; the model is the one fewshot 0.1 saved (tests/fixtures)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from fewshot.models.directory import ModelError, read_config, verify
+from fewshot.models.directory import (
+    MAX_CONFIG_BYTES,
+    ModelError,
+    check_weights,
+    read_config,
+    verify,
+)
 from fewshot.models.saving import lock_file, writer_lock
 from tests.conftest import FIXTURES, run_fewshot
 
@@ -144,3 +154,62 @@ def test_adapt_while_export_runs_is_refused_and_the_export_lands(model, tmp_path
     )
     assert adapt.returncode == 0, adapt.stderr
     assert read_config(model)["learner"] == "protonet"
+
+
+def test_a_state_replaced_while_loading_is_refused_never_used(model):
+    """Another state file is swapped in and out while the model loads: each load uses the
+    weights it verified, or refuses; it never uses weights that do not match the checksum."""
+    from safetensors.numpy import load_file, save_file
+
+    state = model / "state.safetensors"
+    good = state.read_bytes()
+    arrays = load_file(str(state))
+    from safetensors import safe_open
+
+    with safe_open(str(state), framework="numpy") as handle:
+        metadata = handle.metadata()
+    other = model.parent / "other.safetensors"
+    save_file(
+        {k: -v if v.dtype.kind == "f" else v for k, v in arrays.items()}, str(other), metadata
+    )
+    bad = other.read_bytes()
+    stop = threading.Event()
+
+    def swap():
+        turn = 0
+        while not stop.is_set():
+            staged = model.parent / f".swap-{turn % 2}"
+            staged.write_bytes(bad if turn % 2 else good)
+            os.replace(staged, state)  # readers see one file or the other, whole
+            turn += 1
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    used = refused = 0
+    try:
+        for _ in range(200):
+            config = read_config(model)
+            try:
+                verify(model, config)
+                loaded = check_weights(model, config)
+            except ModelError as exc:
+                assert "does not match the checksum" in str(exc), exc
+                refused += 1
+                continue
+            for key, value in arrays.items():
+                np.testing.assert_array_equal(loaded[key], value)
+            used += 1
+    finally:
+        stop.set()
+        swapper.join()
+    assert used + refused == 200
+
+
+def test_a_huge_configuration_is_refused_before_it_is_read(model):
+    config = model / "fewshot.json"
+    text = config.read_text()
+    config.write_text(text[:-2] + " " * MAX_CONFIG_BYTES + text[-2:])  # still valid JSON
+    with pytest.raises(ModelError, match=r"fewshot.json: larger than 16 MiB"):
+        read_config(model)
+    result = run_fewshot("predict", str(model), "-", "--out", "-")
+    refused(result, "larger than 16 MiB, the most a model configuration holds")

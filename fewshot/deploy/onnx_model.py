@@ -140,11 +140,8 @@ def bundle_can_reject(config: dict[str, Any]) -> bool:
 def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) -> OnnxClassifier:
     """The bundle of a model whose ``config`` (read and verified) has a head entry, and whose
     rule, if any, ``bundle_can_reject``."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
     from fewshot.encoding.onnx_encoder import BUNDLE_DIR
-    from fewshot.models.directory import CONFIG, ModelError, listed_path, onnx_encoder
+    from fewshot.models.directory import CONFIG, ModelError, listed_path, load_arrays, onnx_encoder
 
     entry = config["onnx"]["head"]
     try:
@@ -159,13 +156,11 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
     ):
         raise ModelError(f"{directory / CONFIG}: its ONNX head entry is damaged")
     path = listed_path(directory, name)
+    arrays, _ = load_arrays(directory, config, name)  # the checked bytes; finite values only
     try:
-        arrays = load_file(str(path))
         head = LinearHead(arrays["weights"], arrays["bias"], activation, normalize)
-    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: unreadable ({exc})") from None
-    if any(not np.isfinite(a).all() for a in arrays.values()):
-        raise ModelError(f"{path}: holds NaN or infinite values")
     thresholds = arrays.get("thresholds")
     encoder = onnx_encoder(directory, config, variant)
     rejection = _rejection(directory, config) if config.get("reject") is not None else None
@@ -182,21 +177,12 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
 
 def _rejection(directory: Path, config: dict[str, Any]):
     """The model's out-of-scope rule, its scorer's arrays read from ``state.safetensors``."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
     from fewshot.errors import ConfigError
     from fewshot.learners.rejection import BUILT_IN, load_rejection
-    from fewshot.models.directory import CONFIG, STATE, ModelError
+    from fewshot.models.directory import CONFIG, STATE, ModelError, load_arrays
 
-    try:
-        state = {
-            k: v for k, v in load_file(str(directory / STATE)).items() if k.startswith("reject.")
-        }
-    except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{directory / STATE}: unreadable ({exc})") from None
-    if any(not np.isfinite(a).all() for a in state.values() if a.dtype.kind == "f"):
-        raise ModelError(f"{directory / STATE}: holds NaN or infinite values")
+    arrays, _ = load_arrays(directory, config, STATE)  # the checked bytes; finite values only
+    state = {k: v for k, v in arrays.items() if k.startswith("reject.")}
     try:
         return load_rejection(config["reject"], state, {s.name: s for s in BUILT_IN})
     except (KeyError, TypeError, ValueError, ConfigError) as exc:

@@ -47,6 +47,9 @@ FORMAT = "fewshot-model"
 FORMAT_VERSION = 2
 CONFIG, STATE = MODEL_DIRECTORY_FILES  # "fewshot.json", "state.safetensors"
 ENCODER_DIR = "encoder"
+#: The most a model's fewshot.json may hold: a model of 100,000 labels needs a few MB; a file far
+#: larger is damaged or hostile, and reading it whole would take memory for nothing.
+MAX_CONFIG_BYTES = 16 * 2**20
 #: Keys of the safetensors metadata that repeat what decides predictions.
 _METADATA = ("learner", "labels", "params", "reject")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -93,7 +96,17 @@ def read_config(directory: Path, *, links_within: Path | None = None) -> dict[st
             f"{directory}: missing {CONFIG}; not a fewshot model directory (or an incomplete one)"
         )
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)  # bounded, even if the file grows meanwhile
+    except OSError as exc:
+        raise ModelError(f"{path}: unreadable ({exc.strerror})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB, the most a model configuration "
+            "holds; the file is damaged or not fewshot's"
+        )
+    try:
+        config = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelError(
             f"{path}: not valid JSON ({type(exc).__name__}); the file is damaged or truncated"
@@ -184,28 +197,57 @@ def verify(
             )
 
 
+def read_listed(directory: Path, config: dict[str, Any], name: str) -> bytes:
+    """The bytes of the listed file ``name``, read once and checked against its checksum.
+
+    What is checked is what is used: reading the file again after a check would let a file
+    replaced in between be used unchecked."""
+    path = listed_path(directory, name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: unreadable ({exc.strerror})") from None
+    if hashlib.sha256(data).hexdigest() != config["files"].get(name):
+        raise ModelError(
+            f"{path}: does not match the checksum in {CONFIG}; the file is truncated or modified"
+        )
+    return data
+
+
+def load_arrays(
+    directory: Path, config: dict[str, Any], name: str
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays and the metadata of the listed safetensors file ``name``, deserialised from
+    the bytes its checksum was checked on (:func:`read_listed`); refuses NaN or infinite values."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = listed_path(directory, name)
+    data = read_listed(directory, config, name)
+    try:
+        arrays = load(data)
+        # the header (8 bytes of length, then JSON) holds the metadata safetensors' load drops
+        size = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
+    for key, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ModelError(f"{path}: {key} holds NaN or infinite values")
+    return arrays, metadata
+
+
 def check_weights(directory: Path, config: dict[str, Any]) -> dict[str, np.ndarray]:
     """The learner's state; refuses non-finite weights anywhere and a state whose metadata
     disagrees with fewshot.json on the learner, labels or parameters."""
-    from safetensors import SafetensorError, safe_open
-
     state: dict[str, np.ndarray] = {}
     for name in config["files"]:
         if not name.endswith(".safetensors"):
             continue
         path = listed_path(directory, name)
-        try:
-            with safe_open(str(path), framework="numpy") as handle:
-                metadata = handle.metadata() or {}
-                for key in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
-                    array = handle.get_tensor(key)
-                    if array.dtype.kind == "f" and not np.isfinite(array).all():
-                        raise ModelError(f"{path}: {key} holds NaN or infinite values")
-                    if path == directory / STATE:
-                        state[key] = array
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(f"{path}: unreadable ({exc})") from None
+        arrays, metadata = load_arrays(directory, config, name)
         if path == directory / STATE:
+            state = arrays
             expected = stored_metadata(
                 config["learner"], config["labels"], config["params"], config.get("reject")
             )
