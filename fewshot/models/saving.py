@@ -76,8 +76,8 @@ def lock_file(directory: str | Path) -> Path:
 def writer_lock(directory: str | Path) -> Iterator[Path]:
     """Hold the writer lock of the model directory ``directory`` (which need not exist yet).
 
-    Refuses at once, with a ModelError, while another process (or another thread of this one)
-    holds it. Re-entrant within a thread: ``fewshot adapt`` takes it before training and
+    Refuses at once, with a ModelError, while another process holds it. Re-entrant within a
+    thread: ``fewshot adapt`` takes it before training and
     ``save_model`` takes it again to write. The lock goes with the process, however it ends.
     """
     check_outside_models(directory)  # before the lock file: it would be written inside
