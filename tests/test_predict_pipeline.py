@@ -140,3 +140,28 @@ def test_an_unknown_output_suffix_is_refused(model, tmp_path):
     result = predict(str(model), "banking77:valid", "--out", str(tmp_path / "p.xlsx"))
     assert result.returncode == 2 and "unknown output format '.xlsx'" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_csv_cells_that_would_run_as_formulas_open_as_text(model, tmp_path):
+    # OWASP's CSV injection: a text or id beginning with = + - @ is a formula to a spreadsheet.
+    source = tmp_path / "hostile.jsonl"
+    rows = [
+        {"id": "=1+1", "text": '=HYPERLINK("http://example.invalid","x")'},
+        {"id": "-5", "text": "@SUM(A1:A2) my card was declined"},
+        {"id": "+x", "text": "my card was declined"},
+    ]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = predict(str(model), str(source), "--out", str(tmp_path / "out.csv"))
+    assert result.returncode == 0, result.stderr
+    table = list(csv.DictReader(open(tmp_path / "out.csv", newline="")))
+    assert [row["id"] for row in table] == ["'=1+1", "-5", "'+x"]  # -5 is a number
+    assert table[0]["text"] == '\'=HYPERLINK("http://example.invalid","x")'
+    assert table[1]["text"] == "'@SUM(A1:A2) my card was declined"
+    assert table[2]["text"] == "my card was declined"
+    # JSONL is not a spreadsheet format: every value as it was.
+    result = predict(str(model), str(source), "--out", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    written = [json.loads(line) for line in open(tmp_path / "out.jsonl")]
+    assert [(row["id"], row["text"]) for row in written] == [
+        (row["id"], row["text"]) for row in rows
+    ]

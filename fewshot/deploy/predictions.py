@@ -26,6 +26,7 @@ from fewshot.data.files import rows as _rows
 from fewshot.data.texts import check_unicode
 from fewshot.errors import ConfigError, DataError
 from fewshot.util.files import check_output_file
+from fewshot.util.spreadsheet import spreadsheet_cell
 
 OUTPUT_FIELDS = (
     "text",
@@ -205,7 +206,10 @@ class PredictionWriter:
                 )
                 self._csv.writeheader()
             self._csv.writerows(
-                {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+                {
+                    k: spreadsheet_cell(json.dumps(v) if isinstance(v, (list, dict)) else v)
+                    for k, v in r.items()
+                }
                 for r in rows
             )
         else:

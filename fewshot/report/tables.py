@@ -15,6 +15,7 @@ from rich.table import Table
 
 from fewshot.evaluation.records import CSV_FIELDS, MULTI_LABEL_METRICS
 from fewshot.util.files import write_atomic
+from fewshot.util.spreadsheet import spreadsheet_cell
 
 
 def write_results(
@@ -28,7 +29,7 @@ def write_results(
     for record in records:
         row = dict(record)
         row["params"] = json.dumps(record.get("params", {}), sort_keys=True)
-        writer.writerow(row)
+        writer.writerow({key: spreadsheet_cell(value) for key, value in row.items()})
     write_atomic(out / "results.csv", buffer.getvalue())
     write_atomic(out / "comparisons.json", json.dumps(list(comparisons), indent=2) + "\n")
 
