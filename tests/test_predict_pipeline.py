@@ -122,6 +122,19 @@ def test_jsonl_on_stdin_and_csv_on_stdout(model):
     assert [r["id"] for r in rows] == ["7", "8"] and len(json.loads(rows[0]["top_k"])) == 2
 
 
+def test_cr_only_line_ends_give_the_same_texts_in_a_file_and_on_stdin(model, tmp_path):
+    """Old Mac line ends (a CR alone): three texts whether the bytes come as a .txt or piped."""
+    data = "I lost my card\rtop up failed\rwhere is my money\r"
+    source = tmp_path / "cr.txt"
+    source.write_bytes(data.encode())
+    piped = predict(str(model), "-", "--out", "-", stdin=data)
+    from_file = predict(str(model), str(source), "--out", "-")
+    assert piped.returncode == from_file.returncode == 0, piped.stderr + from_file.stderr
+    texts = [json.loads(line)["text"] for line in piped.stdout.splitlines()]
+    assert texts == ["I lost my card", "top up failed", "where is my money"]
+    assert piped.stdout == from_file.stdout
+
+
 @pytest.mark.parquet
 def test_parquet_out_by_its_suffix(model, tmp_path):
     import pyarrow.parquet as pq

@@ -11,11 +11,12 @@ import csv
 import gzip
 import json
 import os
+import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fewshot.data.labels import normalize_label, parse_label_set
 from fewshot.data.texts import LabeledTexts, check_unicode, multi_label_texts
@@ -148,9 +149,9 @@ def rows(path: Path, *, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) pairs of a JSONL, CSV or TSV file."""
     kind = _kind(path)
     if kind in (".jsonl", ".json", ".ndjson"):
-        return jsonl_rows(path)
+        return jsonl_rows(lines(path), path)
     if kind in (".csv", ".tsv"):
-        return csv_rows(path, delimiter="\t" if kind == ".tsv" else ",")
+        return csv_rows(lines(path), path, delimiter="\t" if kind == ".tsv" else ",")
     raise DataError(f"unknown file type {kind or '(none)'!r}; expected {expected}", path=path)
 
 
@@ -159,65 +160,110 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: Where a line ends: CRLF, LF, or a CR alone (old Mac files), as Python's universal newlines
+#: read them. One rule for files and standard input, so the same bytes give the same texts.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_CHUNK_BYTES = 1 << 16
+
+
+def split_lines(handle: BinaryIO, source: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) pairs of a binary stream, each line keeping its line end.
+
+    Lines end at CRLF, LF or a lone CR. The stream is read in chunks of what is available
+    (``read1``), so a pipe's lines come as they arrive. Each line is decoded on its own, so an
+    encoding error names its exact line; a line over :data:`MAX_LINE_BYTES` is a DataError.
+    """
+    read = getattr(handle, "read1", handle.read)
+    pending = b""
+    number = 0
+    while True:
+        chunk = read(_CHUNK_BYTES)
+        pending += chunk
+        start = 0
+        for end in _LINE_END.finditer(pending):
+            if chunk and end.end() == len(pending) and end.group() == b"\r":
+                break  # the CR may be the first half of a CRLF in the next chunk
+            number += 1
+            yield number, _decoded(pending[start : end.end()], source, number)
+            start = end.end()
+        pending = pending[start:]
+        if len(pending) > MAX_LINE_BYTES:
+            _too_long(source, number + 1)
+        if not chunk:
+            if pending:
+                yield number + 1, _decoded(pending, source, number + 1)
+            return
+
+
+def _decoded(raw: bytes, source: str | Path, number: int) -> str:
+    if len(raw) > MAX_LINE_BYTES:
+        _too_long(source, number)
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+            "save the file as UTF-8",
+            path=source,
+            line=number,
+        ) from None
+
+
+def _too_long(source: str | Path, number: int) -> None:
+    raise DataError(
+        f"longer than {MAX_LINE_BYTES >> 20} MiB; is this a text data file?",
+        path=source,
+        line=number,
+    )
+
+
 def lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line) pairs, each line decoded on its own so that an encoding error names
-    its exact line; a line over MAX_LINE_BYTES, a damaged .gz or a file that is not gzip at all
-    is a DataError."""
+    """(line number, line) pairs of a file, by :func:`split_lines`; a damaged .gz or a file
+    that is not gzip at all is a DataError."""
     gzipped = path.suffix.lower() == ".gz"
     opener = gzip.open if gzipped else open
     number = 0
     try:
         with opener(path, "rb") as handle:
-            while True:
-                raw = handle.readline(MAX_LINE_BYTES + 1)
-                if not raw:
-                    return
-                number += 1
-                if len(raw) > MAX_LINE_BYTES:
-                    raise DataError(
-                        f"longer than {MAX_LINE_BYTES >> 20} MiB; is this a text data file?",
-                        path=path,
-                        line=number,
-                    )
-                try:
-                    yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(
-                        f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
-                        "save the file as UTF-8",
-                        path=path,
-                        line=number,
-                    ) from None
+            for number, line in split_lines(handle, path):
+                yield number, line
     except (OSError, EOFError, zlib.error) as exc:  # a truncated, corrupt or fake .gz
         what = "not a valid gzip file" if gzipped and number == 0 else "cannot read the file"
         raise DataError(f"{what} after line {number} ({exc})", path=path) from None
 
 
-def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in lines(path):
+def jsonl_rows(
+    numbered: Iterable[tuple[int, str]], source: str | Path
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs of JSON lines; blank lines are skipped."""
+    for number, line in numbered:
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number
+                f"malformed JSON ({exc.msg} at column {exc.colno})", path=source, line=number
             ) from None
         except RecursionError:
-            raise DataError("JSON nested too deeply", path=path, line=number) from None
+            raise DataError("JSON nested too deeply", path=source, line=number) from None
         except ValueError as exc:  # e.g. an integer with more digits than Python converts
-            raise DataError(f"unreadable JSON ({exc})", path=path, line=number) from None
+            raise DataError(f"unreadable JSON ({exc})", path=source, line=number) from None
         if not isinstance(row, dict):
             raise DataError(
                 f'expected a JSON object like {{"text": ..., "label": ...}}, got {type(row).__name__}',
-                path=path,
+                path=source,
                 line=number,
             )
         yield number, row
 
 
-def csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader((line for _, line in lines(path)), delimiter=delimiter)
+def csv_rows(
+    numbered: Iterable[tuple[int, str]], source: str | Path, delimiter: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs of CSV or TSV lines under a header; blank rows are skipped and
+    a row with more or fewer fields than the header is a DataError."""
+    reader = csv.reader((line for _, line in numbered), delimiter=delimiter)
     try:
         header = next(reader, None)
         if header is None:
@@ -229,12 +275,12 @@ def csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]
             if len(row) != len(header):
                 raise DataError(
                     f"{len(row)} fields, but the header has {len(header)} ({header[:10]})",
-                    path=path,
+                    path=source,
                     line=reader.line_num,
                 )
             yield reader.line_num, dict(zip(header, row, strict=True))
     except csv.Error as exc:
-        raise DataError(f"malformed CSV ({exc})", path=path, line=reader.line_num) from None
+        raise DataError(f"malformed CSV ({exc})", path=source, line=reader.line_num) from None
 
 
 def read_texts(

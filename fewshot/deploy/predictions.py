@@ -11,7 +11,6 @@ any other the prefix ``input_``.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import sys
@@ -21,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from fewshot.data.files import check_input_file
+from fewshot.data.files import csv_rows as _csv_rows
+from fewshot.data.files import jsonl_rows as _jsonl_rows
 from fewshot.data.files import lines as _lines
 from fewshot.data.files import rows as _rows
+from fewshot.data.files import split_lines as _split_lines
 from fewshot.data.texts import check_unicode
 from fewshot.errors import ConfigError, DataError
 from fewshot.util.files import check_output_file
@@ -45,6 +47,7 @@ OUTPUT_FORMATS = {
     ".parquet": "parquet",
 }
 INPUT_FORMATS = ("txt", "jsonl", "csv", "tsv")
+STDIN = "<stdin>"
 PARQUET_HINT = "pip install 'fewshot[parquet]'"
 
 
@@ -65,29 +68,20 @@ def output_format(out: str, stdout_format: str) -> str:
 
 
 def _stdin_rows(input_format: str, text_column: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="strict")
-    try:
-        if input_format == "txt":
-            for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    yield f"<stdin>, line {number}", {text_column: line.rstrip("\r\n")}
-        elif input_format == "jsonl":
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except (ValueError, RecursionError):
-                    raise DataError("malformed JSON", path="<stdin>", line=number) from None
-                if not isinstance(row, dict):
-                    raise DataError("expected a JSON object", path="<stdin>", line=number)
-                yield f"<stdin>, line {number}", row
-        else:
-            reader = csv.DictReader(stream, delimiter="\t" if input_format == "tsv" else ",")
-            for row in reader:
-                yield f"<stdin>, line {reader.line_num}", dict(row)
-    except UnicodeDecodeError:
-        raise DataError("standard input is not valid UTF-8") from None
+    """Standard input read by the same rules as a file of that format (line ends, encoding,
+    line length, JSON and CSV errors), so the same bytes give the same rows."""
+    numbered = _split_lines(sys.stdin.buffer, STDIN)
+    if input_format == "txt":
+        for number, line in numbered:
+            if line.strip():
+                yield f"{STDIN}, line {number}", {text_column: line.rstrip("\r\n")}
+        return
+    if input_format == "jsonl":
+        rows = _jsonl_rows(numbered, STDIN)
+    else:
+        rows = _csv_rows(numbered, STDIN, delimiter="\t" if input_format == "tsv" else ",")
+    for number, row in rows:
+        yield f"{STDIN}, line {number}", row
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
