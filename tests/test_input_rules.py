@@ -82,3 +82,137 @@ def test_split_lines_reports_the_line_of_a_decoding_error():
 
     with pytest.raises(DataError, match=r"^<stdin>, line 3: not valid UTF-8 \(byte 0xe9"):
         list(split_lines(io.BytesIO(b"a\rb\r\xe9t\xe9\r"), "<stdin>"))
+
+
+# -- labels: one class, whatever JSON type it came as ------------------------------------------
+
+LABEL_RULES = [
+    # (what the user wrote in a JSONL file, the label fewshot reads)
+    ("true", "true"),
+    ('"true"', "true"),
+    ("false", "false"),
+    ('"True"', "True"),  # a string is kept as written: labels are case-sensitive
+    ("1", "1"),
+    ("1.0", "1"),
+    ('"1"', "1"),
+    ('"1.0"', "1.0"),  # a string stays a string, as a CSV cell does
+    ('"007"', "007"),
+    ("0.5", "0.5"),
+    ("-0.0", "0"),
+    ("1e3", "1000"),
+    ('"  joy "', "joy"),
+    ("12345678901234567890", "12345678901234567890"),
+]
+
+
+@pytest.mark.parametrize(("written", "read"), LABEL_RULES)
+def test_labels_of_every_json_type_follow_one_rule(tmp_path, written, read):
+    path = tmp_path / "train.jsonl"
+    path.write_text(f'{{"text": "hello", "label": {written}}}\n')
+    assert read_labeled_file(path).labels == (read,)
+
+
+def test_true_and_1_written_in_json_and_csv_name_the_same_classes(tmp_path):
+    """The issue's example: true / "true" / 1.0 / "1" were four classes (True, true, 1.0, 1)."""
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text(
+        '{"text": "a", "label": true}\n{"text": "b", "label": "true"}\n'
+        '{"text": "c", "label": 1.0}\n{"text": "d", "label": "1"}\n'
+    )
+    csv_file = tmp_path / "train.csv"
+    csv_file.write_text("text,label\na,true\nb,true\nc,1\nd,1\n")
+    assert read_labeled_file(jsonl).classes == read_labeled_file(csv_file).classes == ("1", "true")
+
+
+@pytest.mark.parametrize("value", ["null", "NaN", "Infinity", "[]", "{}", '"\\u200b"', '"  "'])
+def test_values_that_name_no_class_are_refused(tmp_path, value):
+    from fewshot.errors import DataError
+
+    path = tmp_path / "train.jsonl"
+    path.write_text(f'{{"text": "hello", "label": {value}}}\n')
+    with pytest.raises(DataError, match=r"line 1: 'label' is .*; expected a non-empty label"):
+        read_labeled_file(path)
+
+
+def test_python_and_numpy_values_follow_the_json_rule():
+    import numpy as np
+    import pandas as pd
+
+    from fewshot.data.texts import LabeledTexts
+
+    data = LabeledTexts.from_lists(
+        ["a", "b", "c", "d", "e"], [True, np.bool_(True), np.int64(3), 3.0, np.float32(0.5)]
+    )
+    assert data.labels == ("true", "true", "3", "3", "0.5")
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [1.0, 2.0]})  # floats, as pandas makes
+    assert LabeledTexts.from_dataframe(frame).labels == ("1", "2")
+
+
+# -- empty: nothing visible left -----------------------------------------------------------------
+
+INVISIBLE = [
+    "\u200b",
+    "\x00",
+    "\u00ad",
+    "\ufeff",
+    "\u200b \u200c\u200d",
+    "\u2800",
+    "\u3164",
+    "\u0301",
+]
+
+
+@pytest.mark.parametrize("text", INVISIBLE, ids=[ascii(t) for t in INVISIBLE])
+def test_texts_of_only_invisible_characters_are_empty_for_every_reader(tmp_path, text):
+    import json
+
+    from fewshot.data.texts import LabeledTexts, text_list
+    from fewshot.deploy.predictions import text_of
+    from fewshot.errors import DataError
+
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        json.dumps({"text": "fine", "label": "x"})
+        + "\n"
+        + json.dumps({"text": text, "label": "x"})
+        + "\n"
+    )
+    with pytest.raises(DataError, match=r"line 2: empty text in column 'text'"):
+        read_labeled_file(train)
+    with pytest.raises(DataError, match="empty or non-string text"):
+        read_texts(train)
+    with pytest.raises(DataError, match="example 1 has an empty text"):
+        LabeledTexts.from_lists(["fine", text], ["x", "x"])
+    with pytest.raises(DataError, match=r"X\[0\] is .*; expected a non-empty text"):
+        text_list([text])
+    with pytest.raises(DataError, match="empty or non-string text"):
+        text_of("<stdin>, line 1", {"text": text}, "text")
+    lines = tmp_path / "texts.txt"
+    lines.write_text(f"fine\n{text}\n")
+    assert read_texts(lines)[0] == ["fine"]  # a blank line of a .txt is skipped, as ever
+
+
+@pytest.mark.parametrize(
+    "text", ["a\u200b", "\u200bhello", "caf\u0065\u0301", "\u4e2d", "\U0001f600", "0", "-"]
+)
+def test_texts_with_something_visible_are_not_empty(text):
+    from fewshot.data.blank import is_blank
+
+    assert not is_blank(text)
+
+
+def test_the_readme_lists_every_rule():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    rules = readme[readme.index("## Input rules") : readme.index("## Layout")]
+    for item in (
+        "line ends",
+        'a label `true` or `"true"`',
+        'a label `1`, `1.0` or `"1"`',
+        'a label `"1.0"`, `"007"` or `"True"`',
+        "a label `0.5`",
+        "a label null, NaN, Infinity, a list or object, or blank",
+        "a text of only invisible characters",
+    ):
+        assert f"| {item} |" in rules, item

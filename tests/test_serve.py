@@ -114,6 +114,7 @@ def test_endpoints_answer_as_predict_does(server, model, tmp_path):
         (b'{"texts": "one string"}', 422, "valid list"),
         (b'{"texts": []}', 422, "at least 1 item"),
         (b'{"texts": ["  "]}', 422, "texts[0] is empty"),
+        (b'{"texts": ["ok", "\\u200b\\u0000\\u00ad"]}', 422, "texts[1] is empty (only invisible"),
         (b'{"texts": [3]}', 422, "valid string"),
         (b'{"texts": ["a"], "top_k": 0}', 422, "greater than or equal to 1"),
         (json.dumps({"texts": ["a"] * 9}).encode(), 413, "9 texts in one request; at most 8"),

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from fewshot.data.blank import invisible_note, is_blank
 from fewshot.data.labels import normalize_label, parse_label_set
 from fewshot.data.texts import LabeledTexts, check_unicode, multi_label_texts
 from fewshot.errors import DataError
@@ -102,8 +103,10 @@ def read_labeled_file(
             raise DataError(
                 f"{text_column!r} is {_short(text)}; expected a string", path=path, line=line
             )
-        if not text.strip():
-            raise DataError(f"empty text in column {text_column!r}", path=path, line=line)
+        if is_blank(text):
+            raise DataError(
+                f"empty text in column {text_column!r}{invisible_note(text)}", path=path, line=line
+            )
         where = f"{path}, line {line}"
         if multi:
             try:
@@ -292,7 +295,7 @@ def read_texts(
     path = check_input_file(Path(path))
     if _kind(path) in ("", ".txt"):
         texts = [line.rstrip("\r\n") for _, line in lines(path)]
-        texts = [t for t in texts if t.strip()]
+        texts = [t for t in texts if not is_blank(t)]
         if not texts:
             raise DataError("the file has no texts; expected one text per line", path=path)
         return texts, None
@@ -305,7 +308,7 @@ def read_texts(
                 path=path,
                 line=line,
             )
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or is_blank(text):
             raise DataError(f"empty or non-string text {_short(text)}", path=path, line=line)
         texts.append(check_unicode(text, f"{path}, line {line}"))
         labels.append(normalize_label(row.get(label_column)))

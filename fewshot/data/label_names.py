@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from fewshot.data.blank import is_blank
 from fewshot.errors import DataError
 
 __all__ = ["label_names", "read_label_names", "readable_name"]
@@ -73,7 +74,7 @@ def read_label_names(path: str | Path) -> dict[str, str]:
             path=path,
         )
     for label, name in mapping.items():
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(name, str) or is_blank(name):
             raise DataError(
                 f"label {label!r}: expected a non-empty name (a string), got {name!r}", path=path
             )

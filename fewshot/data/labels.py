@@ -10,29 +10,59 @@ single labels are (strings, surrounding spaces stripped).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from fewshot.data.blank import is_blank
 from fewshot.errors import DataError
 
 _SET_TYPES = (list, tuple, set, frozenset)
 
 
 def normalize_label(value: Any) -> str | None:
-    """A label as training and prediction compare it: a string with the surrounding spaces
-    stripped (a CSV's ``3`` and a JSON ``3`` name the same class); None if nothing is left or
-    the value cannot be a label (null, a list, an object)."""
-    if value is None or isinstance(value, (dict, list)):
+    """A label as training and prediction compare it, the same whatever JSON type it came as:
+    the text a CSV cell shows for it, surrounding spaces stripped.
+
+    - a string is itself, stripped: ``" joy "`` is ``"joy"``; ``"True"`` and ``"1.0"`` stay
+      as written (a CSV cell is a string, and ``"007"`` is not ``"7"``);
+    - a boolean is ``"true"`` or ``"false"``, as JSON writes it: JSON ``true`` and the string
+      ``"true"`` are one class;
+    - a number whose value is whole is its digits: JSON ``3``, ``3.0`` and the string ``"3"``
+      are one class; any other number is its shortest round-trip form (``0.5``);
+    - null, NaN, infinities, lists, objects and blank strings (see :mod:`fewshot.data.blank`)
+      are no label: None; so are pandas' missing values.
+
+    NumPy scalars follow the same rules as the Python values they hold.
+    """
+    if isinstance(value, np.floating) and np.isfinite(value) and not float(value).is_integer():
+        return str(value)  # float32(0.1) is "0.1", not the float64 it widens to
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    if value is None or isinstance(value, (dict, *_SET_TYPES)) or _is_missing(value):
         return None
-    label = str(value).strip()
-    return label or None
+    label = str(value).strip()  # a string, or an object of the user's that names a class
+    return None if is_blank(label) else label
+
+
+def _is_missing(value: Any) -> bool:
+    """pandas' missing values (``pd.NA``, ``pd.NaT``), told apart without importing pandas."""
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def label_from(value: Any, name: str, index: int) -> str:
     """Example ``index``'s label in dataset ``name``, normalised; DataError if it has none."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or _is_missing(value):
         raise DataError(f"{name}: example {index} has no label")
     label = normalize_label(value)
     if label is None:

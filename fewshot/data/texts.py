@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from fewshot.data.blank import is_blank
 from fewshot.data.labels import is_label_sets, label_from, parse_label_set
 from fewshot.errors import DataError
 
@@ -52,8 +53,8 @@ class LabeledTexts:
         if self.label_sets is not None and len(self.label_sets) != len(self.texts):
             raise DataError(f"{self.name}: expected one label set per text")
         for i, text in enumerate(self.texts):
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{self.name}: example {i} has an empty text ({text!r})")
+            if not isinstance(text, str) or is_blank(text):
+                raise DataError(f"{self.name}: example {i} has an empty text ({text!a:.80})")
             if not text.isascii():
                 check_unicode(text, f"{self.name}: example {i}")
 
@@ -205,6 +206,6 @@ def text_list(X: Any, what: str = "X") -> list[str]:
         raise DataError(f"{what} is a single string; expected a list of texts")
     texts = list(X)
     for i, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{what}[{i}] is {text!r}; expected a non-empty text")
+        if not isinstance(text, str) or is_blank(text):
+            raise DataError(f"{what}[{i}] is {text!a:.80}; expected a non-empty text")
     return texts

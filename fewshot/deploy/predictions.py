@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fewshot.data.blank import is_blank
 from fewshot.data.files import check_input_file
 from fewshot.data.files import csv_rows as _csv_rows
 from fewshot.data.files import jsonl_rows as _jsonl_rows
@@ -73,7 +74,7 @@ def _stdin_rows(input_format: str, text_column: str) -> Iterator[tuple[str, dict
     numbered = _split_lines(sys.stdin.buffer, STDIN)
     if input_format == "txt":
         for number, line in numbered:
-            if line.strip():
+            if not is_blank(line):
                 yield f"{STDIN}, line {number}", {text_column: line.rstrip("\r\n")}
         return
     if input_format == "jsonl":
@@ -122,7 +123,7 @@ def input_rows(
     kind = suffixes[-1] if suffixes else ""
     if kind in ("", ".txt"):
         for number, line in _lines(path):
-            if line.strip():
+            if not is_blank(line):
                 yield f"{path}, line {number}", {text_column: line.rstrip("\r\n")}
     elif kind == ".parquet":
         yield from _parquet_rows(path)
@@ -135,8 +136,8 @@ def text_of(where: str, row: dict[str, Any], text_column: str) -> str:
     if text_column not in row:
         raise DataError(f"{where}: missing column {text_column!r}; this row has {sorted(row)[:10]}")
     text = row[text_column]
-    if not isinstance(text, str) or not text.strip():
-        raise DataError(f"{where}: empty or non-string text {text!r:.80}")
+    if not isinstance(text, str) or is_blank(text):
+        raise DataError(f"{where}: empty or non-string text {text!a:.80}")
     return check_unicode(text, where)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from fewshot.data.blank import invisible_note, is_blank
 from fewshot.errors import ConfigError
 
 
@@ -65,8 +66,8 @@ def create_app(model, *, name: str, limits: Limits = Limits()):
         @classmethod
         def _texts(cls, texts: list[str]) -> list[str]:
             for i, text in enumerate(texts):
-                if not text.strip():
-                    raise ValueError(f"texts[{i}] is empty")
+                if is_blank(text):
+                    raise ValueError(f"texts[{i}] is empty{invisible_note(text)}")
                 if len(text) > limits.max_chars:
                     raise ValueError(
                         f"texts[{i}] has {len(text)} characters; at most {limits.max_chars}"

@@ -1,0 +1,37 @@
+"""What "empty" means for a text or a label, in one place for every reader and for ``serve``.
+
+A string is blank when nothing visible is left after removing whitespace, control characters
+(U+0000, ...), format characters (zero-width space U+200B, soft hyphen U+00AD, byte-order mark
+U+FEFF, ...), combining marks with nothing to combine with, and the letters that render as
+nothing (the Hangul fillers, the blank braille pattern U+2800). ``str.strip()`` removes only
+the whitespace, so a text of zero-width spaces would pass it, be embedded and teach the model
+nothing.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+#: Unicode categories that show nothing by themselves: control (Cc), format (Cf), separators
+#: (Zs, Zl, Zp) and marks (Mn, Me), which need a character to sit on.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+#: Characters of visible categories that fonts draw as blank space.
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has no visible character (see the module's definition)."""
+    for char in text:  # returns at the first visible character: cheap for real texts
+        if (
+            char not in BLANK_CHARACTERS
+            and not char.isspace()
+            and unicodedata.category(char) not in INVISIBLE_CATEGORIES
+        ):
+            return False
+    return True
+
+
+def invisible_note(text: str) -> str:
+    """For a message about a blank ``text``: what it holds, where that is not plain
+    whitespace (a user looking at the file sees nothing there)."""
+    return "" if not text.strip() else f" (only invisible characters: {ascii(text)[:60]})"
