@@ -1,7 +1,8 @@
 """Executors: the same numbers in this process, in local worker processes and on Ray; workers
-that are killed cost at most their unit; Ctrl-C leaves a resumable journal; no worker runs more
+that are killed cost at most their unit; Ctrl-C or SIGTERM leaves a resumable journal, and no
+worker outlives its driver, even one killed outright; no worker runs more
 compute threads than its share of the cores. Everything real: spawned processes, a real Ray
-instance (`ray start --head` on loopback, and `--ray local`), SIGKILL and SIGINT."""
+instance (`ray start --head` on loopback, and `--ray local`), SIGKILL, SIGINT and SIGTERM."""
 
 import json
 import os
@@ -124,15 +125,36 @@ def test_a_killed_worker_costs_at_most_its_unit(plugin_site, tmp_path):
     assert results(out) == results(tmp_path / "full")  # the lost unit was run again
 
 
-def test_ctrl_c_stops_the_workers_and_leaves_a_resumable_journal(plugin_site, tmp_path):
+def alive(pids: list[int], seconds: float) -> list[int]:
+    """Those of ``pids`` still running after up to ``seconds`` (zombies count as gone)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                running.append(pid)
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_the_workers_and_leaves_a_resumable_journal(
+    plugin_site, tmp_path, stop
+):
     out = tmp_path / "interrupted"
     process = slow_run_in_workers(out, plugin_site)
     workers = worker_processes(process.pid)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and "continue with --resume" in stderr
-    time.sleep(0.5)
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "workers outlived Ctrl-C"
+    assert process.returncode == 128 + stop, stderr  # 130 or 143, as a shell reports them
+    said = [line for line in stderr.splitlines() if not line.startswith("fewshot: warning: plugin")]
+    assert len(said) == 1 and "continue with --resume" in said[0], stderr  # no traceback
+    assert not alive(workers, 0.5), "workers outlived the driver's stop"
     done = journal_lines(out)
     assert 20 <= done < 120
     resumed = run_fewshot(*SLOW, "--workers", "2", "--resume", "--out", str(out), pythonpath=plugin_site)  # fmt: skip
@@ -140,6 +162,27 @@ def test_ctrl_c_stops_the_workers_and_leaves_a_resumable_journal(plugin_site, tm
     assert f"resumed: {done} episodes taken from the journal" in resumed.stderr
     full = run_fewshot(*SLOW, "--out", str(tmp_path / "full"), pythonpath=plugin_site)
     assert full.returncode == 0 and results(out) == results(tmp_path / "full")
+
+
+def test_workers_die_with_a_driver_killed_outright(plugin_site, tmp_path):
+    # Episodes of 10 s: a worker that only noticed its driver's death at its next send would
+    # live on for seconds; the kernel stops it at once.
+    out = tmp_path / "killed-driver"
+    slow = [*SLOW[:4], "probe:sleep=10", *SLOW[5:7], "--episodes", "6", "--no-progress"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fewshot", *slow, "--workers", "2", "--out", str(out)],
+        env=dict(os.environ, PYTHONPATH=str(plugin_site)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while journal_lines(out) < 1 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = worker_processes(process.pid)
+    assert len(workers) == 2 and journal_lines(out) < 6, "the run was not caught mid-way"
+    process.kill()  # SIGKILL: the driver cleans up nothing
+    process.wait(timeout=60)
+    assert not alive(workers, 3), "workers outlived their driver"
 
 
 def test_ray_is_an_optional_extra(tmp_path):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from fewshot.cli import bench, export, info, model, predict, report, serve
-from fewshot.cli.common import Parser, err
+from fewshot.cli.common import Parser, err, interrupt_status, sigterm_as_interrupt
 from fewshot.errors import FewshotError
 
 __all__ = ["build_parser", "main"]
@@ -40,18 +41,34 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}"
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """fewshot's own warnings as one line, like its errors; other libraries' as Python shows
+    them (their file and line help whoever reports them)."""
+    if os.path.abspath(filename).startswith(_PACKAGE + os.sep):
+        return f"fewshot: warning: {message}\n"
+    return _python_warning(message, category, filename, lineno, line)
+
+
+_python_warning = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     # A text or path that is not valid UTF-8 must not turn an error message into a crash.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    warnings.formatwarning = _one_line_warning
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad argument (one line, status 2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return args.handler(args)
+        with sigterm_as_interrupt():
+            return args.handler(args)
     except FewshotError as exc:
         if args.debug:
             raise
@@ -71,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err.print(
             "fewshot: interrupted; results of finished settings are in --out", highlight=False
         )
-        return 130
+        return interrupt_status(exc)

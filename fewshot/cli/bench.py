@@ -16,6 +16,7 @@ from fewshot.cli.common import (
     checked,
     err,
     int_list,
+    interrupt_status,
     warn_failures,
 )
 from fewshot.errors import ConfigError
@@ -275,7 +276,7 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
                 write_results(directory.path, records, comparisons)
         finally:
             journal.close()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         directory.abandon()
         kept = (
             "the earlier run there is unchanged (the replacement was dropped)"
@@ -283,7 +284,7 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
             else "finished episodes are kept: continue with --resume"
         )
         err.print(f"fewshot: interrupted; {args.out}: {kept}", highlight=False, markup=False)
-        return 130
+        return interrupt_status(exc)
     except BaseException:
         directory.abandon()
         raise

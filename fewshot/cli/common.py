@@ -4,6 +4,10 @@ embedding cache options. Imports stay light: ``fewshot --help`` must not load to
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
@@ -21,6 +25,44 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler, ``docker stop``), raised where Ctrl-C raises
+    KeyboardInterrupt, so that both stop the same clean way: one line, outputs left resumable or
+    as they were, worker processes stopped. Without it SIGTERM killed the driver mid-write and
+    left its workers to die on a broken pipe, each with a traceback."""
+
+    status = 128 + signal.SIGTERM
+
+
+def interrupt_status(interrupt: KeyboardInterrupt) -> int:
+    """The exit status of a stop: 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them."""
+    return getattr(interrupt, "status", 128 + signal.SIGINT)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated`; the handler that was there comes back.
+
+    Only in the main thread, and only over the default handler: a program that calls
+    ``fewshot.cli.main`` and handles SIGTERM itself keeps its own.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def int_list(text: str) -> list[int]:

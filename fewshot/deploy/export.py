@@ -283,7 +283,7 @@ def _export_onnx(directory: Path, quantize: bool, out, texts) -> tuple[Path, lis
     from fewshot.models.classifier import FewShotClassifier
     from fewshot.models.directory import read_config, verify
     from fewshot.models.saving import check_model_out, write_config
-    from fewshot.util.files import replace_directory, share, staging_directory
+    from fewshot.util.files import building, replace_directory, share
 
     require_onnxruntime()
     config = read_config(directory)
@@ -294,10 +294,8 @@ def _export_onnx(directory: Path, quantize: bool, out, texts) -> tuple[Path, lis
     sample = parity_texts(directory, config, texts or [])
     source_encoder = encoder_directory(directory, config)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_directory(target, "export")
-    try:
-        shutil.rmtree(staging)
-        shutil.copytree(directory, staging, symlinks=True)
+    with building(target, "export") as staging:
+        shutil.copytree(directory, staging, symlinks=True, dirs_exist_ok=True)
         shutil.rmtree(staging / BUNDLE_DIR, ignore_errors=True)  # an earlier export: replaced
         bundle = staging / BUNDLE_DIR
         bundle.mkdir()
@@ -326,20 +324,17 @@ def _export_onnx(directory: Path, quantize: bool, out, texts) -> tuple[Path, lis
         write_config(staging, config)
         verify(staging, read_config(staging))
         replace_directory(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target, checks
 
 
 def _add_head(model: Path, config: dict[str, Any], learner) -> None:
     """Write the learner's linear head into the bundle, where it has one (see
     :mod:`fewshot.deploy.onnx_model`), and list it in ``config`` (written back)."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     from fewshot.deploy.onnx_model import head_entry
     from fewshot.models.saving import write_config
-    from fewshot.util.files import share
+    from fewshot.util.files import share, write_new
 
     head = learner.linear_head()
     if head is None:
@@ -347,7 +342,7 @@ def _add_head(model: Path, config: dict[str, Any], learner) -> None:
     thresholds = learner.thresholds_ if getattr(learner, "multi_label_", False) else None
     entry, arrays = head_entry(head, thresholds)
     path = model / entry["file"]
-    save_file(arrays, str(path))
+    write_new(path, save(arrays))
     share(model)
     config["onnx"]["head"] = entry
     write_config(model, config)

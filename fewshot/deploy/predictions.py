@@ -10,6 +10,7 @@ any other the prefix ``input_``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -28,7 +29,7 @@ from fewshot.data.files import rows as _rows
 from fewshot.data.files import split_lines as _split_lines
 from fewshot.data.texts import check_unicode
 from fewshot.errors import ConfigError, DataError
-from fewshot.util.files import check_output_file
+from fewshot.util.files import check_output_file, refused, replace_file
 from fewshot.util.spreadsheet import spreadsheet_cell
 
 OUTPUT_FIELDS = (
@@ -191,6 +192,20 @@ class PredictionWriter:
             )
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            self._write(rows)
+        except OSError as exc:
+            self._refused(exc)
+
+    def _refused(self, exc: OSError):
+        """A write refused (a full disk, a file-size limit): one error naming ``--out``, whose
+        earlier content, if any, is kept (the rows went to a temporary file)."""
+        if self._temporary is None:
+            raise exc  # standard output: a closed pipe is handled by the CLI
+        self.abandon()
+        raise refused(exc, self.out) from None
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
         if self.format == "jsonl":
             self._stream.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         elif self.format == "csv":
@@ -221,22 +236,26 @@ class PredictionWriter:
 
     def close(self) -> None:
         """Finish: the file takes its place (the rename refuses anything but a regular file)."""
-        if self._parquet is not None:
-            self._parquet.close()
-        if self._temporary is None:
-            return
-        if self._stream is not None:
-            os.fsync(self._stream.fileno())
-            self._stream.close()
-        from fewshot.util.files import replace_file
-
+        try:
+            if self._parquet is not None:
+                self._parquet.close()
+            if self._temporary is None:
+                return
+            if self._stream is not None:
+                self._stream.flush()
+                os.fsync(self._stream.fileno())
+                self._stream.close()
+        except OSError as exc:
+            self._refused(exc)
         replace_file(self._temporary, self.out)
 
     def abandon(self) -> None:
         if self._temporary is None:
             return
-        if self._stream is not None:
-            self._stream.close()
-        if self._parquet is not None:
-            self._parquet.close()
+        # Closing flushes what is buffered, which fails again where the disk is full: the
+        # temporary file goes anyway.
+        for stream in (self._stream, self._parquet):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         Path(self._temporary).unlink(missing_ok=True)

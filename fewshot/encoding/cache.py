@@ -209,9 +209,25 @@ class EmbeddingCache:
                     self._dimensions[encoder] = dimension
                 self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
         except sqlite3.DatabaseError as exc:
-            if not _damaged(exc):
+            if _damaged(exc):
+                self._give_up(exc)
+            elif isinstance(exc, sqlite3.OperationalError):
+                self._stop_writing(exc)
+            else:
                 raise
-            self._give_up(exc)
+
+    def _stop_writing(self, exc: sqlite3.OperationalError) -> None:
+        # A write refused (a full disk, a file-size limit, a lock held past the timeout): the
+        # vectors computed are still right, so the command goes on, reading what is cached and
+        # adding nothing, instead of failing over an optimisation.
+        if not self._broken:
+            warnings.warn(
+                f"embedding cache {self.path}: cannot add to it ({exc}; is the disk full?); "
+                "going on without caching new embeddings",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self._broken = True
 
     def fingerprint(self, signature: str) -> str | None:
         """A model fingerprint remembered for files that looked like ``signature``."""

@@ -9,6 +9,7 @@ journal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -78,10 +79,21 @@ class Journal:
         line = json.dumps(
             {"setting": setting, "learner": learner, "episode": episode, "outcome": outcome}
         )
-        self._handle.write(line + "\n")
-        self._handle.flush()  # in the kernel's hands now: survives the process being killed
+        try:
+            self._handle.write(line + "\n")
+            self._handle.flush()  # in the kernel's hands now: survives the process being killed
+        except OSError as exc:  # a full disk, a file-size limit: what is journalled is kept
+            raise OSError(
+                exc.errno,
+                f"{exc.strerror}; the episodes journalled so far are kept: make room, then "
+                "continue with --resume",
+                str(self.path),
+            ) from None
         self.computed += 1
 
     def close(self) -> None:
-        self._handle.close()
+        # Closing flushes a line a refused write left in the buffer; it would be refused again,
+        # and --resume drops a torn last line anyway.
+        with contextlib.suppress(OSError):
+            self._handle.close()
         self._lock.release()

@@ -47,10 +47,12 @@ from fewshot.models.directory import (
     verify,
 )
 from fewshot.util.files import (
+    building,
     check_outside_models,
     replace_directory,
     share,
-    staging_directory,
+    umask,
+    write_new,
 )
 from fewshot.util.params import json_params
 
@@ -150,7 +152,7 @@ def save_model(
 def _save_model(
     learner, directory, encoder, training, encoder_directory, card, extra, extra_state
 ) -> Path:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     directory = check_model_out(directory)
     try:
@@ -165,20 +167,17 @@ def _save_model(
     reject = (extra or {}).get("reject")
     state = {**state, **(extra_state or {})}
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_directory(directory, "partial")
-    try:
-        save_file(
-            {k: np.ascontiguousarray(v) for k, v in state.items()},
-            str(staging / STATE),
-            metadata=stored_metadata(learner.name, labels, params, reject),
-        )
+    with building(directory, "partial") as staging:
+        arrays = {k: np.ascontiguousarray(v) for k, v in state.items()}
+        metadata = stored_metadata(learner.name, labels, params, reject)
+        write_new(staging / STATE, save(arrays, metadata=metadata))
         if learner.owns_encoder:
             learner.save_encoder(staging / ENCODER_DIR)
         elif encoder_directory is not None:
             copy_encoder(Path(encoder_directory), staging / ENCODER_DIR)
             encoder = {**(encoder or {}), "directory": ENCODER_DIR}
         if card is not None:
-            (staging / "README.md").write_text(card, encoding="utf-8")
+            write_new(staging / "README.md", card.encode("utf-8"))
         share(staging)
         config = {
             "format": FORMAT,
@@ -194,9 +193,6 @@ def _save_model(
         }
         write_config(staging, config)
         replace_directory(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return directory
 
 
@@ -209,18 +205,9 @@ def write_config(directory: Path, config: dict[str, Any]) -> None:
         for p in sorted(directory.rglob("*"))
         if p.is_file() and p != directory / CONFIG
     }
-    with open(directory / CONFIG, "w", encoding="utf-8") as handle:
-        json.dump(config, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(directory / CONFIG, 0o666 & ~_umask())
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+    text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+    write_new(directory / CONFIG, text.encode("utf-8"))
+    os.chmod(directory / CONFIG, 0o666 & ~umask())
 
 
 def copy_encoder(source: Path, target: Path) -> None:

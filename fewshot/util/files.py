@@ -10,18 +10,22 @@ link to a regular file is followed, so the link survives and its target is repla
 Whole directories (a model, a run replaced with ``--overwrite``) are built under a temporary
 name beside the target and swapped in by :func:`replace_directory`: with Linux's
 ``renameat2(RENAME_EXCHANGE)`` the swap is one atomic step; elsewhere it is two renames.
+:func:`building` holds that pattern: a failure anywhere removes the half-built copy, and a write
+the file system refuses (disk full, a file-size limit, a quota) ends in one line naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
+import re
 import shutil
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -105,7 +109,8 @@ def check_output_file(path: str | Path, *, inputs: Iterable[str | Path] = (), fl
     return path
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (read without changing it)."""
     current = os.umask(0)
     os.umask(current)
     return current
@@ -125,8 +130,34 @@ def write_atomic(path: str | Path, content: str | bytes) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         replace_file(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if exc.filename is None or exc.filename == temporary:  # name the file the user asked for
+            raise refused(exc, path) from None
+        raise
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def refused(exc: OSError, path: str | Path) -> OSError:
+    """A write to the output ``path`` that the file system refused (``exc``, which may name a
+    temporary file or none), as one error naming ``path`` and saying what became of it."""
+    kept = "is as it was" if os.path.lexists(path) else "was not written"
+    return OSError(exc.errno, f"{exc.strerror or exc}; {path} {kept}", str(path))
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path`` (in a directory being built) and sync it. A write
+    the file system refuses names ``path``: Python's own error from ``write`` names no file."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -137,7 +168,7 @@ def replace_file(temporary: str | Path, path: str | Path) -> None:
     target = _target(Path(path))
     try:
         # mkstemp makes the file private (0600); results are for sharing, as the umask says.
-        os.chmod(temporary, 0o666 & ~_umask())
+        os.chmod(temporary, 0o666 & ~umask())
         try:
             mode = os.lstat(target).st_mode
         except FileNotFoundError:
@@ -153,10 +184,10 @@ def replace_file(temporary: str | Path, path: str | Path) -> None:
 def share(directory: Path) -> None:
     """Give ``directory`` and everything in it the permissions the umask allows (some writers
     use private 0600 temporary files; model and run directories are for sharing)."""
-    umask = _umask()
+    mask = umask()
     for path in [directory, *directory.rglob("*")]:
         if not path.is_symlink():
-            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def staging_directory(target: Path, purpose: str) -> Path:
@@ -164,6 +195,49 @@ def staging_directory(target: Path, purpose: str) -> Path:
     staging = target.parent / f".{target.name}.{purpose}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     return staging
+
+
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _os_error_number(exc: BaseException) -> int | None:
+    """The errno of a refused write: an OSError's, or the one a Rust-backed writer (safetensors,
+    tokenizers) puts in its message as "(os error 27)" under an exception type of its own."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    found = _RUST_OS_ERROR.search(str(exc)) if isinstance(exc, Exception) else None
+    return int(found.group(1)) if found else None
+
+
+#: Writes that fail for want of room: the disk, a quota, ``ulimit -f``.
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@contextlib.contextmanager
+def building(target: Path, purpose: str) -> Iterator[Path]:
+    """Build the directory ``target`` in a new staging directory beside it (yielded); the caller
+    puts it in place with :func:`replace_directory`. Whatever stops the build, Ctrl-C included,
+    removes the staging copy and leaves ``target`` as it was. A write the file system refused
+    becomes an OSError naming the file as it would be in ``target`` and saying that ``target``
+    was left as it was (one line from the CLI) instead of a writer library's traceback.
+
+    Python ignores SIGXFSZ, so a write past ``ulimit -f`` fails with EFBIG here rather than
+    killing the process.
+    """
+    staging = staging_directory(target, purpose)
+    try:
+        yield staging
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        number = _os_error_number(exc)
+        filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+        where = Path(os.fsdecode(filename)) if isinstance(filename, str | bytes) else None
+        inside = where is not None and where.is_relative_to(staging)
+        if number is None or not (number in _NO_ROOM or inside):
+            raise  # not a refused write of ours: the caller's own error, or a bug
+        where = target / where.relative_to(staging) if inside else (where or target)
+        kept = "is as it was" if target.exists() else "was not written"
+        raise OSError(number, f"{os.strerror(number)}; {target} {kept}", str(where)) from None
 
 
 def _exchange(a: Path, b: Path) -> bool:
