@@ -290,3 +290,72 @@ def test_the_report_renders_in_a_real_browser_offline(banking_run, tmp_path):
     assert all(complete and width > 0 and height > 0 for complete, width, height in images)
     assert errors == []
     assert requests == [url]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("small") / "run"
+    bench = ["bench", "--dataset", "banking77:test", "--learner", "logreg", "--learner", "protonet"]
+    result = run_fewshot(*bench, "--episodes", "5", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _damaged_copy(run: Path, target: Path, name: str, change) -> Path:
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(run, target)
+    rows = json.loads((target / name).read_text())
+    change(rows[0])
+    (target / name).write_text(json.dumps(rows))
+    return target
+
+
+def test_the_issue_examples_of_a_damaged_run_are_one_line(small_run, tmp_path, capsys):
+    cases = [
+        (lambda r: r.update(accuracy="0.9"), "record 1: record field 'accuracy' = '0.9': expected float, got str"),
+        (lambda r: r.pop("learner"), "record 1: no 'learner'; expected a string"),
+    ]  # fmt: skip
+    for change, message in cases:
+        damaged = _damaged_copy(small_run, tmp_path / "damaged", "results.json", change)
+        capsys.readouterr()
+        assert main(["report", str(damaged)]) == 2
+        stderr = capsys.readouterr().err
+        assert f"{damaged / 'results.json'}, {message}" in stderr, stderr
+        assert len(stderr.strip().splitlines()) == 1 and not (damaged / "report.html").exists()
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(small_run, unfinished)
+    (unfinished / "results.json").unlink()
+    assert main(["report", str(unfinished)]) == 2
+    assert "the run has not finished a setting yet" in capsys.readouterr().err
+
+
+#: What a damaged field may hold instead of its value (``...``: the field is missing).
+DAMAGE = {"missing": ..., "a string": "x", "a negative number": -1, "an object": {"a": [1]}}
+
+
+def test_any_damaged_field_is_a_report_or_one_line(small_run, tmp_path):
+    """Every field of a record and of a comparison, missing or of another kind: the report is
+    drawn, or a ConfigError (one line from the CLI) says what is wrong; never another error."""
+    from fewshot.errors import ConfigError
+    from fewshot.report.html import write_report
+
+    checked = 0
+    for name in ("results.json", "comparisons.json"):
+        for field in json.loads((small_run / name).read_text())[0]:
+            for damage, value in DAMAGE.items():
+
+                def change(row, field=field, value=value):
+                    if value is ...:
+                        row.pop(field)
+                    else:
+                        row[field] = value
+
+                damaged = _damaged_copy(small_run, tmp_path / "damaged", name, change)
+                try:
+                    write_report([damaged], damaged / "report.html")
+                except ConfigError:
+                    assert not (damaged / "report.html").exists()
+                except Exception as exc:
+                    pytest.fail(f"{name}: {field} as {damage}: {type(exc).__name__}: {exc}")
+                checked += 1
+    assert checked > 150

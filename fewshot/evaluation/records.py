@@ -249,10 +249,19 @@ def check_record(record: Mapping[str, Any]) -> None:
             continue
         if protocol not in field.protocols:
             raise RecordError(f"record field {name!r} is not one that {protocol} records carry")
-        kinds = _TYPES[field.type]
-        wrong_bool = isinstance(value, bool) and field.type != "bool"  # bool is an int subclass
-        if not isinstance(value, kinds) or wrong_bool:
-            raise RecordError(
-                f"record field {name!r} = {value!r}: expected {field.type}, "
-                f"got {type(value).__name__}"
-            )
+        problem = value_problem(name, value)
+        if problem:
+            raise RecordError(problem)
+
+
+def value_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` as the record field ``name`` (None: nothing, or a field the
+    schema does not list). A report reads runs written by other versions with it."""
+    field = FIELDS.get(name)
+    if field is None or value is None:
+        return None
+    wrong_bool = isinstance(value, bool) and field.type != "bool"  # bool is an int subclass
+    if not isinstance(value, _TYPES[field.type]) or wrong_bool:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return f"record field {name!r} = {shown}: expected {field.type}, got {type(value).__name__}"
+    return None

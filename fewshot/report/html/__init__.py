@@ -86,7 +86,7 @@ def write_report(
 
     from fewshot.report.html.figures import all_figures
     from fewshot.report.html.page import page, svg
-    from fewshot.report.html.runs import load_runs
+    from fewshot.report.html.runs import drawing, load_runs
 
     out = Path(out)
     runs = load_runs(list(run_dirs))
@@ -96,7 +96,8 @@ def write_report(
     with matplotlib.rc_context({"svg.hashsalt": "fewshot"}):
         plots = all_figures(runs)
         drawn = {plot.slug: svg(plot.figure) for plot in plots}
-        text = page(runs, plots, drawn)
+        with drawing(runs, "tables"):
+            text = page(runs, plots, drawn)
         if figures is not None:
             directory = Path(figures)
             directory.mkdir(parents=True, exist_ok=True)

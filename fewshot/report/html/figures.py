@@ -26,7 +26,7 @@ from fewshot.report.html.plotting import (
     run_records,
     setting_name,
 )
-from fewshot.report.html.runs import Run
+from fewshot.report.html.runs import Run, drawing
 
 
 def accuracy_figures(runs: list[Run], colour: Palette) -> list[Plot]:
@@ -364,4 +364,8 @@ FIGURES = (
 def all_figures(runs: list[Run]) -> list[Plot]:
     """Every figure the runs have data for, in the report's order."""
     colour = Palette(name for _, name, _ in run_records(runs))
-    return [plot for draw in FIGURES for plot in draw(runs, colour)]
+    plots = []
+    for draw in FIGURES:
+        with drawing(runs, draw.__name__.removesuffix("_figures").replace("_", " ") + " figures"):
+            plots += draw(runs, colour)
+    return plots
