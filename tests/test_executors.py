@@ -203,6 +203,33 @@ def test_ray_is_an_optional_extra(tmp_path):
 
 
 @pytest.mark.ray
+def test_nothing_of_ray_outlives_a_ray_local_driver_killed_outright(plugin_site, tmp_path):
+    import psutil
+
+    out = tmp_path / "ray-killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fewshot", *SLOW, "--ray", "local", "--out", str(out)],
+        env=dict(os.environ, PYTHONPATH=str(plugin_site), **RAY_ENV),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while journal_lines(out) < 5 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = psutil.Process(process.pid).children(recursive=True)
+    names = " ".join(" ".join(p.cmdline()) for p in started)
+    assert "raylet" in names and "ray::" in names, names  # Ray's servers, agents and workers
+    process.kill()  # SIGKILL: the driver cleans up nothing
+    process.wait(timeout=60)
+    left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    deadline = time.monotonic() + 5
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, [" ".join(p.cmdline()) for p in left]
+
+
+@pytest.mark.ray
 def test_a_dead_ray_address_is_one_line_not_a_hang(tmp_path):
     result = run_fewshot(
         *ISSUE[:5], "--ray", "127.0.0.1:9", "--out", str(tmp_path / "o"), process=True

@@ -1,6 +1,7 @@
 """Ray (``--ray ADDRESS``): the work units as tasks of a Ray cluster.
 
-``local`` starts a Ray instance on this machine for the run (and stops it after); any other
+``local`` starts a Ray instance on this machine for the run and stops it after, even when the
+driver is killed outright (:mod:`fewshot.evaluation.executors.reaper`); any other
 address (``auto``, ``HOST:PORT``, ``ray://HOST:10001``) joins a running cluster, whose nodes must
 have fewshot (and the plugins the run names) installed. Ray schedules; fewshot only submits.
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from fewshot.errors import ConfigError
 from fewshot.evaluation.executors import DONE, Dispatch, Executor
+from fewshot.evaluation.executors.reaper import Reaper
 from fewshot.evaluation.work import Worker, Workload, WorkUnit
 
 INSTALL = "pip install 'fewshot[ray]'"
@@ -85,6 +87,7 @@ class RayExecutor(Executor):
         self._ray = import_ray()
         _check_reachable(address)  # before the run encodes anything
         self._started = False
+        self._reaper: Reaper | None = None
         self._inflight: dict[Any, WorkUnit] = {}
 
     def _connect(self) -> None:
@@ -94,13 +97,16 @@ class RayExecutor(Executor):
         options = {"log_to_driver": False, "logging_level": logging.ERROR}
         try:
             if self.address == "local":
+                # Ours to stop, even when this process is killed outright (see reaper).
+                self._reaper = Reaper()
+                self._started = True
                 # "local", not None: ray.init() without an address joins the cluster that the
                 # last `ray start` on this machine recorded (or RAY_ADDRESS), even a dead one.
                 ray.init(address="local", include_dashboard=False, **options)
-                self._started = True
             else:
                 ray.init(address=self.address, **options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
+            self.close()
             raise ConfigError(f"--ray {self.address}: cannot connect ({exc})") from None
 
     @property
@@ -161,6 +167,8 @@ class RayExecutor(Executor):
         for reference in self._inflight:
             ray.cancel(reference, force=True)
         self._inflight = {}
-        if self._started and ray.is_initialized():
-            ray.shutdown()
+        if self._started:
+            if ray.is_initialized():
+                ray.shutdown()
+            self._reaper.close()
             self._started = False
