@@ -4,12 +4,15 @@ and whatever was there before is as it was: a model, a predictions file, a run's
 
 import errno
 import hashlib
+import json
 import os
 import resource
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fewshot.util.files import building, write_atomic, write_new
@@ -18,18 +21,19 @@ from tests.conftest import run_fewshot
 LIMIT_BYTES = 64 * 1024  # below a logreg model's state (about 120 KB), above its card
 
 
-def run_limited(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``fewshot ARGS`` in a process whose files may not grow past LIMIT_BYTES (``ulimit -f``)."""
+def run_limited(*args: str, cwd: Path, limit: int = LIMIT_BYTES) -> subprocess.CompletedProcess:
+    """``fewshot ARGS`` in a process whose files may not grow past ``limit`` bytes (``ulimit -f``)."""
 
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT_BYTES, resource.RLIM_INFINITY))
+    def set_limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
     return subprocess.run(
-        [sys.executable, "-m", "fewshot", *args, "--no-cache"],
+        # the shared embedding cache is larger than the limit: not used (cache: its own test)
+        [sys.executable, "-m", "fewshot", *args, *(["--no-cache"] if args[0] != "export" else [])],
         capture_output=True,
         text=True,
         cwd=cwd,
-        preexec_fn=limit,
+        preexec_fn=set_limit,
         timeout=600,
         env=dict(os.environ, COLUMNS="200"),
     )
@@ -88,6 +92,16 @@ def test_predict_past_a_file_size_limit_keeps_the_old_output(model, tmp_path, su
 
 
 @pytest.mark.integration
+@pytest.mark.onnx
+def test_export_past_a_file_size_limit_keeps_the_model(model, tmp_path):
+    before = contents(model.parent)
+    limit = 20 * 1024 * 1024  # the fp32 encoder graph is about 90 MB
+    line = one_line(run_limited("export", str(model), "--onnx", cwd=tmp_path, limit=limit))
+    assert line == f"fewshot: error: {model}: File too large; {model} is as it was"
+    assert contents(model.parent) == before
+
+
+@pytest.mark.integration
 def test_a_journal_past_a_file_size_limit_resumes(tmp_path):
     bench = ["bench", "--dataset", "banking77:test", "--learner", "protonet", "--shots", "1"]
     bench += ["--episodes", "300", "--no-progress"]
@@ -141,3 +155,45 @@ def test_an_atomic_write_that_is_refused_names_the_file_and_keeps_it(tmp_path):
     os.close(read)
     assert said == f"{path}|File too large; {path} is as it was"
     assert path.read_text() == "[]" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_a_cache_that_cannot_grow_warns_once_and_the_command_goes_on(tmp_path):
+    from fewshot.encoding.cache import EmbeddingCache
+
+    EmbeddingCache(tmp_path).put_many("encoder", [(b"kept", np.ones(8, dtype=np.float32))])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # in a child: the limit must not bind this test process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cache = EmbeddingCache(tmp_path)
+            rows = [(f"{i}".encode(), np.ones(384, dtype=np.float32)) for i in range(500)]
+            for start in range(0, 500, 100):  # five writes refused, one warning
+                cache.put_many("encoder", rows[start : start + 100])
+            found = cache.get_many("encoder", [b"kept"])
+        said = json.dumps([len(found), [str(w.message) for w in caught]])
+        os.write(write, said.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    found, messages = json.loads(os.read(read, 65536).decode())
+    os.close(read)
+    assert len(messages) == 1 and "cannot add to it" in messages[0], messages
+    assert "going on without it for this run" in messages[0]
+    assert found == 0  # not used any more: the encoder computes what it would have read
+
+
+def test_the_readme_rows_name_tests_that_exist():
+    """Each row of the README's 'Clean exits' table names the test that checks it."""
+    import re
+
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Clean exits") : readme.index("## Layout")]
+    named = re.findall(r"\| `(test_\w+)` \|", table)
+    sources = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    assert len(named) == table.count("\n| ") - 1 >= 12  # every row but the header names one
+    for name in named:
+        assert f"def {name}(" in sources, name

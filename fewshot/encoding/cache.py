@@ -218,12 +218,12 @@ class EmbeddingCache:
 
     def _stop_writing(self, exc: sqlite3.OperationalError) -> None:
         # A write refused (a full disk, a file-size limit, a lock held past the timeout): the
-        # vectors computed are still right, so the command goes on, reading what is cached and
-        # adding nothing, instead of failing over an optimisation.
+        # vectors computed are still right, so the command goes on without the cache instead of
+        # failing over an optimisation.
         if not self._broken:
             warnings.warn(
                 f"embedding cache {self.path}: cannot add to it ({exc}; is the disk full?); "
-                "going on without caching new embeddings",
+                "going on without it for this run",
                 RuntimeWarning,
                 stacklevel=3,
             )
