@@ -213,3 +213,50 @@ def test_a_huge_configuration_is_refused_before_it_is_read(model):
         read_config(model)
     result = run_fewshot("predict", str(model), "-", "--out", "-")
     refused(result, "larger than 16 MiB, the most a model configuration holds")
+
+
+def test_an_encoder_file_replaced_while_loading_is_refused_never_used(tmp_path):
+    """What an encoder's loader reads (sentence-transformers takes a path) is a private copy
+    written from the bytes that were checked: a file swapped in and out meanwhile is refused or
+    not seen, never loaded."""
+    import hashlib
+    import tempfile
+
+    from fewshot.models.directory import verified_copy
+
+    model = tmp_path / "model"
+    (model / "encoder").mkdir(parents=True)
+    good, bad = b'{"hidden_size": 384}', b'{"hidden_size": 385}'
+    target = model / "encoder" / "config.json"
+    target.write_bytes(good)
+    config = {"files": {"encoder/config.json": hashlib.sha256(good).hexdigest()}}
+    stop = threading.Event()
+
+    def swap():
+        turn = 0
+        while not stop.is_set():
+            staged = model / f".swap-{turn % 2}"
+            staged.write_bytes(bad if turn % 2 else good)
+            os.replace(staged, target)
+            turn += 1
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    used = refused = 0
+    try:
+        for _ in range(200):
+            try:
+                with verified_copy(model, config, "encoder") as copy:
+                    assert (copy / "config.json").read_bytes() == good
+                    time.sleep(0.0005)  # a loader taking its time: the copy does not change
+                    assert (copy / "config.json").read_bytes() == good
+                    used += 1
+            except ModelError as exc:
+                assert "does not match the checksum" in str(exc), exc
+                refused += 1
+    finally:
+        stop.set()
+        swapper.join()
+    assert used + refused == 200
+    leftovers = list(Path(tempfile.gettempdir()).glob("fewshot-verified-*/config.json"))
+    assert not [p for p in leftovers if p.read_bytes() in (good, bad)], "a private copy was left"

@@ -296,6 +296,9 @@ def _export_onnx(directory: Path, quantize: bool, out, texts) -> tuple[Path, lis
     target.parent.mkdir(parents=True, exist_ok=True)
     with building(target, "export") as staging:
         shutil.copytree(directory, staging, symlinks=True, dirs_exist_ok=True)
+        # The export reads the copy: it must be what was verified (write_config below lists
+        # whatever the copy holds, so a file replaced before the copy would be blessed).
+        verify(staging, config)
         shutil.rmtree(staging / BUNDLE_DIR, ignore_errors=True)  # an earlier export: replaced
         bundle = staging / BUNDLE_DIR
         bundle.mkdir()

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fewshot.deploy.onnx_model import bundle_can_reject, load_onnx_classifier
-from fewshot.encoding.onnx_encoder import BUNDLE_DIR, VARIANTS, choose_variant
-from fewshot.models.directory import STATE, read_config, verify
+from fewshot.encoding.onnx_encoder import choose_variant
+from fewshot.models.directory import read_config, verify
 
 
 def load_predictor(
@@ -30,9 +30,7 @@ def load_predictor(
         from fewshot.models.classifier import load
 
         return load(directory, device=device, cache=cache, backend=backend)
-    others = {f"{BUNDLE_DIR}/{VARIANTS[v]}" for v in VARIANTS if v != variant}
-    read = [n for n in config["files"] if n.startswith(f"{BUNDLE_DIR}/") and n not in others]
-    if config.get("reject") is not None:
-        read.append(STATE)  # the scorer's arrays
-    verify(directory, config, only=read)
+    # The layout only: every file the bundle uses (graph, tokenizer, head, the scorer's arrays
+    # in the state) is hashed on the bytes that are used, as it is read.
+    verify(directory, config, only=())
     return load_onnx_classifier(directory, config, variant)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections import OrderedDict
 from pathlib import Path
 
 from fewshot.errors import ConfigError, DataError
@@ -18,7 +19,11 @@ from fewshot.errors import ConfigError, DataError
 # sentence-transformers' own classes, so a tampered file cannot make fewshot import anything else.
 SAFE_MODULE_PREFIX = "sentence_transformers."
 _DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
-_PRISTINE: dict[tuple[str, str], object] = {}
+#: Pristine models by (directory, device), the most recent few: a model directory's encoder is
+#: loaded from a fresh verified copy each time (fewshot.models.directory.verified_copy), so the
+#: cache must not grow with every load.
+_PRISTINE: OrderedDict[tuple[str, str], object] = OrderedDict()
+_PRISTINE_KEPT = 2
 
 
 def check_modules(directory: Path) -> None:
@@ -62,4 +67,7 @@ def load_sentence_transformer(directory: Path, device: str):
                 f"{directory}: cannot load it as a sentence-transformers model "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
+    _PRISTINE.move_to_end(key)
+    while len(_PRISTINE) > _PRISTINE_KEPT:
+        _PRISTINE.popitem(last=False)
     return copy.deepcopy(_PRISTINE[key])

@@ -78,8 +78,12 @@ class OnnxEncoder:
 
     Parameters
     ----------
-    bundle : Path
-        The ``onnx/`` folder of a model directory.
+    graph : bytes
+        The ONNX graph of the variant, as read (and checked against its checksum) from the
+        ``onnx/`` folder of a model directory: onnxruntime takes these bytes, and does not read
+        the file again.
+    tokenizer : str
+        The bundle's ``tokenizer.json``, likewise as checked.
     variant : str
         ``fp32`` or ``int8``.
     inputs : list of str
@@ -105,7 +109,8 @@ class OnnxEncoder:
 
     def __init__(
         self,
-        bundle: Path,
+        graph: bytes,
+        tokenizer: str,
         variant: str,
         inputs: Sequence[str],
         identity: str,
@@ -124,13 +129,13 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.threads = threads or _usable_cores()
         self.inputs = list(inputs)
-        self.tokenizer = Tokenizer.from_file(str(bundle / TOKENIZER))
+        self.tokenizer = Tokenizer.from_str(tokenizer)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # parallel across runs instead (see ``threads``)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # warnings about unused initialisers are not the user's
         self.session = onnxruntime.InferenceSession(
-            str(bundle / VARIANTS[variant]), options, providers=["CPUExecutionProvider"]
+            graph, options, providers=["CPUExecutionProvider"]
         )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

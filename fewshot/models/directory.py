@@ -28,12 +28,15 @@ checks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import stat
-from collections.abc import Collection
+import tempfile
+from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -214,16 +217,43 @@ def read_listed(directory: Path, config: dict[str, Any], name: str) -> bytes:
     return data
 
 
+@contextlib.contextmanager
+def verified_copy(directory: Path, config: dict[str, Any], folder: str) -> Iterator[Path]:
+    """A private copy of the listed files under ``folder`` (``encoder``), each written from the
+    bytes its checksum was checked on (weights also checked finite), removed on leaving.
+
+    For loaders that take only a path (sentence-transformers, transformers): they read the
+    copy, which nobody else writes, so what they load is what was checked, even if a file of
+    the model is replaced while it loads.
+    """
+    prefix = f"{folder}/"
+    copy = Path(tempfile.mkdtemp(prefix="fewshot-verified-"))  # 0700: this user's only
+    try:
+        for name in (n for n in config["files"] if n.startswith(prefix)):
+            data = read_listed(directory, config, name)
+            if name.endswith(".safetensors"):
+                _finite_arrays(listed_path(directory, name), data)
+            target = copy / name.removeprefix(prefix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        yield copy
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
 def load_arrays(
     directory: Path, config: dict[str, Any], name: str
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The arrays and the metadata of the listed safetensors file ``name``, deserialised from
     the bytes its checksum was checked on (:func:`read_listed`); refuses NaN or infinite values."""
+    path = listed_path(directory, name)
+    return _finite_arrays(path, read_listed(directory, config, name))
+
+
+def _finite_arrays(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    path = listed_path(directory, name)
-    data = read_listed(directory, config, name)
     try:
         arrays = load(data)
         # the header (8 bytes of length, then JSON) holds the metadata safetensors' load drops
@@ -238,12 +268,13 @@ def load_arrays(
 
 
 def check_weights(directory: Path, config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The learner's state; refuses non-finite weights anywhere and a state whose metadata
-    disagrees with fewshot.json on the learner, labels or parameters."""
+    """The learner's state; refuses non-finite weights (outside the encoder, which
+    :func:`verified_copy` checks where it is loaded) and a state whose metadata disagrees with
+    fewshot.json on the learner, labels or parameters."""
     state: dict[str, np.ndarray] = {}
     for name in config["files"]:
-        if not name.endswith(".safetensors"):
-            continue
+        if not name.endswith(".safetensors") or name.startswith(f"{ENCODER_DIR}/"):
+            continue  # an encoder's weights: checked as they are copied to load (verified_copy)
         path = listed_path(directory, name)
         arrays, metadata = load_arrays(directory, config, name)
         if path == directory / STATE:
@@ -265,7 +296,7 @@ def check_weights(directory: Path, config: dict[str, Any]) -> dict[str, np.ndarr
 def onnx_encoder(directory: Path, config: dict[str, Any], variant: str):
     """The exported encoder ``variant`` of a verified model's ONNX bundle (``fewshot export``),
     after checking that its entry in ``config`` names a listed file of the bundle."""
-    from fewshot.encoding.onnx_encoder import BUNDLE_DIR, OnnxEncoder
+    from fewshot.encoding.onnx_encoder import BUNDLE_DIR, TOKENIZER, OnnxEncoder
 
     bundle = config["onnx"]
     try:
@@ -275,8 +306,17 @@ def onnx_encoder(directory: Path, config: dict[str, Any], variant: str):
         raise ModelError(f"{directory / CONFIG}: its 'onnx' entry is damaged") from None
     if name not in config["files"] or not str(name).startswith(f"{BUNDLE_DIR}/"):
         raise ModelError(f"{directory / CONFIG}: the ONNX file {name!r} is not a listed file")
+    tokenizer = f"{BUNDLE_DIR}/{TOKENIZER}"
+    if tokenizer not in config["files"]:
+        raise ModelError(f"{directory / CONFIG}: the ONNX bundle's {tokenizer} is not listed")
+    try:
+        tokenizer_json = read_listed(directory, config, tokenizer).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError(f"{listed_path(directory, tokenizer)}: not UTF-8 text") from None
+    # The bytes checked are the bytes used: onnxruntime and tokenizers get them, not the paths.
     return OnnxEncoder(
-        directory / BUNDLE_DIR,
+        read_listed(directory, config, name),
+        tokenizer_json,
         variant,
         inputs,
         # the export's checksum names exactly what is computed (the cache trusts identities)

@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 
 import fewshot
 from fewshot.data.texts import LabeledTexts
-from fewshot.encoding.onnx_encoder import choose_variant
+from fewshot.encoding.onnx_encoder import BUNDLE_DIR, choose_variant
 from fewshot.errors import ConfigError, FewshotError
 from fewshot.models.directory import (
     CONFIG,
@@ -44,6 +44,7 @@ from fewshot.models.directory import (
     read_config,
     sha256_file,
     stored_metadata,
+    verified_copy,
     verify,
 )
 from fewshot.util.files import (
@@ -240,9 +241,15 @@ def load_fitted(
 
     directory = Path(directory)
     config = read_config(directory, links_within=links_within)
-    # the .safetensors files are hashed by check_weights, on the bytes it deserialises
-    arrays = [name for name in config["files"] if name.endswith(".safetensors")]
-    others = [name for name in config["files"] if name not in arrays]
+    # Each file is hashed on the bytes that are used, as it is read: the weights by
+    # check_weights, the ONNX bundle by onnx_encoder, the encoder by verified_copy. verify
+    # checks the layout and the contents of the rest.
+    read_later = [
+        name
+        for name in config["files"]
+        if name.endswith(".safetensors") or name.startswith((f"{BUNDLE_DIR}/", f"{ENCODER_DIR}/"))
+    ]
+    others = [name for name in config["files"] if name not in read_later]
     verify(directory, config, links_within=links_within, only=others)
     state = check_weights(directory, config)
     registry = load_registry()
@@ -275,16 +282,21 @@ def load_fitted(
         elif learner.input_kind == "embeddings":
             encoder = exported
     elif learner.owns_encoder:
-        learner.load_encoder(directory / ENCODER_DIR)
+        with verified_copy(directory, config, ENCODER_DIR) as checked:
+            learner.load_encoder(checked)
     elif learner.input_kind == "embeddings":
         info = config.get("encoder")
         if not isinstance(info, dict):
             raise ModelError(f"{directory / CONFIG}: no encoder recorded for an embedding learner")
         if info.get("directory") == ENCODER_DIR:
-            check_modules(directory / ENCODER_DIR)
-            encoder = SentenceTransformerEncoder(
-                directory / ENCODER_DIR, device=device or "cpu", name=str(info.get("name", ""))
-            )
+            with verified_copy(directory, config, ENCODER_DIR) as checked:
+                check_modules(checked)
+                encoder = SentenceTransformerEncoder(
+                    checked, device=device or "cpu", name=str(info.get("name", ""))
+                )
+                encoder.load()  # now, and the identity too: the copy goes when this block ends
+                _ = encoder.identity
+            encoder.model = directory / ENCODER_DIR  # where messages should send the user
         elif isinstance(info.get("name"), str) and info["name"] in registry.encoders:
             encoder = registry.encoder(info["name"], device=device or "cpu")
             expected = str(info.get("identity", "")).rsplit(":", 1)[0]
