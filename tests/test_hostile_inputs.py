@@ -230,12 +230,29 @@ def files(tmp_path_factory, registry):
     # A run directory with a file the user put there.
     shutil.copytree(root / "earlier", root / "earlier-plus")
     write("earlier-plus/my-notes.txt", "mine\n")
+    # Damaged and unfinished runs, for `report`.
+    for name, file, change in [
+        ("run-string-accuracy", "results.json", lambda r: r.update(accuracy="0.9")),
+        ("run-no-learner", "results.json", lambda r: r.pop("learner")),
+    ]:
+        shutil.copytree(root / "earlier", root / name)
+        rows = json.loads((root / name / file).read_text())
+        change(rows[0])
+        write(f"{name}/{file}", json.dumps(rows))
+    shutil.copytree(root / "earlier", root / "run-p-value-2")
+    comparison = {"dataset": "banking77:test", "protocol": "episodes", "ways": 5, "shots": 1}
+    comparison |= {"learner_a": "protonet", "learner_b": "logreg", "metric": "accuracy"}
+    comparison |= {"difference": 0.01, "ci95": 0.02, "p_value": 2.0, "test": "paired-t"}
+    write("run-p-value-2/comparisons.json", json.dumps([comparison]))
+    shutil.copytree(root / "earlier", root / "run-unfinished")
+    (root / "run-unfinished" / "results.json").unlink()
 
     for name in [
         "model", "missing", "truncated", "tampered", "newer", "older", "swapped",
         "unlisted-state", "extra-file", "escaping", "absolute", "symlink", "encoder-path",
         "nan-state", "edited-params", "duplicate-labels", "own-encoder", "nan-model", "earlier",
-        "earlier-knn", "earlier-changing", "earlier-plus", "changing.jsonl",
+        "earlier-knn", "earlier-changing", "earlier-plus", "changing.jsonl", "run-string-accuracy",
+        "run-no-learner", "run-p-value-2", "run-unfinished",
     ]:  # fmt: skip
         made[name] = str(root / name)
     made["root"] = str(root)
@@ -368,6 +385,10 @@ CASES = [
     ("--cache-dir that is a file", bench(*BANKING_RUN, "--cache-dir", "{cache-as-file}", "--out", "{out}"), "cannot use it as a folder"),
     ("a cache file that is a directory", bench(*BANKING_RUN, "--cache-dir", "{cache-with-folder}", "--out", "{out}"), "embeddings.sqlite3 is not a file"),
     # -- where a run writes --------------------------------------------------------------------
+    ("report on a record with a string accuracy", ["report", "{run-string-accuracy}"], "results.json, record 1: record field 'accuracy' = '0.9': expected float, got str"),
+    ("report on a record that names no learner", ["report", "{run-no-learner}"], "results.json, record 1: no 'learner'; expected a string"),
+    ("report on a comparison with a p-value of 2", ["report", "{run-p-value-2}"], "comparisons.json, comparison 1: 'p_value' is not between 0 and 1"),
+    ("report on a run that has not finished a setting", ["report", "{run-unfinished}"], "the run has not finished a setting yet"),
     ("rerun into an earlier run's --out", bench(*BANKING_RUN, "--out", "{earlier}"), "holds results of an earlier run"),
     ("--resume with a changed seed", bench(*BANKING_RUN, "--seed", "9", "--resume", "--out", "{earlier}"), "--resume only continues the same run"),
     ("--resume with another learner parameter", bench(*BANKING_RUN[:3], "knn:n_neighbors=3", *BANKING_RUN[4:], "--resume", "--out", "{earlier-knn}"), "the learners or their parameters changed"),

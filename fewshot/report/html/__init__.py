@@ -81,15 +81,16 @@ def write_report(
 ) -> list[str]:
     """Write the report of ``run_dirs`` to ``out`` (HTML), and each figure as SVG and PNG under
     ``figures``; returns the figures' titles. Every input is checked before anything is written."""
+    from fewshot.report.html.runs import drawing, load_runs
+
+    out = Path(out)
+    runs = load_runs(list(run_dirs))  # the runs first: what is wrong with them, whatever is missing
     require_matplotlib()
     import matplotlib
 
     from fewshot.report.html.figures import all_figures
     from fewshot.report.html.page import page, svg
-    from fewshot.report.html.runs import drawing, load_runs
 
-    out = Path(out)
-    runs = load_runs(list(run_dirs))
     _check_report_path(out, [run.path for run in runs])
     earlier = _check_figures_dir(Path(figures)) if figures is not None else []
     # Fixed ids and no dates inside the SVGs: the same runs give the same report, byte for byte.
