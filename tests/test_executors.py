@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -180,9 +181,16 @@ def test_workers_die_with_a_driver_killed_outright(plugin_site, tmp_path):
         time.sleep(0.05)
     workers = worker_processes(process.pid)
     assert len(workers) == 2 and journal_lines(out) < 6, "the run was not caught mid-way"
+    shared = list(Path(tempfile.gettempdir()).glob(f"fewshot-shared-{process.pid}-*"))
+    assert len(shared) == 1  # the embeddings the workers memory-map
     process.kill()  # SIGKILL: the driver cleans up nothing
     process.wait(timeout=60)
     assert not alive(workers, 3), "workers outlived their driver"
+    # the next run with workers removes the dead driver's folder
+    again = run_fewshot(*SLOW[:4], "probe", *SLOW[5:7], "--episodes", "2", "--workers", "2",
+                        "--out", str(tmp_path / "next"), pythonpath=plugin_site)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert not shared[0].exists()
 
 
 def test_ray_is_an_optional_extra(tmp_path):

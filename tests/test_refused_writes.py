@@ -102,7 +102,7 @@ def test_export_past_a_file_size_limit_keeps_the_model(model, tmp_path):
 
 
 @pytest.mark.integration
-def test_a_journal_past_a_file_size_limit_resumes(tmp_path):
+def test_a_journal_past_a_file_size_limit_resumes_and_an_overwrite_is_dropped(tmp_path):
     bench = ["bench", "--dataset", "banking77:test", "--learner", "protonet", "--shots", "1"]
     bench += ["--episodes", "300", "--no-progress"]
     out = tmp_path / "run"
@@ -114,6 +114,16 @@ def test_a_journal_past_a_file_size_limit_resumes(tmp_path):
     resumed = run_fewshot(*bench, "--resume", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed: " in resumed.stderr and not resumed.stderr.startswith("resumed: 0 ")
+    # An --overwrite that runs out of room drops its replacement; the finished run stays.
+    finished = contents(out)
+    line = one_line(
+        run_limited(*bench, "--seed", "1", "--overwrite", "--out", str(out), cwd=tmp_path)
+    )
+    assert line == (
+        f"fewshot: error: {out}: File too large; the earlier run there is unchanged (the "
+        "replacement was dropped)"
+    )
+    assert contents(out) == finished and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_a_full_disk_names_the_file_and_removes_the_half_built_copy(tmp_path):

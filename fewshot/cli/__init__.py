@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except KeyboardInterrupt as exc:
-        err.print(
-            "fewshot: interrupted; results of finished settings are in --out", highlight=False
+        err.print(  # every writer drops its half-written output and keeps what was there
+            "fewshot: interrupted; nothing was left half-written", highlight=False
         )
         return interrupt_status(exc)

@@ -285,6 +285,16 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
         )
         err.print(f"fewshot: interrupted; {args.out}: {kept}", highlight=False, markup=False)
         return interrupt_status(exc)
+    except OSError as exc:  # a write refused (full disk, file-size limit): said in one line
+        directory.abandon()
+        if not directory.replacing:
+            raise  # it names the file, and the journal says how to resume
+        reason = (exc.strerror or str(exc)).split(";")[0]
+        raise OSError(
+            exc.errno,
+            f"{reason}; the earlier run there is unchanged (the replacement was dropped)",
+            str(args.out),
+        ) from None
     except BaseException:
         directory.abandon()
         raise

@@ -28,41 +28,50 @@ class Parser(argparse.ArgumentParser):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a scheduler, ``docker stop``), raised where Ctrl-C raises
-    KeyboardInterrupt, so that both stop the same clean way: one line, outputs left resumable or
-    as they were, worker processes stopped. Without it SIGTERM killed the driver mid-write and
-    left its workers to die on a broken pipe, each with a traceback."""
+    """SIGTERM (``kill``, a scheduler, ``docker stop``) or SIGHUP (the terminal closed), raised
+    where Ctrl-C raises KeyboardInterrupt, so that all stop the same clean way: one line,
+    outputs left resumable or as they were, worker processes stopped. Without it SIGTERM killed
+    the driver mid-write and left its workers to die on a broken pipe, each with a traceback."""
 
-    status = 128 + signal.SIGTERM
+    def __init__(self, signum: int):
+        super().__init__()
+        self.status = 128 + signum
+
+
+#: The requests to stop that are handled like Ctrl-C.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def interrupt_status(interrupt: KeyboardInterrupt) -> int:
-    """The exit status of a stop: 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them."""
+    """The exit status of a stop as a shell reports it: 130 for Ctrl-C, 143 for SIGTERM, 129
+    for SIGHUP."""
     return getattr(interrupt, "status", 128 + signal.SIGINT)
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`Terminated`; the handler that was there comes back.
+    """While inside, SIGTERM and SIGHUP raise :class:`Terminated`; the handlers that were there
+    come back after.
 
-    Only in the main thread, and only over the default handler: a program that calls
-    ``fewshot.cli.main`` and handles SIGTERM itself keeps its own.
+    Only in the main thread, and only over a default handler: a program that calls
+    ``fewshot.cli.main`` and handles a signal itself keeps its own (so does ``nohup``'s ignored
+    SIGHUP).
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminate(signum, frame):
-        raise Terminated()
+        raise Terminated(signum)
 
-    signal.signal(signal.SIGTERM, terminate)
+    ours = [s for s in STOP_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
+    for signum in ours:
+        signal.signal(signum, terminate)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in ours:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def int_list(text: str) -> list[int]:

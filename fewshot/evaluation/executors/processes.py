@@ -46,6 +46,25 @@ _THREAD_VARIABLES = (
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
+_SHARED_PREFIX = "fewshot-shared-"
+
+
+def _remove_orphaned_folders() -> None:
+    """Remove the shared folders of drivers that died without cleaning up (``kill -9``): each
+    is named after its driver's pid, and one whose driver no longer runs is nobody's."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        pid = name.removeprefix(_SHARED_PREFIX).split("-")[0]
+        if not name.startswith(_SHARED_PREFIX) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        except OSError:  # PermissionError: it runs, as another user
+            pass
+
+
 def load_npy(path: str) -> np.ndarray:
     """A shared array, memory-mapped read-only (the workload's ``load_array``)."""
     return np.load(path, mmap_mode="r")
@@ -112,7 +131,8 @@ class LocalProcessExecutor(Executor):
 
     def _share(self, workload: Workload) -> Workload:
         """The workload with its embeddings written once as .npy files, to memory-map."""
-        self._folder = tempfile.mkdtemp(prefix="fewshot-shared-")
+        _remove_orphaned_folders()
+        self._folder = tempfile.mkdtemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-")
         paths = {}
         for i, (spec, array) in enumerate(workload.arrays.items()):
             paths[spec] = os.path.join(self._folder, f"{i}.npy")
