@@ -5,6 +5,7 @@ Real processes hold the real lock; the model is the one fewshot 0.1 saved (tests
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -156,6 +157,29 @@ def test_adapt_while_export_runs_is_refused_and_the_export_lands(model, tmp_path
     assert read_config(model)["learner"] == "protonet"
 
 
+@contextlib.contextmanager
+def swapping(path: Path, good: bytes, bad: bytes, staging: Path):
+    """While inside, another thread replaces ``path`` with ``bad`` and ``good`` in turn, each
+    whole (written in ``staging``, on the same file system, then renamed over it)."""
+    stop = threading.Event()
+
+    def swap():
+        turn = 0
+        while not stop.is_set():
+            staged = staging / f".swap-{turn % 2}"
+            staged.write_bytes(bad if turn % 2 else good)
+            os.replace(staged, path)  # readers see one file or the other, whole
+            turn += 1
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        swapper.join()
+
+
 def test_a_state_replaced_while_loading_is_refused_never_used(model):
     """Another state file is swapped in and out while the model loads: each load uses the
     weights it verified, or refuses; it never uses weights that do not match the checksum."""
@@ -173,20 +197,8 @@ def test_a_state_replaced_while_loading_is_refused_never_used(model):
         {k: -v if v.dtype.kind == "f" else v for k, v in arrays.items()}, str(other), metadata
     )
     bad = other.read_bytes()
-    stop = threading.Event()
-
-    def swap():
-        turn = 0
-        while not stop.is_set():
-            staged = model.parent / f".swap-{turn % 2}"
-            staged.write_bytes(bad if turn % 2 else good)
-            os.replace(staged, state)  # readers see one file or the other, whole
-            turn += 1
-
-    swapper = threading.Thread(target=swap)
-    swapper.start()
     used = refused = 0
-    try:
+    with swapping(state, good, bad, staging=model.parent):  # outside the model
         for _ in range(200):
             config = read_config(model)
             try:
@@ -199,9 +211,6 @@ def test_a_state_replaced_while_loading_is_refused_never_used(model):
             for key, value in arrays.items():
                 np.testing.assert_array_equal(loaded[key], value)
             used += 1
-    finally:
-        stop.set()
-        swapper.join()
     assert used + refused == 200
 
 
@@ -230,20 +239,8 @@ def test_an_encoder_file_replaced_while_loading_is_refused_never_used(tmp_path):
     target = model / "encoder" / "config.json"
     target.write_bytes(good)
     config = {"files": {"encoder/config.json": hashlib.sha256(good).hexdigest()}}
-    stop = threading.Event()
-
-    def swap():
-        turn = 0
-        while not stop.is_set():
-            staged = model / f".swap-{turn % 2}"
-            staged.write_bytes(bad if turn % 2 else good)
-            os.replace(staged, target)
-            turn += 1
-
-    swapper = threading.Thread(target=swap)
-    swapper.start()
     used = refused = 0
-    try:
+    with swapping(target, good, bad, staging=model):
         for _ in range(200):
             try:
                 with verified_copy(model, config, "encoder") as copy:
@@ -254,9 +251,6 @@ def test_an_encoder_file_replaced_while_loading_is_refused_never_used(tmp_path):
             except ModelError as exc:
                 assert "does not match the checksum" in str(exc), exc
                 refused += 1
-    finally:
-        stop.set()
-        swapper.join()
     assert used + refused == 200
     leftovers = list(Path(tempfile.gettempdir()).glob("fewshot-verified-*/config.json"))
     assert not [p for p in leftovers if p.read_bytes() in (good, bad)], "a private copy was left"
