@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from fewshot.cli.common import (
     DEFAULT_ENCODER,
@@ -242,6 +242,7 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     seconds = time.perf_counter() - start
     training = {
         "data": args.train,
+        "columns": asdict(columns),  # so that export can read the training data again
         "examples": len(train),
         "classes": len(train.classes),
         "fingerprint": data_fingerprint(train),
@@ -311,6 +312,7 @@ def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     classifier.n_training_texts_, classifier.multi_label_ = len(train), True
     training = {
         "data": args.train,
+        "columns": asdict(columns),
         "examples": len(train),
         "classes": len(train.classes),
         "multi_label": True,

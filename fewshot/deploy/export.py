@@ -206,6 +206,7 @@ def parity(model: Path, texts: list[str], variants: list[str], torch_model=None)
 def parity_texts(directory: Path, config: dict[str, Any], extra: list[str]) -> list[str]:
     """The model's training texts, where its recorded training data still loads and is the same
     data, plus the texts of ``extra`` (dataset specs or files)."""
+    from fewshot.data.catalogue import Columns
     from fewshot.deploy.predictions import input_rows, text_of
     from fewshot.models.saving import data_fingerprint
     from fewshot.plugins.registry import load_registry
@@ -216,7 +217,9 @@ def parity_texts(directory: Path, config: dict[str, Any], extra: list[str]) -> l
     spec = training.get("data")
     if isinstance(spec, str):
         try:
-            data = registry.datasets.load(spec)
+            # The columns it was read with (a user's CSV with a "body" column); models
+            # adapted before fewshot recorded them were read with the default ones.
+            data = registry.datasets.load(spec, Columns(**training.get("columns", {})))
             if data_fingerprint(data) == training.get("fingerprint"):
                 texts += list(data.texts)
         except Exception:  # moved or changed since: the user's --texts must do
