@@ -1,4 +1,4 @@
-"""The README's cross-domain table, from a finished run of episodes/amazon-cross-domain.toml.
+"""The cross-domain tables of docs/explanation/results.md, from a finished run of episodes/amazon-cross-domain.toml.
 
     fewshot bench episodes/amazon-cross-domain.toml --out runs/amazon
     python benchmarks/cross_domain_table.py runs/amazon

@@ -14,7 +14,7 @@ One process, one variant after the other, seed fixed.
 
 `--encoder DIR` starts from another encoder, such as one first tuned on another intent dataset
 (CPFT's idea of pre-training on other intent data; here supervised, through `fewshot adapt`).
-The README's figures for it came from a one-off script doing the same training in one process
+The figures for it (docs/explanation/results.md) came from a one-off script doing the same training in one process
 (`finetune` with `epochs=1, max_steps=300` on the other dataset's `train`, its encoder saved,
 then the default variant from it); these two commands were not run end to end:
 

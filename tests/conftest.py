@@ -64,6 +64,7 @@ EXTRAS = {
     "onnx": _module_missing("onnxruntime", "onnx"),
     "serve": _module_missing("fastapi", "serve"),
     "browser": _browser_missing,
+    "docs": _module_missing("mkdocs", "docs"),
 }
 
 

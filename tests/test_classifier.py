@@ -32,7 +32,7 @@ def banking(registry):
 
 def test_the_readme_quickstart_runs_verbatim(tmp_path, monkeypatch):
     readme = (ROOT / "README.md").read_text()
-    start = readme.index("## Python API")
+    start = readme.index("From Python:")
     code = readme[
         readme.index("```python\n", start) + len("```python\n") : readme.index("```\n", start + 20)
     ]

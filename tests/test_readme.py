@@ -1,17 +1,25 @@
-"""The README's promises: its plugin example is the package the tests install, and its test
-command is the one CI runs."""
+"""The README's promises: its test commands are the ones CI runs, and what it leaves to the docs
+is there (the plugin example is the package the tests install)."""
 
-import pytest
+import re
 
 from tests.conftest import FIXTURES, ROOT
 
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+
+
+def test_the_readme_is_one_screen_and_links_into_the_docs():
+    assert len(README.splitlines()) <= 150
+    for link in re.findall(r"\]\((docs/[^)#]+)", README):
+        assert (ROOT / link).is_file(), link
 
 
 def test_plugin_example_is_the_tested_fixture():
+    tutorial = (DOCS / "tutorials" / "write-a-plugin.md").read_text()
     for name in ("pyproject.toml", "fewshot_simpleshot.py"):
-        assert (FIXTURES / "example_plugin" / name).read_text() in README, (
-            f"README's copy of {name} is stale"
+        assert (FIXTURES / "example_plugin" / name).read_text() in tutorial, (
+            f"the plugin tutorial's copy of {name} is stale"
         )
 
 
@@ -22,22 +30,21 @@ def test_readme_test_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert 'pytest -m "not meta"' in ci  # the core environment
     assert "export FEWSHOT_REQUIRE_EXTRAS=1" in ci  # no skips of optional extras in CI
+    assert "mkdocs build --strict" in ci  # the docs site
     assert ci[-1] == "pytest -m meta"  # the meta environment
 
 
-def test_readme_quotes_the_shipped_suites():
-    for suite in (ROOT / "episodes").glob("*.toml"):
-        assert suite.name in README
+def test_one_version_in_one_place():
+    """pyproject.toml defines the version; fewshot --version, CITATION.cff and the changelog
+    say the same."""
+    import tomllib
 
+    from tests.conftest import run_fewshot
 
-@pytest.mark.integration
-def test_python_api_example_runs():
-    start = README.index("The pieces underneath, for benchmarks and your own loops")
-    code = README[
-        README.index("```python\n", start) + len("```python\n") : README.index("```\n", start + 20)
-    ]
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    assert namespace["accuracy"] >= 0.6
-    assert namespace["probabilities"].shape == (75, 5)
-    assert len(namespace["tiny"]) == 4
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    result = run_fewshot("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"fewshot {version}"
+    assert f"\nversion: {version}\n" in (ROOT / "CITATION.cff").read_text()
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in changelog and f"## [{version}] - " in changelog
+    assert f'"{version}"' not in (ROOT / "fewshot" / "__init__.py").read_text()

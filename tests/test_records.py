@@ -14,7 +14,6 @@ from fewshot.evaluation.records import (
     RecordError,
     check_record,
 )
-from tests.conftest import ROOT
 
 # results.csv's columns as fewshot 0.1 wrote them: a contract (add at the end, never reorder).
 CSV_COLUMNS_0_1 = [
@@ -124,12 +123,3 @@ def test_the_reports_headings_come_from_the_schema():
     headings = [FIELDS[name].heading for name in ("accuracy", "ci95", "macro_f1", "ece")]
     assert headings == ["accuracy", "± 95% CI", "macro-F1", "ECE"]
     assert "".join(f"<th>{html.escape(h)}</th>" for h in headings) in page
-
-
-def test_the_docs_table_of_fields_is_current():
-    import runpy
-
-    generator = runpy.run_path(str(ROOT / "docs" / "record_fields.py"))
-    current = (ROOT / "docs" / "record-fields.md").read_text()
-    assert current == generator["record_fields_markdown"](), "run: python docs/record_fields.py"
-    assert all(f"| `{name}` |" in current for name in FIELDS)

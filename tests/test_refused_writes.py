@@ -194,14 +194,14 @@ def test_a_cache_that_cannot_grow_warns_once_and_the_command_goes_on(tmp_path):
     assert found == 0  # not used any more: the encoder computes what it would have read
 
 
-def test_the_readme_rows_name_tests_that_exist():
-    """Each row of the README's 'Clean exits' table names the test that checks it."""
+def test_the_clean_exits_rows_name_tests_that_exist():
+    """Each row of the docs' 'Clean exits' table names the test that checks it."""
     import re
 
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("## Clean exits") : readme.index("## Layout")]
+    page = (ROOT / "docs" / "reference" / "input-rules.md").read_text()
+    table = page[page.index("## Clean exits") :]
     named = re.findall(r"\| `(test_\w+)` \|", table)
     sources = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
     assert len(named) == table.count("\n| ") - 1 >= 12  # every row but the header names one

@@ -134,7 +134,7 @@ def add_parser(commands) -> None:
         "--multi-label",
         action="store_true",
         help="texts carry sets of labels: full-way (--train/--test, --shots K, --seeds S "
-        "supports) or episodes over subsets of labels (--dataset); see the README",
+        "supports) or episodes over subsets of labels (--dataset); see docs/how-to/multi-label.md",
     )
     add_device_option(bench)
     add_cache_options(bench)

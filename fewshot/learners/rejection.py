@@ -10,7 +10,7 @@ Scorers (higher = more in-scope), each fitted on the support set after the learn
 - ``mahalanobis``: minus the smallest Mahalanobis distance to a class mean, with one covariance
   shared by the classes (Podolskiy et al. 2021), shrunk towards a multiple of the identity:
   with a handful of examples per class in 384 dimensions the sample covariance is singular.
-  ``shrinkage=0.9`` was chosen on CLINC150's ``valid`` + ``oos_valid`` (see the README);
+  ``shrinkage=0.9`` was chosen on CLINC150's ``valid`` + ``oos_valid`` (docs/explanation/results.md);
   Ledoit-Wolf's and OAS's own estimates (0.2-0.3) separated worse there.
 
 Distances are measured in the learner's representation (``Learner.embed``): the frozen

@@ -14,7 +14,7 @@ predictions (entropy minimisation, Grandvalet & Bengio 2005) that stay balanced 
 classes, with weight ``entropy_weight``. It is off by default: on frozen MiniLM embeddings of
 the Amazon pairs it made confident mistakes where the source classifier starts out wrong
 (development runs, seeds 100-102: at weight 0.1 the average over pairs fell 2.2 points at K = 0
-against weight 0, at 0.01 the worst pair lost 2.3 points to source-only; see the README).
+against weight 0, at 0.01 the worst pair lost 2.3 points to source-only; see docs/explanation/results.md).
 
 The transport cost that ``mmd`` needs (``transport_weight``, see ``fewshot/aligned.py``) is off
 by default here: aligning class by class already kept every development pair within a point of

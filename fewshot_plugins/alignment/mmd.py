@@ -11,7 +11,7 @@ Matching the marginals at any cost can carry target reviews of one class onto so
 the other: on frozen MiniLM embeddings of dvd -> electronics the exact (large-batch) MMD
 solution lost 4.4 points to the source-only classifier. So the adapter also pays a transport
 cost, its mean squared displacement of the target (``transport_weight``, default 3: the least,
-on development tasks, that kept every Amazon pair within a point of source-only; see the README).
+on development tasks, that kept every Amazon pair within a point of source-only; see docs/explanation/results.md).
 """
 
 from __future__ import annotations

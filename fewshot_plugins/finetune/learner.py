@@ -19,7 +19,7 @@ Self-training (``self_training`` = M > 0, with ``unlabeled=`` texts of the same 
 ``fit``): the tuned model labels the unlabelled texts, M per class, drawn from the more
 confident half of those it assigns to the class, join the support with those labels, and
 training goes on from the tuned encoder for one epoch over both, then the head is fitted again.
-Chosen on the `valid` splits (5-shot, M = 15; the README's self-training section has the table):
+Chosen on the `valid` splits (5-shot, M = 15; docs/explanation/results.md has the table):
 one epoch from the tuned encoder beat three from the pristine one (banking77 0.855 vs 0.851,
 clinc150 0.931 vs 0.929, with the M most confident texts of 4,000), and drawing from the
 confident half beat taking the most confident when the pool is large.

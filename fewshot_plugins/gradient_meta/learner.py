@@ -4,7 +4,7 @@ The network is a head over frozen sentence embeddings: by default one linear lay
 ``Linear(d, N)``; with ``hidden > 0``, ``Linear(d, hidden) → ReLU → Linear(hidden, N)``. Inputs
 are L2-normalised and scaled by ``sqrt(d)`` so each dimension has about unit size. (On CLINC150
 validation episodes the linear head meta-trained better than the 256-unit one, which did not
-improve on its random start; see the README.) ``meta_fit`` learns its initialisation (and,
+improve on its random start; see docs/explanation/results.md.) ``meta_fit`` learns its initialisation (and,
 for Meta-SGD, a learning rate per parameter) on N-way K-shot episodes of the base classes:
 each task clones the network, takes ``inner_steps`` gradient steps on its support set and is
 scored on its queries; the query loss, averaged over ``meta_batch_size`` tasks, updates the

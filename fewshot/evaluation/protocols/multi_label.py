@@ -34,7 +34,7 @@ def _multi_label_data(source: DataSource, spec: str):
     if not data.is_multi_label:
         raise ConfigError(
             f"{spec} has one label per text; a multi-label run needs label lists "
-            "(a 'labels' column; see the README's multi-label section)"
+            "(a 'labels' column; see docs/how-to/multi-label.md)"
         )
     return data
 

@@ -1,0 +1,265 @@
+"""The documentation site: its generated reference pages follow the code, it builds with
+``mkdocs build --strict``, every code block of the tutorials and how-to guides runs, and the
+built site works in a real browser without asking anything of another machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+DOCS = ROOT / "docs"
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reference = _load(DOCS / "hooks" / "reference.py", "docs_reference")
+
+
+# -- the generated reference follows the code --------------------------------------------------
+
+
+def test_the_cli_reference_changes_when_a_flag_or_a_default_changes():
+    from fewshot.cli import build_parser
+
+    parser = build_parser()
+    before = reference.cli_markdown(parser)
+    assert "| `--episode-timeout S` |" in before and "## fewshot serve" in before
+    bench = next(a for a in parser._actions if hasattr(a, "choices") and a.choices).choices["bench"]
+    bench.add_argument("--brand-new-flag", metavar="N", default=7, help="a flag added today")
+    next(a for a in bench._actions if a.dest == "queries").default = 99
+    after = reference.cli_markdown(parser)
+    assert "| `--brand-new-flag N` | `7` | a flag added today |" in after
+    assert "--brand-new-flag" not in before
+    assert "| `--queries Q` | `99` |" in after and "| `--queries Q` | `99` |" not in before
+
+
+def test_every_command_and_flag_is_on_the_cli_page():
+    from fewshot.cli import build_parser
+
+    page = reference.cli_markdown()
+    commands = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)
+    for name, sub in commands.choices.items():
+        assert f"## fewshot {name}" in page
+        for action in sub._actions:
+            for flag in action.option_strings:
+                if flag not in ("-h", "--help"):
+                    assert f"`{flag}" in page or f", {flag}" in page, (name, flag)
+
+
+def test_the_learner_reference_changes_when_a_constraint_changes(registry, monkeypatch):
+    from fewshot.util.params import Real
+
+    logreg = registry.learners["logreg"]
+    before = reference.learners_markdown(registry)
+    assert "| `C` | float | a finite number > 0 | `10.0` |" in before
+    monkeypatch.setattr(
+        logreg, "parameter_constraints", {**logreg.parameter_constraints, "C": Real(min=1)}
+    )
+    after = reference.learners_markdown(registry)
+    assert "| `C` | float | a finite number >= 1 | `10.0` |" in after
+
+
+def test_every_learner_and_parameter_is_on_the_learner_page(registry):
+    import inspect
+
+    page = reference.learners_markdown(registry)
+    for name, cls in registry.learners.items():
+        assert f"## {name}\n" in page
+        for parameter in inspect.signature(cls.__init__).parameters:
+            if parameter != "self":
+                assert f"| `{parameter}` |" in page, (name, parameter)
+    assert "## maml\n" in page and "## metasgd\n" in page  # documented without learn2learn too
+
+
+def test_a_suite_key_without_a_description_fails_the_build():
+    read = reference._suite_keys_read()
+    assert "| `reject_recall` |" in reference.suite_markdown(read)
+    read["[[episodes]]"] = read["[[episodes]]"] | {"new_key"}
+    with pytest.raises(reference.SuiteKeyUndocumented, match="'new_key' of \\[\\[episodes\\]\\]"):
+        reference.suite_markdown(read)
+
+
+def test_the_record_and_hostile_input_pages_follow_their_sources():
+    from fewshot.evaluation.records import RECORD_FIELDS
+    from tests.test_hostile_inputs import CASES
+
+    fields = reference.record_fields_markdown()
+    assert all(f"| `{field.name}` |" in fields for field in RECORD_FIELDS)
+    assert reference.hostile_cases() == [(item, message) for item, _, message in CASES]
+    page = reference.hostile_inputs_markdown()
+    assert all(f"| {reference._cell(item)} |" in page for item, _, _ in CASES)
+
+
+@pytest.mark.docs
+@pytest.mark.integration
+def test_the_site_builds_strictly(tmp_path):
+    """What CI runs: a broken link, a missing reference or a bad page fails the build."""
+    _build(tmp_path / "site")
+    for page in (
+        "reference/cli/index.html",
+        "reference/learners/index.html",
+        "reference/python-api/index.html",
+    ):
+        assert (tmp_path / "site" / page).stat().st_size > 10_000, page
+    api = (tmp_path / "site" / "reference/python-api/index.html").read_text()
+    assert "FewShotClassifier" in api and "Parameters" in api  # numpydoc sections rendered
+
+
+@pytest.mark.docs
+@pytest.mark.integration
+def test_a_broken_link_fails_the_build(tmp_path):
+    config = (ROOT / "mkdocs.yml").read_text()
+    docs = tmp_path / "docs"
+    subprocess.run(["cp", "-r", str(DOCS), str(docs)], check=True)
+    (docs / "building.md").write_text((docs / "building.md").read_text() + "\n[gone](nowhere.md)\n")
+    (tmp_path / "mkdocs.yml").write_text(config)
+    for name in ("episodes", "tests"):  # what the generated pages are written from
+        (tmp_path / name).symlink_to(ROOT / name)
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert result.returncode != 0 and "nowhere.md" in result.stderr
+
+
+def _build(out: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+# -- every code block of the tutorials and how-to guides runs ----------------------------------
+
+FENCE = re.compile(
+    r"^(?:<!-- not run: (?P<reason>[^>]+?) -->\n)?```(?P<lang>[\w-]*)(?P<info>[^\n]*)\n(?P<body>.*?)^```$",
+    re.MULTILINE | re.DOTALL,
+)
+TITLE = re.compile(r'title="([^"]+)"')
+#: Blocks that show what a command prints: read, not run.
+SHOWN = {"text"}
+
+
+@dataclass(frozen=True)
+class Block:
+    page: Path
+    line: int
+    lang: str
+    title: str | None
+    body: str
+    not_run: str | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+
+def blocks(page: Path) -> list[Block]:
+    text = page.read_text()
+    found = []
+    for match in FENCE.finditer(text):
+        title = TITLE.search(match["info"])
+        line = text.count("\n", 0, match.start("lang")) + 1
+        found.append(
+            Block(page, line, match["lang"], title and title[1], match["body"], match["reason"])
+        )
+    return found
+
+
+RUN_PAGES = sorted((DOCS / "tutorials").glob("*.md")) + sorted((DOCS / "how-to").glob("*.md"))
+# What a page's blocks need beyond the core install; the slow ones train a model or several.
+PAGE_MARKS = {
+    "first-benchmark": [pytest.mark.report],
+    "adapt-and-deploy": [pytest.mark.slow, pytest.mark.onnx, pytest.mark.serve],
+    "write-a-plugin": [],
+    "out-of-scope": [],
+    "multi-label": [],
+    "domain-alignment": [pytest.mark.slow],
+    "meta-learning": [pytest.mark.meta],
+    "self-training": [pytest.mark.slow],
+    "parallel-and-ray": [pytest.mark.ray],
+    "reports": [pytest.mark.report],
+    "export-and-serve": [pytest.mark.onnx, pytest.mark.serve],
+    "read-results": [],
+}
+
+
+def test_every_block_runs_or_says_why_not():
+    assert {page.stem for page in RUN_PAGES} == set(PAGE_MARKS)
+    skipped = []
+    for page in RUN_PAGES:
+        for block in blocks(page):
+            runnable = block.lang in ("bash", "python") or block.title or block.lang in SHOWN
+            assert runnable or block.not_run, (
+                f"{block.where}: a {block.lang!r} block that is neither run, written nor output"
+            )
+            if block.not_run:
+                skipped.append(block.where)
+    assert len(skipped) <= 6, skipped  # installs, an upload, one long benchmark
+
+
+def run_blocks(page: Path, workdir: Path, shared_cache: Path) -> None:
+    """Each block of ``page`` in order, as a reader would: files written, bash run in bash,
+    Python in a fresh interpreter, all in ``workdir`` (a checkout's suites beside it). pip
+    installs go to a directory of the test's own, so the environment is left as it was."""
+    (workdir / "episodes").symlink_to(ROOT / "episodes")
+    site = workdir / ".site-packages"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "FEWSHOT_CACHE_DIR": str(shared_cache),
+        "HF_HUB_OFFLINE": "1",
+        "PIP_TARGET": str(site),
+        "PIP_NO_DEPS": "1",
+        "PYTHONPATH": f"{site}{os.pathsep}{ROOT}",
+        "COLUMNS": "160",
+    }
+    for block in blocks(page):
+        if block.not_run or block.lang in SHOWN:
+            continue
+        if block.title:
+            target = workdir / block.title
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.body)
+            continue
+        command = (
+            ["bash", "-euo", "pipefail", "-c", block.body]
+            if block.lang == "bash"
+            else [sys.executable, "-c", block.body]
+        )
+        result = subprocess.run(
+            command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert result.returncode == 0, (
+            f"{block.where} failed ({result.returncode}):\n{block.body}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(page, id=page.stem, marks=PAGE_MARKS.get(page.stem, [])) for page in RUN_PAGES],
+)
+def test_the_code_of_each_page_runs(page, tmp_path, shared_cache):
+    run_blocks(page, tmp_path, shared_cache)
