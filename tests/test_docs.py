@@ -263,3 +263,52 @@ def run_blocks(page: Path, workdir: Path, shared_cache: Path) -> None:
 )
 def test_the_code_of_each_page_runs(page, tmp_path, shared_cache):
     run_blocks(page, tmp_path, shared_cache)
+
+
+# -- the built site in a real browser -----------------------------------------------------------
+
+
+@pytest.mark.docs
+@pytest.mark.browser
+@pytest.mark.integration
+def test_the_site_works_in_chromium_and_asks_nothing_of_another_machine(tmp_path):
+    """Served on 127.0.0.1, every page renders without a console error, the search finds a
+    command-line flag, and every request the pages make is to the site itself."""
+    from playwright.sync_api import sync_playwright
+
+    pictures = _load(DOCS / "screenshot.py", "docs_screenshot")
+    site = tmp_path / "site"
+    _build(site)
+    paths = sorted(p.parent.relative_to(site).as_posix() for p in site.rglob("index.html"))
+    assert len(paths) >= 25
+    requests, errors = [], []
+    with pictures.serve_directory(site) as url, sync_playwright() as playwright:
+        browser = pictures.launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda request: requests.append(request.url))
+            page.on(
+                "console",
+                lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None,
+            )
+            page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+            for path in paths:
+                page.goto(url + ("" if path == "." else f"{path}/"), wait_until="networkidle")
+                assert page.locator("article h1").count() == 1, path  # the page's own content
+            page.goto(url, wait_until="networkidle")
+            page.locator(".md-search__input").click()
+            page.keyboard.type("episode-timeout")  # a flag of fewshot bench
+            page.locator(".md-search-result__item").first.wait_for(timeout=15_000)
+            found = page.evaluate(
+                "Array.from(document.querySelectorAll('.md-search-result__item > a:first-child'))"
+                ".map(a => a.href)"
+            )
+            assert any("/reference/cli/" in href for href in found[:5]), found
+            page.locator(".md-search-result__item > a[href*='/reference/cli/']").first.click()
+            page.wait_for_url("**/reference/cli/**")
+            assert page.locator("code", has_text="--episode-timeout").count() >= 1
+        finally:
+            browser.close()
+    assert errors == []
+    elsewhere = [r for r in requests if not r.startswith((url, "data:", "blob:"))]
+    assert elsewhere == [] and len(requests) > len(paths)
