@@ -20,7 +20,17 @@ from fewshot.util.params import Integer, OneOf, OrNone, Real
 
 
 class _DomainLogisticRegression(Learner):
-    """Logistic regression on whichever of source and target data the subclass uses."""
+    """Logistic regression on whichever of source and target data the subclass uses.
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Inverse of the L2 regularisation strength: smaller is stronger.
+    max_iter : int, default 1000
+        Iterations of lbfgs at most.
+    class_weight : "balanced" or None, default None
+        ``"balanced"`` weights classes inverse to their frequency in the training data.
+    """
 
     uses_source: ClassVar[bool] = True
     uses_target: ClassVar[bool] = True

@@ -15,7 +15,17 @@ from fewshot.util.params import Integer, OneOf
 
 
 class NearestNeighborsLearner(Learner):
-    """k-NN; with fewer support examples than ``n_neighbors``, all of them vote."""
+    """k-NN; with fewer support examples than ``n_neighbors``, all of them vote.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 5
+        How many support examples vote.
+    metric : {"cosine", "euclidean", "manhattan"}, default "cosine"
+        The distance between embeddings.
+    weights : {"distance", "uniform"}, default "distance"
+        ``"distance"``: nearer neighbours weigh more; ``"uniform"``: one vote each.
+    """
 
     name = "knn"
     supports_multi_label = True

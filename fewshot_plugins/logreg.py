@@ -21,6 +21,15 @@ class LogisticRegressionLearner(Learner):
     The default ``C=10`` was chosen on the `valid` splits of banking77 and clinc150 (full-way
     5-shot; accuracy plateaus for C in 10..30), never on test data. ``class_weight="balanced"``
     weights each class inverse to its frequency in the support set, for imbalanced labels.
+
+    Parameters
+    ----------
+    C : float, default 10.0
+        Inverse of the L2 regularisation strength: smaller is stronger.
+    max_iter : int, default 1000
+        Iterations of lbfgs at most.
+    class_weight : "balanced" or None, default None
+        ``"balanced"`` weights classes inverse to their frequency in the support.
     """
 
     name = "logreg"

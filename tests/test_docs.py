@@ -60,28 +60,34 @@ def test_every_command_and_flag_is_on_the_cli_page():
                     assert f"`{flag}" in page or f", {flag}" in page, (name, flag)
 
 
+@pytest.mark.docs
 def test_the_learner_reference_changes_when_a_constraint_changes(registry, monkeypatch):
     from fewshot.util.params import Real
 
     logreg = registry.learners["logreg"]
     before = reference.learners_markdown(registry)
-    assert "| `C` | float | a finite number > 0 | `10.0` |" in before
+    assert "| `C` | float | a finite number > 0 | `10.0` | Inverse of the L2" in before
     monkeypatch.setattr(
         logreg, "parameter_constraints", {**logreg.parameter_constraints, "C": Real(min=1)}
     )
     after = reference.learners_markdown(registry)
-    assert "| `C` | float | a finite number >= 1 | `10.0` |" in after
+    assert "| `C` | float | a finite number >= 1 | `10.0` | Inverse of the L2" in after
 
 
-def test_every_learner_and_parameter_is_on_the_learner_page(registry):
+@pytest.mark.docs
+def test_every_learner_and_parameter_is_on_the_learner_page_with_its_meaning(registry):
+    """Each built-in learner's docstring describes every parameter (numpydoc), so that the page
+    says what each one means."""
     import inspect
 
     page = reference.learners_markdown(registry)
     for name, cls in registry.learners.items():
         assert f"## {name}\n" in page
+        described = reference.parameter_descriptions(cls)
         for parameter in inspect.signature(cls.__init__).parameters:
             if parameter != "self":
                 assert f"| `{parameter}` |" in page, (name, parameter)
+                assert described.get(parameter), f"{name}: no description of {parameter!r}"
     assert "## maml\n" in page and "## metasgd\n" in page  # documented without learn2learn too
 
 
@@ -153,7 +159,7 @@ def _build(out: Path) -> None:
 # -- every code block of the tutorials and how-to guides runs ----------------------------------
 
 FENCE = re.compile(
-    r"^(?:<!-- not run: (?P<reason>[^>]+?) -->\n)?```(?P<lang>[\w-]*)(?P<info>[^\n]*)\n(?P<body>.*?)^```$",
+    r"^(?:<!-- not run: (?P<reason>[^\n]+?) -->\n)?```(?P<lang>[\w-]*)(?P<info>[^\n]*)\n(?P<body>.*?)^```$",
     re.MULTILINE | re.DOTALL,
 )
 TITLE = re.compile(r'title="([^"]+)"')
@@ -216,6 +222,10 @@ def test_every_block_runs_or_says_why_not():
             )
             if block.not_run:
                 skipped.append(block.where)
+        said = page.read_text().count("<!-- not run:")
+        assert said == sum(1 for block in blocks(page) if block.not_run), (
+            f"{page}: a 'not run' note not right above its block"
+        )
     assert len(skipped) <= 6, skipped  # installs, an upload, one long benchmark
 
 

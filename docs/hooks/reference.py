@@ -21,6 +21,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _sibling(name: str):
+    """A module beside this one (mkdocs loads a hook by path, not as a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"docs_hooks_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _cell(text: object) -> str:
     """One table cell: pipes escaped, newlines folded."""
     return " ".join(str(text).split()).replace("|", "\\|")
@@ -34,6 +46,8 @@ def _code(text: object) -> str:
 
 
 # -- the command line ----------------------------------------------------------------------------
+
+CLI_NOTES = _sibling("prose").CLI_NOTES
 
 
 def _flag_default(action: argparse.Action) -> str:
@@ -78,6 +92,7 @@ def cli_markdown(parser: argparse.ArgumentParser | None = None) -> str:
         "built, so it always says what the installed version does. Errors a user can act on are",
         "one line on stderr and exit status 2; `fewshot --debug COMMAND ...` shows the traceback.",
         "",
+        CLI_NOTES,
         "| option | default | meaning |",
         "|---|---|---|",
     ]
@@ -136,11 +151,29 @@ def _input_kind(cls: type) -> str:
     return cls.input_kind
 
 
+def parameter_descriptions(cls: type) -> dict[str, str]:
+    """Each constructor parameter's description, from the numpydoc "Parameters" section of the
+    first class in ``cls``'s MRO whose docstring describes it (parsed by griffe)."""
+    from griffe import Docstring
+
+    found: dict[str, str] = {}
+    for klass in cls.__mro__:
+        doc = klass.__dict__.get("__doc__")
+        if not doc:
+            continue
+        for section in Docstring(inspect.cleandoc(doc)).parse("numpy", warnings=False):
+            if section.kind.value == "parameters":
+                for parameter in section.value:
+                    found.setdefault(parameter.name, parameter.description)
+    return found
+
+
 def learner_parameters_markdown(cls: type) -> list[str]:
-    """The parameter table of one learner class: type, what it may be, default."""
+    """The parameter table of one learner class: type, what it may be, default, meaning."""
     constraints = getattr(cls, "parameter_constraints", {}) or {}
+    described = parameter_descriptions(cls)
     signature = inspect.signature(cls.__init__)
-    rows = ["| parameter | type | may be | default |", "|---|---|---|---|"]
+    rows = ["| parameter | type | may be | default | meaning |", "|---|---|---|---|---|"]
     for name, parameter in signature.parameters.items():
         if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
@@ -156,7 +189,8 @@ def learner_parameters_markdown(cls: type) -> list[str]:
         rule = constraints.get(name)
         default = "" if parameter.default is parameter.empty else _code(_json(parameter.default))
         rows.append(
-            f"| `{name}` | {_cell(kind)} | {_cell(rule.describe()) if rule else 'any'} | {default} |"
+            f"| `{name}` | {_cell(kind)} | {_cell(rule.describe()) if rule else 'any'} | {default} "
+            f"| {_cell(described.get(name, ''))} |"
         )
     return rows if len(rows) > 2 else ["No parameters."]
 
@@ -214,88 +248,8 @@ class SuiteKeyUndocumented(KeyError):
     """A key the suite reader accepts that :data:`SUITE_KEYS` does not describe."""
 
 
-#: What each key of a suite file means, by table. The keys themselves come from the reader.
-SUITE_KEYS = {
-    "top level": {
-        "name": "The suite's name, shown in the results table and the report.",
-        "description": "Free text about the suite.",
-        "seed": "The run's seed (default 0): the same seed draws the same tasks.",
-        "encoder": "The encoder: a registered name, a local model directory or a hub id in the local cache (default all-MiniLM-L6-v2).",
-        "learners": 'Required. Learner names (`"logreg"`, `"knn:n_neighbors=1"`) or tables `{name = "knn", label = "1-nn", n_neighbors = 1}`.',
-        "episodes": "`[[episodes]]` tables: N-way K-shot episodes of one dataset.",
-        "full_way": "`[[full_way]]` tables: train on a K-shot split of every class, test on a whole split.",
-        "cross_domain": "`[[cross_domain]]` tables: labelled source, K target labels per class, unlabelled target.",
-        "multi_label": "`[[multi_label]]` tables: texts with several labels.",
-        "columns": "A `[columns]` table naming the columns of your own data files.",
-    },
-    "[[episodes]]": {
-        "dataset": "Required. The data episodes are drawn from (`NAME:SPLIT` or a file).",
-        "ways": "Classes per episode (default 5).",
-        "shots": "Labelled texts per class; a list expands into one setting per value.",
-        "queries": "Query texts per class and episode (default 15).",
-        "episodes": "How many episodes (default 600).",
-        "seed": "This table's seed (default: the suite's).",
-        "domain": 'Draw from one domain of a dataset with a domain column (`"travel"`).',
-        "classes": "Draw only from these classes.",
-        "split": "A class split (`split` table below): episodes from the novel classes, meta-training on the base ones.",
-        "skip_small_classes": "Leave out classes with fewer than K+Q distinct texts instead of stopping with an error.",
-        "oos": "Out-of-scope texts (`NAME:SPLIT` or a file): each episode also gets `oos_queries` of them to reject.",
-        "oos_queries": "Out-of-scope texts per episode.",
-        "scorers": "The out-of-scope scorers to compare (the first is the record's headline).",
-        "reject_recall": "The share of held-out in-scope texts the threshold keeps in scope (default 0.95).",
-    },
-    "split": {
-        "by": '`"domain"`: split by the dataset\'s domains instead of by fraction.',
-        "base": "The share of classes (or, by domain, the domains) meta-trained on.",
-        "validation": "The share of classes (or domains) that choose a meta-trained learner's checkpoint.",
-        "novel": "By domain: the domains episodes are drawn from.",
-        "seed": "The seed of the class shuffle (default 0).",
-        "use": 'Which part the episodes come from (default `"novel"`).',
-        "train": "The data meta-training episodes come from (default: the episodes' dataset).",
-        "validate": "The data validation episodes come from.",
-        "validation_episodes": "Fixed validation episodes per checkpoint choice (default 100).",
-    },
-    "[[full_way]]": {
-        "train": "Required. The K-shot training data (`banking77:train_5`, a file).",
-        "test": "Required. The data scored on, all of it.",
-        "seed": "This table's seed (default: the suite's).",
-        "unlabeled_data": "Unlabelled texts for learners that use them (self-training); labels never read.",
-        "oos": "Out-of-scope test texts: the run scores rejection too.",
-        "oos_valid": "Held-out out-of-scope texts that, with `valid`, choose the threshold.",
-        "valid": "Held-out in-scope texts for the threshold (with `oos_valid`).",
-        "scorers": "The out-of-scope scorers to compare.",
-        "reject_recall": "The share of held-out in-scope texts the threshold keeps (default 0.95).",
-    },
-    "[[cross_domain]]": {
-        "source": "Required. Labelled source data, one or a list.",
-        "target": "Required. Target data, one or a list: every ordered pair of distinct source and target runs.",
-        "shots": "Target labels per class (0 = none; default `[0, 8]`).",
-        "seeds": "Tasks (random target splits) per pair, each with its own seed (default 10).",
-        "seed": "The first task's seed (default: the suite's).",
-        "ways": "Classes per task (default: all the target's).",
-        "unlabeled": "The share of the target's rest offered unlabelled (default 0.5).",
-        "source_domain": "Restrict the source to one domain of a dataset with a domain column.",
-        "target_domain": "Restrict the target to these domains.",
-    },
-    "[[multi_label]]": {
-        "train": "Training data with label lists (full-way form; with `test`).",
-        "test": "Test data with label lists.",
-        "dataset": "Episode form: the data episodes are drawn from.",
-        "ways": "Episode form: labels per episode.",
-        "shots": "Labelled texts per label; a list expands into one setting per value.",
-        "queries": "Episode form: query texts per episode.",
-        "episodes": "Episode form: how many episodes.",
-        "seeds": "Full-way form: runs with different support draws.",
-        "seed": "This table's seed (default: the suite's).",
-    },
-    "[columns]": {
-        "text": "The text column of your files (default `text`).",
-        "label": "The label column (default `label`).",
-        "domain": "The domain column, for `domain` and class splits by domain.",
-        "labels": "The label-list column of multi-label files (default `labels`).",
-        "label_separator": "What separates labels in a CSV cell (default `|`).",
-    },
-}
+#: What each key of a suite file means, by table (docs/hooks/prose.py).
+SUITE_KEYS = _sibling("prose").SUITE_KEYS
 
 
 def _suite_keys_read() -> dict[str, set[str]]:

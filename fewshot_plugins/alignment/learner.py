@@ -40,7 +40,47 @@ from fewshot.util.seeding import generator, torch_seeded
 
 
 class AlignedLearner(TunedEncoderMixin, Learner):
-    """Projection + classifier trained on source and target with an alignment penalty."""
+    """Projection + classifier trained on source and target with an alignment penalty.
+
+    Parameters
+    ----------
+    weight : float, default 1.0
+        The weight of the alignment penalty (MMD or KL), ramped up during training.
+    hidden : int, default 256
+        Width of the adapter's hidden layer.
+    steps : int, default 400
+        Training steps of the adapter.
+    batch_size : int, default 64
+        Source and target rows per step.
+    learning_rate : float, default 3e-4
+        AdamW's learning rate for the adapter (on unit-variance inputs).
+    weight_decay : float, default 1e-4
+        AdamW's weight decay.
+    target_weight : float, default 0.0
+        The weight of the K target labels' cross-entropy in training the adapter.
+    entropy_weight : float or None, default None
+        The weight of the information-maximisation loss on the unlabelled target; None: the
+        learner's default (0 for both ``mmd`` and ``kl``).
+    transport_weight : float or None, default None
+        The weight of the transport cost (the adapter's mean squared displacement of the
+        target); None: the learner's default (3 for ``mmd``, 0 for ``kl``).
+    validation_fraction : float, default 0.1
+        Source rows held out to choose the checkpoint when the source representation trains.
+    adapt_source : bool, default False
+        Pass the source through the adapter too, with its cross-entropy (DAN's shared network).
+    finetune_encoder : bool, default False
+        Take texts and train the sentence encoder itself with the same loss.
+    encoder : str, default "all-MiniLM-L6-v2"
+        The encoder ``finetune_encoder`` trains.
+    encoder_learning_rate : float, default 2e-5
+        The encoder's learning rate with ``finetune_encoder``.
+    max_seq_length : int, default 128
+        Tokens per text with ``finetune_encoder``.
+    device : str, default "cpu"
+        Where training runs (``cpu``, ``cuda``, ``cuda:N``).
+    random_state : int or None, default 0
+        The seed of training: one seed, one model.
+    """
 
     fit_inputs = frozenset({"source", "unlabeled"})
     #: ``entropy_weight=None`` means this: the weight of the information-maximisation loss

@@ -33,7 +33,31 @@ from fewshot.util.seeding import torch_seeded
 
 
 class GradientMetaLearner(Learner):
-    """A head over embeddings whose initialisation is meta-learned (MAML family)."""
+    """A head over embeddings whose initialisation is meta-learned (MAML family).
+
+    Parameters
+    ----------
+    hidden : int, default 0
+        Width of the head's hidden layer; 0: one linear layer.
+    inner_steps : int, default 5
+        Gradient steps a task takes from the meta-learned start.
+    inner_learning_rate : float, default 0.5
+        Their learning rate (Meta-SGD learns one per parameter, starting here).
+    first_order : bool, default False
+        Ignore second derivatives through the inner steps (FOMAML).
+    meta_steps : int, default 1000
+        Meta-training steps on base-class episodes.
+    meta_batch_size : int, default 8
+        Tasks per meta-training step.
+    meta_learning_rate : float, default 1e-3
+        Adam's learning rate for the initialisation.
+    validate_every : int, default 100
+        Meta-training steps between checkpoint choices on validation episodes.
+    device : str, default "cpu"
+        Where training runs (``cpu``, ``cuda``, ``cuda:N``).
+    random_state : int or None, default None
+        The seed of meta-training; None: one derived from the run's seed and episode.
+    """
 
     meta_trained = True
     #: The ``learn2learn.algorithms`` class that wraps the network (``clone()`` / ``adapt``).

@@ -28,7 +28,30 @@ from fewshot.util.seeding import torch_seeded
 
 
 class PrototypicalLearner(Learner):
-    """Nearest class mean on embeddings (cosine or euclidean), optionally meta-trained."""
+    """Nearest class mean on embeddings (cosine or euclidean), optionally meta-trained.
+
+    Parameters
+    ----------
+    metric : {"cosine", "euclidean"}, default "cosine"
+        How queries are compared with the prototypes.
+    temperature : float, default 10.0
+        The scale of cosine similarities before the softmax (higher: sharper probabilities).
+    meta_steps : int, default 0
+        Episodic meta-training steps of the projection on base classes; 0 uses the embeddings
+        as they are.
+    meta_batch_size : int, default 4
+        Episodes per meta-training step.
+    meta_learning_rate : float, default 1e-4
+        Adam's learning rate for the projection.
+    hidden : int, default 256
+        Width of the projection's hidden layer.
+    validate_every : int, default 50
+        Meta-training steps between checkpoint choices on validation episodes.
+    device : str, default "cpu"
+        Where meta-training runs (``cpu``, ``cuda``, ``cuda:N``).
+    random_state : int or None, default None
+        The seed of meta-training; None: one derived from the run's seed and episode.
+    """
 
     name = "protonet"
     supports_multi_label = True
