@@ -15,6 +15,15 @@ class DataError(FewshotError):
     """A data file or in-memory dataset is not what fewshot expects.
 
     The message starts with the file and line, so the user can open the right place.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, and what was expected.
+    path : str, Path or None, default None
+        The file, named at the start of the message.
+    line : int or None, default None
+        The line of the file.
     """
 
     def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):

@@ -322,3 +322,39 @@ def test_the_site_works_in_chromium_and_asks_nothing_of_another_machine(tmp_path
     assert errors == []
     elsewhere = [r for r in requests if not r.startswith((url, "data:", "blob:"))]
     assert elsewhere == [] and len(requests) > len(paths)
+
+
+@pytest.mark.docs
+def test_every_object_of_the_python_api_page_documents_its_parameters():
+    """The numpydoc "Parameters" section of each object on the API page names every parameter
+    of its signature (parsed by griffe, as mkdocstrings parses it)."""
+    import importlib
+    import inspect
+
+    from griffe import Docstring
+
+    page = (DOCS / "reference" / "python-api.md").read_text()
+    paths = re.findall(r"^::: ([\w.]+)", page, re.MULTILINE)
+    assert len(paths) >= 20
+    for path in paths:
+        module, name = path.rsplit(".", 1)
+        obj = getattr(importlib.import_module(module), name)
+        doc = inspect.getdoc(obj)
+        assert doc and doc.split("\n")[0].strip(), f"{path}: no summary line"
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        wanted = [
+            p.name
+            for p in inspect.signature(target).parameters.values()
+            if p.name != "self"
+            and not p.name.startswith("_")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if not wanted or obj.__init__ is BaseException.__init__:
+            continue
+        described = {
+            parameter.name
+            for section in Docstring(doc).parse("numpy", warnings=False)
+            if section.kind.value == "parameters"
+            for parameter in section.value
+        }
+        assert set(wanted) <= described, f"{path}: {sorted(set(wanted) - described)} undescribed"

@@ -14,7 +14,23 @@ from fewshot.errors import ConfigError, unknown_name
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A dataset that plugins contribute through the ``fewshot_datasets`` hook."""
+    """A dataset that plugins contribute through the ``fewshot_datasets`` hook.
+
+    Parameters
+    ----------
+    name : str
+        The name users type before the split: ``NAME:SPLIT``.
+    splits : mapping of str to Path
+        Each split's file (JSONL, CSV or TSV, optionally gzipped).
+    description, license, citation : str, default ""
+        Shown by ``fewshot datasets``.
+    text_column, label_column : str, default "text", "label"
+        The columns of the files.
+    domain_column : str or None, default "domain"
+        The column of domains, where the files have one.
+    label_names : mapping of str to str, or None, default None
+        Readable names or short descriptions of the labels, for learners that use them.
+    """
 
     name: str
     splits: Mapping[str, Path]

@@ -60,6 +60,30 @@ def read_labeled_file(
     ``label_column`` but a ``labels_column`` is multi-label: a JSON list of labels per row, or
     in CSV labels joined by ``label_separator`` (see :mod:`fewshot.data.labels`). Every problem is
     reported as a :class:`DataError` naming the file and the line.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file: ``.jsonl``, ``.json``, ``.csv`` or ``.tsv``, optionally ``.gz``.
+    text_column : str, default "text"
+        The column of the texts.
+    label_column : str, default "label"
+        The column of the labels.
+    domain_column : str or None, default "domain"
+        The column of the domains, read where the file has it.
+    labels_column : str, default "labels"
+        Multi-label files: the column of label lists.
+    label_separator : str, default "|"
+        Multi-label CSV/TSV: what separates the labels in one cell.
+
+    Returns
+    -------
+    LabeledTexts
+
+    Raises
+    ------
+    DataError
+        One line naming the file, line and what was expected.
     """
     path = check_input_file(Path(path))
     records = rows(path, expected=".jsonl, .csv or .tsv")

@@ -25,6 +25,21 @@ class LabeledTexts:
     Multi-label data (see :mod:`fewshot.data.labels`) also has ``label_sets``, each text's sorted
     tuple of labels; its ``labels`` then name each set as one string (``"joy+surprise"``), for
     fingerprints and messages only: multi-label protocols and learners read ``label_sets``.
+
+    Parameters
+    ----------
+    texts : tuple of str
+        The texts.
+    labels : tuple of str
+        One label per text (for multi-label data, each set's name).
+    domains : tuple of str or None, default None
+        One domain per text, where the data has domains.
+    name : str, default "<memory>"
+        Where the data came from, for messages and records.
+    label_sets : tuple of tuple of str, or None, default None
+        Multi-label data: each text's sorted labels.
+    label_names : mapping of str to str, or None, default None
+        Readable names or short descriptions of the labels, for learners that use them.
     """
 
     texts: tuple[str, ...]

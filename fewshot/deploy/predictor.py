@@ -18,7 +18,26 @@ def load_predictor(
     only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
     and an out-of-scope rule, if any, uses a built-in scorer; else the whole classifier
     (:func:`fewshot.load`). Both answer ``predict``, ``predict_proba``, ``predict_with_scores``,
-    ``labels`` and ``multi_label_`` alike. ``cache`` applies to the whole classifier only."""
+    ``labels`` and ``multi_label_`` alike. ``cache`` applies to the whole classifier only.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The model directory.
+    device : str or None, default None
+        Where the encoder and any model the learner runs go (``cpu``, ``cuda``, ``cuda:N``; a
+        GPU means the torch backend). None: the CPU for the encoder, and the learner's saved
+        device.
+    cache : bool or str, default True
+        The embedding cache: True for the default one, a directory, or False for none.
+    backend : {"auto", "torch", "onnx", "onnx-fp32", "onnx-int8"}, default "auto"
+        ``auto`` uses the model's ONNX bundle when it has one, torch otherwise.
+
+    Returns
+    -------
+    OnnxClassifier or FewShotClassifier
+        Either way with ``predict``, ``predict_proba`` and the labels.
+    """
     directory = Path(directory)
     config = read_config(directory)
     bundle = config.get("onnx")

@@ -33,7 +33,17 @@ class Encoder(Protocol):
 
 @dataclass(frozen=True)
 class EncoderInfo:
-    """A named encoder that plugins contribute through the ``fewshot_encoders`` hook."""
+    """A named encoder that plugins contribute through the ``fewshot_encoders`` hook.
+
+    Parameters
+    ----------
+    name : str
+        The name users give to ``--encoder`` and ``encoder=``.
+    factory : callable
+        ``factory(device)`` returns the :class:`Encoder`.
+    description : str, default ""
+        A line about the encoder.
+    """
 
     name: str
     factory: Callable[[str], Encoder]

@@ -83,14 +83,22 @@ class Evaluator:
 
     Parameters
     ----------
-    registry: where learner names and dataset names are resolved.
-    encoder: the (cached) encoder that turns texts into embeddings for embedding learners.
-    columns: column names for datasets given as files.
-    progress: show a progress bar.
-    device: handed to learners that take a ``device`` parameter and were not given one.
-    journal: where finished episodes are recorded and, when resuming, found.
-    episode_timeout: seconds one episode may take before the learner's setting is marked failed.
-    executor: who runs the work units (default: this process; see :mod:`fewshot.evaluation.executors`).
+    registry : Registry
+        Where learner names and dataset names are resolved (:func:`~fewshot.plugins.registry.load_registry`).
+    encoder : CachedEncoder
+        The (cached) encoder that turns texts into embeddings for embedding learners.
+    columns : Columns or None, default None
+        Column names for datasets given as files.
+    progress : bool, default True
+        Show a progress bar.
+    device : str, default "cpu"
+        Handed to learners that take a ``device`` parameter and were not given one.
+    journal : Journal or None, default None
+        Where finished episodes are recorded and, when resuming, found.
+    episode_timeout : float or None, default None
+        Seconds one episode may take before the learner's setting is marked failed.
+    executor : Executor or None, default None
+        Who runs the work units (None: this process; see :mod:`fewshot.evaluation.executors`).
     """
 
     def __init__(

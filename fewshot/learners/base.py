@@ -52,7 +52,17 @@ def _json_or_text(text: str) -> Any:
 
 @dataclass(frozen=True)
 class LearnerSpec:
-    """A learner by name, its constructor parameters, and the label it is reported under."""
+    """A learner by name, its constructor parameters, and the label it is reported under.
+
+    Parameters
+    ----------
+    name : str
+        The learner's registered name (``logreg``, a plugin's).
+    params : mapping, default {}
+        Its constructor parameters.
+    label : str, default ""
+        The name it is reported under (default: the name and parameters, ``knn:n_neighbors=1``).
+    """
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)

@@ -336,7 +336,18 @@ def learner_checks(learner: Learner) -> list[Callable[[], None]]:
 
 
 def check_learner(learner: Learner) -> None:
-    """Run every conformance check; the first failure raises AssertionError naming the check."""
+    """Run every conformance check; the first failure raises AssertionError naming the check.
+
+    Parameters
+    ----------
+    learner : Learner
+        An unfitted learner, as its constructor made it.
+
+    Raises
+    ------
+    AssertionError
+        The first check that fails, by name.
+    """
     for check in learner_checks(learner):
         try:
             check()

@@ -352,5 +352,24 @@ def _label_name_input(learner: Learner, label_names: Mapping[str, str] | None) -
 def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):
     """Load a model directory written by ``fewshot adapt`` or ``FewShotClassifier.save``:
     a fitted :class:`FewShotClassifier`, verified (``backend``: see
-    :func:`fewshot.models.saving.load_fitted`). This is ``fewshot.load``."""
+    :func:`fewshot.models.saving.load_fitted`). This is ``fewshot.load``.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The model directory.
+    device : str or None, default None
+        Where the encoder and any model the learner runs go (``cpu``, ``cuda``, ``cuda:N``; a
+        GPU means the torch backend). None: the CPU for the encoder, and the learner's saved
+        device.
+    cache : bool or str, default True
+        The embedding cache: True for the default one, a directory, or False for none.
+    backend : {"auto", "torch", "onnx", "onnx-fp32", "onnx-int8"}, default "auto"
+        ``auto`` uses the model's ONNX bundle when it has one, torch otherwise.
+
+    Returns
+    -------
+    FewShotClassifier
+        Fitted, ready to predict or to fit again.
+    """
     return FewShotClassifier.load(directory, device=device, cache=cache, backend=backend)

@@ -201,7 +201,20 @@ def _collect(
 
 
 def load_registry(*, autoload: bool | None = None) -> Registry:
-    """Discover the installed plugins and merge their contributions."""
+    """Discover the installed plugins and merge their contributions.
+
+    Parameters
+    ----------
+    autoload : bool or None, default None
+        Load the plugins named by ``fewshot`` entry points (the built-in learners are such
+        plugins too); None: yes, unless ``FEWSHOT_DISABLE_PLUGIN_AUTOLOAD=1``. Without them
+        only the bundled datasets and encoders are there.
+
+    Returns
+    -------
+    Registry
+        Learners, datasets, encoders and scorers by name, and the plugins that failed.
+    """
     pm, failures = build_plugin_manager(autoload=autoload)
     registry = Registry(failures=failures)
     core = {"builtin"}

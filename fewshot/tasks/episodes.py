@@ -20,7 +20,21 @@ from fewshot.util.params import check_count
 
 @dataclass(frozen=True, eq=False)
 class Episode:
-    """One N-way K-shot task: row indices into the dataset, and their labels."""
+    """One N-way K-shot task: row indices into the dataset, and their labels.
+
+    Parameters
+    ----------
+    index : int
+        The episode's number: with the sampler's seed, it determines the episode.
+    classes : tuple of str
+        The N classes.
+    support, query : ndarray of int
+        Row indices of the support and query texts.
+    support_labels, query_labels : ndarray of str
+        Their labels.
+    unlabeled : ndarray of int or None, default None
+        Row indices of unlabelled texts offered to learners that use them.
+    """
 
     index: int
     classes: tuple[str, ...]
@@ -60,13 +74,19 @@ class EpisodeSampler:
 
     Parameters
     ----------
-    data: the labelled texts to draw from.
-    ways, shots, queries: N classes per episode, K support and Q query examples per class.
-    seed: with the episode index, determines every random choice.
-    classes: draw only from these classes (e.g. ``ClassSplit.novel``).
-    domain: draw only examples of this domain.
-    small_classes: ``"error"`` (default) refuses a class with fewer than K+Q distinct texts;
-        ``"skip"`` leaves such classes out.
+    data : LabeledTexts
+        The labelled texts to draw from.
+    ways, shots, queries : int
+        N classes per episode, K support and Q query examples per class.
+    seed : int, default 0
+        With the episode index, determines every random choice.
+    classes : sequence of str or None, default None
+        Draw only from these classes (e.g. ``ClassSplit.novel``).
+    domain : str or None, default None
+        Draw only examples of this domain.
+    small_classes : {"error", "skip"}, default "error"
+        ``"error"`` refuses a class with fewer than K+Q distinct texts; ``"skip"`` leaves such
+        classes out.
     """
 
     def __init__(
@@ -264,7 +284,13 @@ def _first_of_each_text(texts: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ClassSplit:
-    """Disjoint base / validation / novel classes, for meta-training and honest evaluation."""
+    """Disjoint base / validation / novel classes, for meta-training and honest evaluation.
+
+    Parameters
+    ----------
+    base, validation, novel : tuple of str
+        The classes of each part: meta-training, checkpoint choice, scoring.
+    """
 
     base: tuple[str, ...]
     validation: tuple[str, ...]
@@ -329,7 +355,15 @@ class ClassSplit:
 
 @dataclass(frozen=True, eq=False)
 class FullWayTask:
-    """The full-way K-shot protocol: train on a fixed K-shot split of all classes, test on all."""
+    """The full-way K-shot protocol: train on a fixed K-shot split of all classes, test on all.
+
+    Parameters
+    ----------
+    train : LabeledTexts
+        The K-shot training split of every class.
+    test : LabeledTexts
+        The whole test split.
+    """
 
     train: LabeledTexts
     test: LabeledTexts

@@ -27,6 +27,37 @@ class EpisodeSetting(Setting):
     domains) split the classes; episodes then come from the ``split_part`` classes (novel by
     default) and meta-trained learners train on episodes of the base classes of
     ``meta_train`` (default: ``dataset``) and validate on ``meta_validation``.
+
+    Parameters
+    ----------
+    dataset : str
+        The data episodes are drawn from: ``NAME:SPLIT`` or a file.
+    ways, shots, queries : int
+        N classes per episode, K support and Q query texts per class.
+    episodes : int
+        How many episodes.
+    seed : int, default 0
+        With the episode index, determines every random choice.
+    domain : str or None, default None
+        Draw only texts of this domain.
+    classes : tuple of str or None, default None
+        Draw only from these classes.
+    split : ClassSplit or None, default None
+        An explicit class split.
+    split_fractions : (float, float, int) or None, default None
+        Split the classes by fraction: base, validation, seed.
+    split_domains : three tuples of str, or None, default None
+        Split the classes by domain: base, validation and novel domains.
+    split_part : {"novel", "validation", "base"}, default "novel"
+        Which part of the split the episodes come from.
+    skip_small_classes : bool, default False
+        Leave out classes with fewer than K+Q distinct texts instead of stopping.
+    meta_train, meta_validation : str or None, default None
+        The data meta-training and validation episodes come from (None: ``dataset``).
+    validation_episodes : int, default 100
+        Fixed validation episodes for a meta-trained learner's checkpoint choice.
+    protocol : str, default "episodes"
+        The name records carry.
     """
 
     dataset: str

@@ -24,7 +24,21 @@ class FullWaySetting(Setting):
     """Train on a fixed K-shot split of every class, test on the whole test split.
 
     ``unlabeled_data``: a dataset whose texts learners that use unlabelled texts (``fit_inputs``;
-    ``finetune:self_training=M``) receive, less any text of the test split."""
+    ``finetune:self_training=M``) receive, less any text of the test split.
+
+    Parameters
+    ----------
+    train : str
+        The K-shot training data: ``NAME:SPLIT`` (``banking77:train_5``) or a file.
+    test : str
+        The data scored on, all of it.
+    seed : int, default 0
+        The seed of learners that take one.
+    protocol : str, default "full-way"
+        The name records carry.
+    unlabeled_data : str or None, default None
+        See above.
+    """
 
     train: str
     test: str
