@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import html
 import inspect
 import json
 import tomllib
@@ -39,10 +40,15 @@ def _cell(text: object) -> str:
 
 
 def _code(text: object) -> str:
-    """Inline code for a table cell (a pipe inside it would end the cell)."""
+    """Inline code for a table cell. A pipe would end the cell, and Markdown keeps the
+    backslash of an escaped one inside backticks, so such code is written as HTML."""
     text = str(text)
+    if not text:
+        return ""
+    if "|" in text:
+        return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
     tick = "``" if "`" in text else "`"
-    return f"{tick}{text}{tick}".replace("|", "\\|") if text else ""
+    return f"{tick}{text}{tick}"
 
 
 # -- the command line ----------------------------------------------------------------------------
