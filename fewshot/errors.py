@@ -61,10 +61,15 @@ class MissingDependency(ImportError):
         super().__init__(f"needs {package}{detail}; install it with: {install}")
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known`` to a misspelt ``name``, or ``""``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:
     """Build the error for an unknown learner/dataset/encoder name, with a 'did you mean'."""
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, known)
     listing = ", ".join(known) if known else "none"
     return ConfigError(f"unknown {kind} {name!r}{hint} (available: {listing})")

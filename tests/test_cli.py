@@ -194,7 +194,11 @@ def test_debug_shows_the_traceback(tmp_path):
     [
         (
             'learners = ["protonet"]\n[[episodes]]\ndataset = "x:y"\nways = 5\nshot = 1\n',
-            "unknown key 'shot'",
+            "unknown key 'shot'; did you mean 'shots'? (expected one of",
+        ),
+        (
+            'learners = ["protonet"]\n[[episodes]]\ndataset = "x:y"\nway = 5\nshots = 1\n',
+            "unknown key 'way'; did you mean 'ways'?",
         ),
         ('learners = ["protonet"]\nlearner = 1\n', "unknown key 'learner'"),
         (
@@ -210,7 +214,9 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_bad_suite_files(tmp_path, body, message):
     suite = tmp_path / "bad.toml"
     suite.write_text(body)
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+    with pytest.raises(
+        ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace("?", r"\?")
+    ):
         load_suite(suite)
     result = run_fewshot("bench", str(suite), "--out", str(tmp_path / "o"))
     assert (

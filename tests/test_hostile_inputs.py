@@ -428,6 +428,8 @@ CASES = [
     # -- predicting ----------------------------------------------------------------------------
     ("prediction input without the text column", predict("{model}", "{no_text.jsonl}"), "no_text.jsonl, line 1: missing column 'text'"),
     ("prediction input with no texts", predict("{model}", "{no_texts.txt}"), "no_texts.txt: the file has no texts"),
+    ("a prediction input .txt that is not there", predict("{model}", "nothere.txt"), "nothere.txt: no such file"),
+    ("a prediction input path that is not there", predict("{model}", "some/folder/texts"), "some/folder/texts: no such file"),
     ("prediction input is a FIFO", predict("{model}", "{pipe.txt}"), "pipe.txt: is a FIFO (named pipe); expected a regular file"),
     ("--top-k 0", predict("{model}", "{texts.txt}", "--top-k", "0"), "--top-k must be at least 1"),
     ("--top-k that is not a number", predict("{model}", "{texts.txt}", "--top-k", "all"), "argument --top-k: invalid int value: 'all'"),

@@ -93,6 +93,9 @@ def test_unknown_learner_and_parameter(registry):
         registry.make_learner("protonett")
     with pytest.raises(
         ConfigError,
-        match="learner 'knn' has no parameter 'k'; its parameters are metric, n_neighbors, weights",
+        match=r"learner 'knn' has no parameter 'k' \(its parameters are metric, n_neighbors, weights\)",
     ):
         registry.make_learner("knn", {"k": 3})
+    # A near miss gets a suggestion, as learner and dataset names do.
+    with pytest.raises(ConfigError, match="has no parameter 'epoch'; did you mean 'epochs'\\?"):
+        registry.make_learner("finetune", {"epoch": 2})

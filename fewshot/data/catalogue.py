@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-from fewshot.data.files import read_labeled_file
+from fewshot.data.files import check_input_file, read_labeled_file
 from fewshot.data.texts import LabeledTexts
 from fewshot.errors import ConfigError, unknown_name
 
@@ -92,6 +93,8 @@ class DatasetCatalog:
             )
         name, _, split = spec.partition(":")
         if name not in self.datasets:
+            if not split and (path.suffix or "/" in spec or os.sep in spec):
+                check_input_file(path)  # a path that is not there is a missing file, not a name
             raise unknown_name("dataset", name, self.datasets)
         info = self.datasets[name]
         if not split:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any
 
-from fewshot.errors import ConfigError
+from fewshot.errors import ConfigError, did_you_mean
 from fewshot.evaluation.evaluator import (
     CrossDomainSetting,
     EpisodeSetting,
@@ -92,7 +92,8 @@ def check_keys(where: str, table: Any, allowed: set[str]) -> dict:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}"
+            f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], allowed)} "
+            f"(expected one of {', '.join(sorted(allowed))})"
         )
     return table
 

@@ -32,7 +32,13 @@ from fewshot.encoding.encoders import (
     hub_snapshot,
     is_hub_id,
 )
-from fewshot.errors import ConfigError, MissingDependency, PluginError, unknown_name
+from fewshot.errors import (
+    ConfigError,
+    MissingDependency,
+    PluginError,
+    did_you_mean,
+    unknown_name,
+)
 from fewshot.learners.base import Learner
 from fewshot.plugins import builtin, hookspecs
 
@@ -83,8 +89,9 @@ class Registry:
         unknown = sorted(set(params) - accepted)
         if unknown:
             raise ConfigError(
-                f"learner {name!r} has no parameter {unknown[0]!r}; its parameters are "
-                f"{', '.join(sorted(accepted)) or 'none'}"
+                f"learner {name!r} has no parameter {unknown[0]!r}"
+                f"{did_you_mean(unknown[0], accepted)} (its parameters are "
+                f"{', '.join(sorted(accepted)) or 'none'})"
             )
         try:
             learner = cls(**params)
