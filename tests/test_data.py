@@ -87,7 +87,7 @@ def test_gzipped_jsonl(tmp_path):
         (
             "ragged.csv",
             "text,label\nhi,x\nhello\n",
-            "ragged.csv, line 3: 1 fields, but the header has 2",
+            "ragged.csv, line 3: 1 field, but the header has 2",
         ),
         ("empty_text.csv", "text,label\nhi,x\n,y\n", "empty_text.csv, line 3: empty text"),
         ("data.txt", "hello", "data.txt: unknown file type '.txt'"),

@@ -278,7 +278,7 @@ P = ["--learner", "protonet", "--out", "{out}"]  # the usual tail of a bench com
 CASES = [
     # -- data files ----------------------------------------------------------------------------
     ("malformed JSONL", bench("--dataset", "{malformed.jsonl}", *P), "malformed.jsonl, line 2: malformed JSON"),
-    ("malformed CSV", bench("--dataset", "{ragged.csv}", *P), "ragged.csv, line 3: 1 fields, but the header has 2"),
+    ("malformed CSV", bench("--dataset", "{ragged.csv}", *P), "ragged.csv, line 3: 1 field, but the header has 2"),
     ("wrong encoding", bench("--dataset", "{latin1.jsonl}", *P), "latin1.jsonl, line 2: not valid UTF-8"),
     ("UTF-16 file", bench("--dataset", "{utf16.jsonl}", *P), "utf16.jsonl, line 1: not valid UTF-8"),
     ("binary file named .jsonl", bench("--dataset", "{binary.jsonl}", *P), "binary.jsonl, line 1: malformed JSON"),
@@ -294,7 +294,7 @@ CASES = [
     ("200,000-deep nested JSON", bench("--dataset", "{deep.jsonl}", *P), "deep.jsonl, line 1: JSON nested too deeply"),
     ("5000-digit integer label", bench("--dataset", "{digits.jsonl}", *P), "digits.jsonl, line 1: unreadable JSON"),
     ("a 2 MiB line", bench("--dataset", "{long_line.jsonl}", *P), "long_line.jsonl, line 1: longer than 1 MiB"),
-    ("CSV with an unclosed quote", bench("--dataset", "{unclosed.csv}", *P), "unclosed.csv, line 2: 1 fields, but the header has 2"),
+    ("CSV with an unclosed quote", bench("--dataset", "{unclosed.csv}", *P), "unclosed.csv, line 2: 1 field, but the header has 2"),
     ("empty file", bench("--dataset", "{empty.jsonl}", *P), "empty.jsonl: the file has no examples"),
     ("CSV with a header only", bench("--dataset", "{header_only.csv}", *P), "header_only.csv: the file has no examples"),
     ("truncated .csv.gz", bench("--dataset", "{truncated.csv.gz}", *P), "truncated.csv.gz: cannot read the file after line"),

@@ -50,6 +50,8 @@ def test_stdin_to_stdout_prints_one_json_line_per_text(model):
     assert [r["text"] for r in rows] == ["I lost my card", "where is my money"]
     assert rows[0]["label"] == "lost_or_stolen_card" and 0 < rows[0]["probability"] <= 1
     assert "2 predictions written to standard output" in result.stderr
+    one = predict(str(model), "-", "--out", "-", stdin="I lost my card\n")
+    assert "1 prediction written to standard output" in one.stderr
 
 
 def test_ids_pass_through_and_the_gold_column_is_compared_not_overwritten(model, tmp_path):

@@ -20,7 +20,11 @@ def add_parser(commands) -> None:
     export.add_argument(
         "model", metavar="MODEL_DIR", help="a model directory (fewshot adapt --out)"
     )
-    export.add_argument("--onnx", action="store_true", required=True, help="export to ONNX")
+    export.add_argument(
+        "--onnx",
+        action="store_true",
+        help="export to ONNX (the only format, so also what a plain `fewshot export` does)",
+    )
     export.add_argument(
         "--quantize",
         choices=["int8"],

@@ -10,6 +10,7 @@ from fewshot.cli.model import _cache_param
 from fewshot.encoding.onnx_encoder import BACKENDS
 from fewshot.errors import ConfigError
 from fewshot.util.params import Integer
+from fewshot.util.words import counted
 
 
 def add_parser(commands) -> None:
@@ -154,7 +155,7 @@ def run_predict(args: argparse.Namespace) -> int:
             writer.abandon()
         raise
     where = "standard output" if args.out == "-" else args.out
-    message = f"{total} predictions written to {where}"
+    message = f"{counted(total, 'prediction')} written to {where}"
     if gold_seen == total:
         what = "exact match" if multi_label else "accuracy"
         message += f"; {what} on the labelled inputs: {correct / total:.4f}"

@@ -23,6 +23,7 @@ from fewshot.data.labels import normalize_label, parse_label_set
 from fewshot.data.texts import LabeledTexts, check_unicode, multi_label_texts
 from fewshot.errors import DataError
 from fewshot.util.files import file_kind
+from fewshot.util.words import counted
 
 #: The longest line (JSONL row, CSV line, text) a data file may have. Longer ones are refused
 #: with an error rather than read into memory without end (a path to /dev/zero, a binary file).
@@ -301,7 +302,7 @@ def csv_rows(
                 continue
             if len(row) != len(header):
                 raise DataError(
-                    f"{len(row)} fields, but the header has {len(header)} ({header[:10]})",
+                    f"{counted(len(row), 'field')}, but the header has {len(header)} ({header[:10]})",
                     path=source,
                     line=reader.line_num,
                 )
