@@ -201,6 +201,26 @@ def test_texts_with_something_visible_are_not_empty(text):
     assert not is_blank(text)
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_csv_separated_by_semicolons_or_tabs_is_read_by_its_header(
+    tmp_path, monkeypatch, delimiter
+):
+    """Spreadsheets in many locales write CSV with ';'; the header says which delimiter it is,
+    in files and on standard input alike."""
+    body = f'text{delimiter}label\n"my card; it is lost"{delimiter}card\nhi, you{delimiter}greet\n'
+    path = tmp_path / "semicolons.csv"
+    path.write_text(body)
+    data = read_labeled_file(path)
+    assert data.texts == ("my card; it is lost", "hi, you") and data.labels == ("card", "greet")
+    assert _from_stdin(monkeypatch, body.encode(), "csv") == ["my card; it is lost", "hi, you"]
+
+
+def test_a_csv_whose_header_has_commas_keeps_commas_even_with_semicolons_in_texts(tmp_path):
+    path = tmp_path / "commas.csv"
+    path.write_text('text,label\n"a; b",x\nc,y\n')
+    assert read_labeled_file(path).texts == ("a; b", "c")
+
+
 def test_the_docs_list_every_rule():
     from tests.conftest import ROOT
 
@@ -214,5 +234,6 @@ def test_the_docs_list_every_rule():
         "a label `0.5`",
         "a label null, NaN, Infinity, a list or object, or blank",
         "a text of only invisible characters",
+        "a `.csv` separated by `;` or tabs",
     ):
         assert f"| {item} |" in rules, item

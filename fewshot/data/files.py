@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import os
 import re
@@ -286,12 +287,29 @@ def jsonl_rows(
         yield number, row
 
 
+def sniffed_delimiter(header: str, expected: str) -> str:
+    """``expected`` where the header line has it; else the one other common delimiter it has."""
+    if expected in header:
+        return expected
+    found = [d for d in (",", ";", "\t") if d != expected and d in header]
+    return found[0] if len(found) == 1 else expected
+
+
 def csv_rows(
     numbered: Iterable[tuple[int, str]], source: str | Path, delimiter: str
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) pairs of CSV or TSV lines under a header; blank rows are skipped and
-    a row with more or fewer fields than the header is a DataError."""
-    reader = csv.reader((line for _, line in numbered), delimiter=delimiter)
+    a row with more or fewer fields than the header is a DataError. A header without the
+    expected delimiter but with exactly one other (``;``, as spreadsheets write CSV in many
+    locales, or a tab) sets the delimiter of the file."""
+    numbered = iter(numbered)
+    first = next(numbered, None)
+    if first is None:
+        return
+    delimiter = sniffed_delimiter(first[1], delimiter)
+    reader = csv.reader(
+        itertools.chain([first[1]], (line for _, line in numbered)), delimiter=delimiter
+    )
     try:
         header = next(reader, None)
         if header is None:
