@@ -300,7 +300,10 @@ def test_adapt_shows_its_training_steps_on_a_terminal(finetune, tmp_path):
 
     learner = ("--learner", "finetune:max_steps=3,batch_size=16")
     shown = adapt(*learner)
-    assert "training: 3 steps" in shown and "saved finetune" in shown
+    # A total and the share done (max_steps=3 is the plan), and the line is gone before the
+    # closing message, not glued to it.
+    assert "training: 100%" in shown and "3/3" in shown and "saved finetune" in shown
+    assert "]saved" not in shown and "steps/s]" not in shown.split("saved finetune")[0][-80:]
     quiet = adapt(*learner, "--no-progress")
     assert "training:" not in quiet and "saved finetune" in quiet
     frozen = adapt("--learner", "logreg")  # nothing trains step by step: no line at all

@@ -19,6 +19,7 @@ from fewshot.cli.common import (
     warn_failures,
 )
 from fewshot.errors import ConfigError, FewshotError
+from fewshot.util import progress
 
 
 def add_parsers(commands) -> None:
@@ -240,6 +241,7 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
             fresh, inputs(train.texts), train.label_array, fit_inputs
         )
     seconds = time.perf_counter() - start
+    progress.finish()  # the progress line goes before the lines about the model
     training = {
         "data": args.train,
         "columns": asdict(columns),  # so that export can read the training data again
@@ -308,6 +310,7 @@ def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
             f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
         ) from exc
     seconds = time.perf_counter() - start
+    progress.finish()  # the progress line goes before the lines about the model
     classifier.learner_, classifier.classes_ = learner, np.asarray(learner.classes_)
     classifier.n_training_texts_, classifier.multi_label_ = len(train), True
     training = {

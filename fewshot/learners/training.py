@@ -223,6 +223,7 @@ def train_with_validation(
     ``validate_every`` steps; ``keep`` restores the state of the best validation score (the
     earliest on ties). Returns (the chosen step count, its validation score; None without
     validation)."""
+    progress.expect(steps)
     first = validate()
     if first is None:
         for i in range(steps):

@@ -3,8 +3,9 @@
 Training loops call :func:`step` after each optimiser step. Inside :func:`training_progress`
 (``fewshot adapt`` on a terminal), each call advances one line on standard error: the steps
 done, the time spent and the rate. Outside one, :func:`step` does nothing, so learners used from
-Python, in tests or in benchmark workers stay silent. The total is not known in advance (early
-stopping, time budgets), so the line counts up rather than towards an end.
+Python, in tests or in benchmark workers stay silent. A loop that knows how many steps it plans
+says so with :func:`expect` (each round adds to the total), and the line then shows the share
+done and the time left; early stopping or a time budget may end it before the total.
 """
 
 from __future__ import annotations
@@ -17,6 +18,27 @@ from typing import IO
 _ADVANCE: ContextVar[Callable[[int], None] | None] = ContextVar(
     "fewshot_training_progress", default=None
 )
+_EXPECT: ContextVar[Callable[[int], None] | None] = ContextVar(
+    "fewshot_training_plan", default=None
+)
+
+
+_FINISH: ContextVar[Callable[[], None] | None] = ContextVar("fewshot_training_finish", default=None)
+
+
+def finish() -> None:
+    """Training is over: take the progress line away now, before what the command prints next
+    (shown only inside :func:`training_progress`)."""
+    close = _FINISH.get()
+    if close is not None:
+        close()
+
+
+def expect(steps: int) -> None:
+    """``steps`` more optimiser steps are planned (shown only inside :func:`training_progress`)."""
+    add = _EXPECT.get()
+    if add is not None:
+        add(steps)
 
 
 def step() -> None:
@@ -39,17 +61,39 @@ def training_progress(
     from tqdm import tqdm
 
     bars: list[tqdm] = []
+    planned = [0]
 
     def advance(steps: int) -> None:
         if not bars:
-            bars.append(tqdm(desc=description, unit=" steps", leave=False, file=file))
+            bars.append(
+                tqdm(
+                    desc=description,
+                    unit=" steps",
+                    total=planned[0] or None,
+                    leave=False,
+                    file=file,
+                )
+            )
         bars[0].update(steps)
 
-    token = _ADVANCE.set(advance)
-    try:
-        yield
-    finally:
-        _ADVANCE.reset(token)
+    def add(steps: int) -> None:
+        planned[0] += steps
+        if bars:  # a later round (self-training) adds to the line already shown
+            bars[0].total = planned[0]
+            bars[0].refresh()
+
+    def close() -> None:
         for bar in bars:
             bar.refresh()  # the final count, even when the last steps came faster than redraws
             bar.close()
+        bars.clear()
+        planned[0] = 0
+
+    tokens = _ADVANCE.set(advance), _EXPECT.set(add), _FINISH.set(close)
+    try:
+        yield
+    finally:
+        _ADVANCE.reset(tokens[0])
+        _EXPECT.reset(tokens[1])
+        _FINISH.reset(tokens[2])
+        close()

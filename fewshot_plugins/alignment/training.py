@@ -207,6 +207,7 @@ def train_aligned(
     device = next(network.parameters()).device
     n_source, n_support = len(data.source_codes), len(data.support_codes)
     keep = BestCheckpoint.of_module(network, higher_is_better=False)
+    progress.expect(steps)
     for step in range(steps):
         network.train()
         s = rng.choice(n_source, size=batch_size, replace=n_source < batch_size)

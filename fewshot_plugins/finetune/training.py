@@ -22,6 +22,7 @@ from fewshot.learners.training import (
     layer_groups,
 )
 from fewshot.plugins.registry import resolve_model_path
+from fewshot.util import progress
 from fewshot.util.seeding import generator, torch_seeded
 from fewshot_plugins.finetune.recipes import (
     contrastive_epoch,
@@ -68,9 +69,10 @@ def tune(
             head = torch.nn.Parameter(torch.tensor(l2_normalize(prototypes), device=model.device))
             groups.append({"params": [head], "lr": 1e-2})
         optimizer = adamw(groups, weight_decay=0.01)
+        classes = None if codes is None else len(np.unique(codes[train]))
+        planned = planned_steps(learner, len(train), classes, epochs, budget)
+        progress.expect(planned)  # the command line's progress line shows the share done
         if learner.schedule == "linear":
-            classes = None if codes is None else len(np.unique(codes[train]))
-            planned = planned_steps(learner, len(train), classes, epochs, budget)
             optimizer = LinearSchedule(optimizer, planned)
         keep = BestCheckpoint.of_module(model, patience=learner.patience)
         model.train()
