@@ -84,6 +84,18 @@ def pytest_collection_modifyitems(config, items):
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def docs_module(relative: str):
+    """A script of docs/ (``hooks/reference.py``, ``screenshot.py``) as a module: mkdocs and the
+    screenshot command run them by path, so they are not in a package."""
+    import importlib.util
+
+    path = ROOT / "docs" / relative
+    spec = importlib.util.spec_from_file_location(f"docs_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_cache(tmp_path_factory) -> Path:
     """One embedding cache for the session (FEWSHOT_TEST_CACHE_DIR reuses one across sessions)."""

@@ -4,7 +4,6 @@ built site works in a real browser without asking anything of another machine.""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -14,19 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, docs_module
 
 DOCS = ROOT / "docs"
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reference = _load(DOCS / "hooks" / "reference.py", "docs_reference")
+reference = docs_module("hooks/reference.py")
 
 
 # -- the generated reference follows the code --------------------------------------------------
@@ -289,7 +281,7 @@ def test_the_site_works_in_chromium_and_asks_nothing_of_another_machine(tmp_path
     command-line flag, and every request the pages make is to the site itself."""
     from playwright.sync_api import sync_playwright
 
-    pictures = _load(DOCS / "screenshot.py", "docs_screenshot")
+    pictures = docs_module("screenshot.py")
     site = tmp_path / "site"
     _build(site)
     paths = sorted(p.parent.relative_to(site).as_posix() for p in site.rglob("index.html"))
@@ -311,7 +303,12 @@ def test_the_site_works_in_chromium_and_asks_nothing_of_another_machine(tmp_path
             page.goto(url, wait_until="networkidle")
             page.locator(".md-search__input").click()
             page.keyboard.type("episode-timeout")  # a flag of fewshot bench
-            page.locator(".md-search-result__item").first.wait_for(timeout=15_000)
+            # Results come as the letters are typed: wait for those of the whole query.
+            page.wait_for_function(
+                "Array.from(document.querySelectorAll('.md-search-result__item a'))"
+                ".some(a => a.href.includes('timeout'))",
+                timeout=15_000,
+            )
             found = page.evaluate(
                 "Array.from(document.querySelectorAll('.md-search-result__item > a:first-child'))"
                 ".map(a => a.href)"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 from fewshot.cli import main
-from tests.conftest import run_fewshot
+from tests.conftest import docs_module, run_fewshot
 
 pytestmark = [pytest.mark.report, pytest.mark.integration]
 
@@ -233,10 +232,6 @@ seeds = 3
     assert len(records["multi-label"]["label_f1"]) == 28
 
 
-def _chromium() -> str:
-    return os.environ.get("FEWSHOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
 @pytest.mark.browser
 def test_the_report_renders_in_a_real_browser_offline(banking_run, tmp_path):
     """Headless Chromium opens the report from a file:// URL: every figure is drawn (not blank),
@@ -247,18 +242,7 @@ def test_the_report_renders_in_a_real_browser_offline(banking_run, tmp_path):
     url = (banking_run / "report.html").resolve().as_uri()
     requests, errors = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=_chromium(),
-            # Root in a container needs --no-sandbox; the rest keeps Chromium off the network.
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = docs_module("screenshot.py").launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("request", lambda request: requests.append(request.url))
