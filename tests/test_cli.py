@@ -157,6 +157,25 @@ def test_suite_file_runs(tmp_path):
     assert records[0]["domain"] == "travel" and records[0]["seed"] == 3
 
 
+def test_skip_small_classes_applies_to_a_suite_file(tmp_path, registry):
+    data = registry.datasets.load("clinc150:test")
+    pairs = list(zip(data.texts, data.labels, strict=True))
+    rows = [(text, label) for text, label in pairs if label in {"alarm", "bill_due", "book_hotel"}]
+    rows += [(text, "tiny") for text, label in pairs if label == "calories"][:3]
+    lines = "".join(f'"{text}",{label}\n' for text, label in rows)
+    (tmp_path / "data.csv").write_text("text,label\n" + lines)
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        f'name = "s"\nlearners = ["protonet"]\n[[episodes]]\ndataset = "{tmp_path / "data.csv"}"\n'
+        "ways = 3\nshots = 2\nqueries = 3\nepisodes = 4\n"
+    )
+    refused = run_fewshot("bench", str(suite), "--out", str(tmp_path / "a"))
+    assert refused.returncode == 2 and "class 'tiny' has 3 distinct examples" in refused.stderr
+    result = run_fewshot("bench", str(suite), "--skip-small-classes", "--out", str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads((tmp_path / "b" / "results.json").read_text())) == 1
+
+
 def test_bad_numbers_are_refused_by_the_parser(tmp_path):
     result = run_fewshot(
         "bench",

@@ -13,11 +13,10 @@ from fewshot.evaluation.evaluator import Evaluator, LearnerSpec
 from fewshot.evaluation.protocols.out_of_scope import OutOfScopeEpisodeSetting, OutOfScopeSetting
 from fewshot.learners.rejection import (
     Mahalanobis,
-    calibrate_cv,
-    calibrate_held_out,
     fpr_at_95_tpr,
     make_scorer,
 )
+from fewshot.learners.rejection_calibration import calibrate_cv, calibrate_held_out
 from fewshot_plugins.protonet import PrototypicalLearner
 from tests.conftest import run_fewshot
 
@@ -156,8 +155,9 @@ def test_reject_auto_fits_every_fold_with_the_unlabelled_texts(registry):
     PoolPrototypes.seen = []
     classifier = FewShotClassifier(PoolPrototypes(), reject="auto", scorer="cosine")
     classifier.fit(list(train.texts), list(train.labels), unlabeled=pool)
-    # the model, then 5 calibration folds (5 texts per class), each with the whole pool
-    assert PoolPrototypes.seen == [40] * 6
+    # the model, then 5 calibration folds (5 texts per class) and 5 folds of held-out classes,
+    # each with the whole pool
+    assert PoolPrototypes.seen == [40] * 11
     assert classifier.rejection_.calibration == "cv-5"
 
 

@@ -57,6 +57,15 @@ def suite_from_args(args: argparse.Namespace):
             suite.learners = [parse_learner(text) for text in args.learner]
         if args.seed is not None:
             suite.settings = [replace(s, seed=args.seed) for s in suite.settings]
+        if args.skip_small_classes:  # like --seed: a change to the suite's episode runs
+            episodic = [s for s in suite.settings if hasattr(s, "skip_small_classes")]
+            if not episodic:
+                raise ConfigError(
+                    f"--skip-small-classes is for episode runs; {args.suite} has none"
+                )
+            suite.settings = [
+                replace(s, skip_small_classes=True) if s in episodic else s for s in suite.settings
+            ]
         return suite
     if not args.learner:
         raise ConfigError("name at least one learner with --learner (see `fewshot learners`)")

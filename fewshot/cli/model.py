@@ -20,6 +20,7 @@ from fewshot.cli.common import (
 )
 from fewshot.errors import ConfigError, FewshotError
 from fewshot.util import progress
+from fewshot.util.words import counted
 
 
 def add_parsers(commands) -> None:
@@ -202,7 +203,9 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     if args.label_names:
         train = replace(train, label_names=read_label_names(args.label_names))
     if train.is_multi_label:
-        return _adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
+        from fewshot.cli.adapt_multi_label import adapt_label_sets
+
+        return adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
     if len(train.classes) < 2:
         raise ConfigError(
             f"{args.train}: every text has the label {train.classes[0]!r}; a classifier needs "
@@ -257,14 +260,16 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     if pseudo:
         training["pseudo_labels"] = pseudo
     if test is not None:
-        predicted = classifier.predict(list(test.texts))
-        training.update(
-            test=args.test,
-            test_examples=len(test),
-            accuracy=round(float(np.mean(predicted.astype(str) == test.label_array)), 4),
-        )
+        training.update(_test_measures(args, classifier, test))
     out = classifier.save(args.out, training=training)
     measured = f"; accuracy on {args.test}: {training['accuracy']:.4f}" if test else ""
+    if training.get("oos_recall") is not None:
+        measured += (
+            f" (in-scope accuracy {training['in_scope_accuracy']:.4f}, "
+            f"{training['oos_rejected']} of {training['oos_examples']} out-of-scope texts rejected)"
+        )
+    if classifier.rejection_ is not None:
+        err.print(classifier.rejection_.summary(), highlight=False)
     err.print(
         f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts"
         + (f" + {pseudo} it labelled itself" if pseudo else "")
@@ -274,73 +279,50 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     return 0
 
 
-def _adapt_label_sets(args, classifier, learner, spec, train, columns, registry) -> int:
-    """adapt on multi-label data: per-label thresholds from the training texts."""
+def _test_measures(args, classifier, test) -> dict:
+    """``adapt --test``: the accuracy, and a warning for test labels the training data lacks.
+    With rejection, texts labelled with the out-of-scope label are right when rejected, and
+    the in-scope accuracy and the out-of-scope recall are measured apart."""
     import numpy as np
 
-    from fewshot.data.labels import indicator
-    from fewshot.evaluation.protocols.base import label_name_input
-    from fewshot.learners.multi_label import metrics
-    from fewshot.models.saving import data_fingerprint
-
-    stray = [f for f, v in (("--reject", args.reject), ("--source", args.source),
-                            ("--unlabeled", args.unlabeled), ("--meta-train", args.meta_train)) if v]  # fmt: skip
-    if stray:
-        raise ConfigError(f"{stray[0]} does not combine with multi-label training data")
-    if not learner.supports_multi_label:
-        able = sorted(n for n, c in registry.learners.items() if c.supports_multi_label)
-        raise ConfigError(
-            f"{args.train} is multi-label and learner {spec.name!r} does not support it; "
-            f"these do: {', '.join(able)}"
+    predicted = classifier.predict(list(test.texts)).astype(str)
+    gold = test.label_array.astype(str)
+    known = {str(c) for c in classifier.classes_}
+    rejection = classifier.rejection_
+    oos = gold == rejection.oos_label if rejection is not None else np.zeros(len(gold), bool)
+    oos &= ~np.isin(gold, list(known))
+    unseen = ~np.isin(gold, list(known)) & ~oos
+    if unseen.any():
+        names = sorted(set(gold[unseen]))
+        shown = ", ".join(repr(str(n)) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+        hint = (
+            "; give --reject auto to say 'none of these'"
+            if rejection is None and classifier.oos_label in names
+            else ""
         )
-    test = registry.datasets.load(args.test, columns) if args.test else None
-    if test is not None and not test.is_multi_label:
-        raise ConfigError(f"{args.test} has one label per text; {args.train} has label lists")
-    start = time.perf_counter()
-    try:
-        learner.fit_label_sets(
-            classifier._inputs(list(train.texts), learner),
-            train.label_sets,
-            **label_name_input(learner, train),
+        err.print(
+            f"[yellow]fewshot: warning:[/yellow] {args.test}: {counted(int(unseen.sum()), 'text')} "
+            f"with labels the training data lacks ({shown}) count as wrong{hint}",
+            highlight=False,
         )
-    except (FewshotError, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
-        ) from exc
-    seconds = time.perf_counter() - start
-    progress.finish()  # the progress line goes before the lines about the model
-    classifier.learner_, classifier.classes_ = learner, np.asarray(learner.classes_)
-    classifier.n_training_texts_, classifier.multi_label_ = len(train), True
-    training = {
-        "data": args.train,
-        "columns": asdict(columns),
-        "examples": len(train),
-        "classes": len(train.classes),
-        "multi_label": True,
-        "fingerprint": data_fingerprint(train),
-        "fit_seconds": round(seconds, 3),
+    measures = {
+        "test": args.test,
+        "test_examples": len(test),
+        "accuracy": round(float(np.mean(predicted == gold)), 4),
+        "unseen_label_examples": int(unseen.sum()),
     }
-    measured = ""
-    if test is not None:
-        texts = list(test.texts)
-        label_sets, proba, _ = classifier.predict_with_scores(texts)  # texts encoded once
-        predicted = indicator(label_sets, classifier.labels)
-        scores = metrics(indicator(test.label_sets, classifier.labels), predicted, proba)
-        training.update(test=args.test, test_examples=len(test))
-        training.update({k: round(scores[k], 4) for k in ("micro_f1", "macro_f1", "exact_match")})
-        measured = (
-            f"; on {args.test}: micro-F1 {scores['micro_f1']:.4f}, macro-F1 "
-            f"{scores['macro_f1']:.4f}, exact match {scores['exact_match']:.4f}"
+    if oos.any():
+        known_rows = ~oos & ~unseen
+        rejected = int(np.sum(predicted[oos] == rejection.oos_label))
+        measures.update(
+            in_scope_accuracy=round(float(np.mean(predicted[known_rows] == gold[known_rows])), 4)
+            if known_rows.any()
+            else None,
+            oos_examples=int(oos.sum()),
+            oos_rejected=rejected,
+            oos_recall=round(rejected / int(oos.sum()), 4),
         )
-    out = classifier.save(args.out, training=training)
-    err.print(
-        f"saved multi-label {spec.name} ({len(train.classes)} labels, {len(train)} training "
-        f"texts, fit in {seconds:.1f} s) to {out}{measured}",
-        highlight=False,
-    )
-    return 0
+    return measures
 
 
 def _reject_param(text: str | None):

@@ -73,10 +73,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from fewshot.data.labels import normalize_label
     from fewshot.deploy.predictions import (
+        OUTPUT_FIELDS,
         PredictionWriter,
         input_rows,
         output_format,
         output_row,
+        prediction_fields,
         text_of,
     )
     from fewshot.deploy.predictor import load_predictor
@@ -96,7 +98,6 @@ def run_predict(args: argparse.Namespace) -> int:
     )
     text_column = args.text_column or "text"
     rows = input_rows(args.input, text_column=text_column, input_format=args.input_format)
-    labels = model.labels
     multi_label = getattr(model, "multi_label_", False)
     writer = None
     correct, gold_seen, total = 0, 0, 0
@@ -104,33 +105,10 @@ def run_predict(args: argparse.Namespace) -> int:
         for batch in _batches(rows, args.batch_size):
             texts = [text_of(where, row, text_column) for where, row in batch]
             predicted, proba, scores = model.predict_with_scores(texts)
-            order = (-proba).argsort(axis=1, kind="stable")
+            fields = prediction_fields(model, predicted, proba, scores, top_k=args.top_k or 0)
             out_rows = []
-            for i, ((_, row), text, p, ranked) in enumerate(
-                zip(batch, texts, proba, order, strict=True)
-            ):
-                best = ranked[0]
-                if multi_label:
-                    prediction = {
-                        "text": text,
-                        "labels": [str(label) for label in predicted[i]],
-                        "probabilities": [
-                            round(float(p[labels.index(str(label))]), 6) for label in predicted[i]
-                        ],
-                    }
-                else:
-                    prediction = {
-                        "text": text,
-                        "label": str(predicted[i]),
-                        "probability": round(float(p[best]), 6),
-                    }
-                if scores is not None:  # rejection: the label may be the out-of-scope one
-                    prediction["in_scope_score"] = round(float(scores[i]), 6)
-                if args.top_k:
-                    prediction["top_k"] = [
-                        {"label": labels[j], "probability": round(float(p[j]), 6)}
-                        for j in ranked[: args.top_k]
-                    ]
+            for (_, row), text, answer in zip(batch, texts, fields, strict=True):
+                prediction = {"text": text, **answer}
                 if multi_label:
                     gold = _gold_label_set(row.get(args.label_column or "labels"))
                     right = gold is not None and set(gold) == set(prediction["labels"])
@@ -141,7 +119,12 @@ def run_predict(args: argparse.Namespace) -> int:
                     gold_seen += 1
                     correct += right
                 gold_column = args.label_column or ("labels" if multi_label else "label")
-                out_rows.append(output_row(row, text_column, gold_column, prediction))
+                written = output_row(row, text_column, gold_column, prediction)
+                if multi_label and gold is not None:  # "a|b" from a CSV: a list, as predicted
+                    written[
+                        f"gold_{gold_column}" if gold_column in OUTPUT_FIELDS else gold_column
+                    ] = list(gold)
+                out_rows.append(written)
             if writer is None:
                 writer = PredictionWriter(args.out, fmt)
             writer.write(out_rows)

@@ -2,10 +2,9 @@
 pipeline: standard input and output (``-``), the input's other columns (ids) passed through,
 JSONL, CSV or Parquet chosen by the file's suffix, in batches of bounded memory.
 
-An output row holds the input's columns, then ``text`` (the text labelled), ``label`` (the
-predicted label), ``probability`` and, with ``--top-k``, ``top_k``. An input column whose name
-is one of those is renamed, never overwritten: the gold label column gets the prefix ``gold_``,
-any other the prefix ``input_``.
+An output row holds the input's columns, then ``text`` (the text labelled) and the fields of
+:func:`prediction_fields`. An input column whose name is one of those is renamed, never
+overwritten: the gold label column gets the prefix ``gold_``, any other the prefix ``input_``.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fewshot.data.blank import is_blank
 from fewshot.data.files import check_input_file
@@ -37,10 +38,14 @@ OUTPUT_FIELDS = (
     "label",
     "probability",
     "top_k",
+    "closest_label",
+    "closest_probability",
+    "in_scope_probability",
     "in_scope_score",
     "labels",
     "probabilities",
 )
+NUMBER_FIELDS = {"probability", "closest_probability", "in_scope_probability", "in_scope_score"}
 OUTPUT_FORMATS = {
     ".jsonl": "jsonl",
     ".json": "jsonl",
@@ -142,6 +147,56 @@ def text_of(where: str, row: dict[str, Any], text_column: str) -> str:
     return check_unicode(text, where)
 
 
+def prediction_fields(
+    model, predicted: np.ndarray, proba: np.ndarray, scores: np.ndarray | None, *, top_k: int = 0
+) -> list[dict[str, Any]]:
+    """What ``predict`` and ``serve`` answer for each text, from ``predict_with_scores``.
+
+    - single-label: ``label`` and its ``probability``;
+    - with out-of-scope rejection, on every row (so that a CSV or Parquet file has the same
+      columns throughout): ``closest_label`` and ``closest_probability`` (the most probable
+      class and its probability; on a rejected row ``label`` is the out-of-scope label and
+      ``probability`` is empty, as no class was given), ``in_scope_probability`` (P(in scope),
+      see :meth:`~fewshot.learners.rejection.Rejection.in_scope_probability`; absent for a
+      given threshold) and ``in_scope_score`` (the scorer's raw score);
+    - multi-label: ``labels``, most probable first, and their ``probabilities``;
+    - with ``top_k``: the ``top_k`` most probable labels with their probabilities.
+    """
+    labels = model.labels
+    rejection = getattr(model, "rejection_", None) if scores is not None else None
+    chance = rejection.in_scope_probability(scores) if rejection is not None else None
+    order = (-proba).argsort(axis=1, kind="stable")
+    rows = []
+    for i, (p, ranked) in enumerate(zip(proba, order, strict=True)):
+        if getattr(model, "multi_label_", False):
+            chosen = sorted(
+                (labels.index(str(label)) for label in predicted[i]), key=lambda j: (-p[j], j)
+            )
+            row: dict[str, Any] = {
+                "labels": [labels[j] for j in chosen],
+                "probabilities": [round(float(p[j]), 6) for j in chosen],
+            }
+        else:
+            best = ranked[0]
+            rejected = rejection is not None and scores[i] < rejection.threshold
+            row = {
+                "label": str(predicted[i]),
+                "probability": None if rejected else round(float(p[best]), 6),
+            }
+            if rejection is not None:
+                row["closest_label"] = labels[best]
+                row["closest_probability"] = round(float(p[best]), 6)
+                if chance is not None:
+                    row["in_scope_probability"] = round(float(chance[i]), 6)
+                row["in_scope_score"] = round(float(scores[i]), 6)
+        if top_k:
+            row["top_k"] = [
+                {"label": labels[j], "probability": round(float(p[j]), 6)} for j in ranked[:top_k]
+            ]
+        rows.append(row)
+    return rows
+
+
 def output_row(
     row: dict[str, Any], text_column: str, label_column: str, prediction: dict[str, Any]
 ) -> dict[str, Any]:
@@ -228,7 +283,16 @@ class PredictionWriter:
 
             table = pa.Table.from_pylist(rows)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._temporary, table.schema)
+                # A first batch of rejected rows has only empty probabilities: their type is
+                # a number all the same, or later batches would not fit the file's schema.
+                schema = pa.schema(
+                    pa.field(f.name, pa.float64() if f.name in NUMBER_FIELDS else pa.string())
+                    if pa.types.is_null(f.type)
+                    else f
+                    for f in table.schema
+                )
+                table = table.cast(schema)
+                self._parquet = pq.ParquetWriter(self._temporary, schema)
             self._parquet.write_table(table.cast(self._parquet.schema))
         if self._stream is not None:
             self._stream.flush()

@@ -1,7 +1,8 @@
 """``fewshot serve MODEL_DIR``: a model behind an HTTP JSON API (FastAPI, served by uvicorn).
 
 Endpoints: ``POST /predict`` (a batch of texts: labels, probabilities, the top k; for rejection
-models the in-scope score; for multi-label models each text's label set), ``GET /health``,
+models the closest class, the in-scope probability and score; for multi-label models each text's
+label set, most probable first), ``GET /health``,
 ``GET /labels``, and FastAPI's OpenAPI description (``/openapi.json``, ``/docs``). Bad requests
 get a 4xx answer with a JSON ``detail`` saying what is wrong: not JSON or the wrong shape (422),
 empty or too long texts (422), too many texts (413), a body over the size limit (413). The
@@ -21,9 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from fewshot.data.blank import invisible_note, is_blank
+from fewshot.deploy.predictions import prediction_fields
 from fewshot.errors import ConfigError
 
 
@@ -122,26 +122,9 @@ def create_app(model, *, name: str, limits: Limits = Limits()):
             )
         with lock:
             predicted, proba, scores = model.predict_with_scores(request.texts)
-        k = min(request.top_k, len(labels))
-        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-        out = []
-        for i, p in enumerate(proba):
-            row: dict[str, Any] = {
-                "top_k": [
-                    {"label": labels[j], "probability": round(float(p[j]), 6)} for j in order[i]
-                ]
-            }
-            if multi_label:
-                row["labels"] = [str(label) for label in predicted[i]]
-                row["probabilities"] = [
-                    round(float(p[labels.index(str(label))]), 6) for label in predicted[i]
-                ]
-            else:
-                row["label"] = str(predicted[i])
-                row["probability"] = round(float(p[order[i][0]]), 6)
-                if scores is not None:
-                    row["in_scope_score"] = round(float(scores[i]), 6)
-            out.append(row)
+        out = prediction_fields(
+            model, predicted, proba, scores, top_k=min(request.top_k, len(labels))
+        )
         return {"predictions": out}
 
     return app

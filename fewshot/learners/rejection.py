@@ -17,17 +17,14 @@ Distances are measured in the learner's representation (``Learner.embed``): the 
 embeddings, or those of the encoder ``finetune`` tuned. Plugins add scorers through the
 ``fewshot_scorers`` hook.
 
-Thresholds never look at test data. :func:`calibrate_cv` uses the training shots alone: each is
-scored by a learner fitted on the other folds (stratified k-fold), and the threshold is the
-quantile of those in-scope scores that keeps the chosen share (``recall``, default 95%) in
-scope. :func:`calibrate_held_out` uses held-out in-scope and out-of-scope texts (``valid`` +
-``oos_valid``): the threshold with the best accuracy over both.
+Thresholds never look at test data (see :mod:`fewshot.learners.rejection_calibration`): from
+the training shots alone, the quantile of held-out in-scope scores that keeps the chosen share
+(``recall``, default 95%) in scope; or, given held-out in-scope and out-of-scope texts
+(``valid`` + ``oos_valid``), the threshold with the best accuracy over both.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -224,75 +221,6 @@ def roc_points(in_scores: np.ndarray, oos_scores: np.ndarray, points: int = 101)
     return {"fpr": grid.round(4).tolist(), "tpr": best.round(4).tolist()}
 
 
-def recall_threshold(in_scores: np.ndarray, recall: float) -> float:
-    """The largest threshold that keeps at least ``recall`` of ``in_scores`` in scope."""
-    return float(np.quantile(in_scores, 1 - recall, method="lower"))
-
-
-def calibrate_cv(
-    learner: Learner,
-    X: Any,
-    y: np.ndarray,
-    scorers: Sequence[Scorer],
-    *,
-    recall: float,
-    folds: int = 5,
-    seed: int = 0,
-    fit: Callable[[Learner, Any, np.ndarray], Any] | None = None,
-) -> dict[str, float]:
-    """Thresholds from the training shots alone: each support example is scored by a copy of
-    ``learner`` (and each scorer) fitted on the other folds of a stratified k-fold split;
-    each threshold keeps ``recall`` of those held-out in-scope scores in scope."""
-    from sklearn.model_selection import StratifiedKFold
-
-    y = np.asarray(y)
-    _, counts = np.unique(y, return_counts=True)
-    if counts.min() < 2:
-        raise ConfigError(
-            "calibrating an out-of-scope threshold from the training shots needs at least two "
-            "examples of every class; give held-out data (valid + oos_valid) or a threshold"
-        )
-    k = int(min(folds, counts.min()))
-    held_out: dict[str, list[np.ndarray]] = {s.name: [] for s in scorers}
-    splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
-    for train, test in splits:
-        fold = copy.deepcopy(learner)
-        (fit or _fit)(fold, _take(X, train), y[train])
-        for scorer in scorers:
-            fitted = copy.deepcopy(scorer).fit(fold, _take(X, train), y[train])
-            held_out[scorer.name].append(fitted.score(fold, _take(X, test)))
-    return {
-        name: recall_threshold(np.concatenate(parts), recall) for name, parts in held_out.items()
-    }
-
-
-def calibrate_held_out(in_scores: np.ndarray, correct: np.ndarray, oos_scores: np.ndarray) -> float:
-    """The threshold with the best accuracy over held-out in-scope texts (right when kept in
-    scope and classified correctly: ``correct``) and out-of-scope texts (right when rejected)."""
-    candidates = np.unique(np.r_[in_scores, oos_scores])
-    order = np.argsort(in_scores)
-    kept_correct = np.cumsum(correct[order][::-1])[::-1]  # correct among scores >= each
-    sorted_in = in_scores[order]
-    sorted_oos = np.sort(oos_scores)
-    best, best_accuracy = float(candidates[0]), -1.0
-    for threshold in candidates:
-        first = np.searchsorted(sorted_in, threshold)
-        right_in = kept_correct[first] if first < len(sorted_in) else 0
-        right_oos = np.searchsorted(sorted_oos, threshold)  # out-of-scope below the threshold
-        accuracy = (right_in + right_oos) / (len(in_scores) + len(oos_scores))
-        if accuracy > best_accuracy:
-            best, best_accuracy = float(threshold), accuracy
-    return best
-
-
-def _fit(learner: Learner, X, y) -> None:
-    learner.fit(X, y)
-
-
-def _take(X, rows: np.ndarray):
-    return X[rows] if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)[rows]
-
-
 @dataclass
 class Rejection:
     """A fitted scorer and its threshold: what turns a prediction into ``oos_label``."""
@@ -302,11 +230,24 @@ class Rejection:
     oos_label: str = DEFAULT_OOS_LABEL
     recall: float | None = None
     calibration: str = "given"
+    #: What the calibration folds measured (:func:`~fewshot.learners.rejection_calibration.measure`),
+    #: None for a given threshold; its ``probability`` maps a raw score to P(in scope).
+    measured: dict[str, Any] | None = None
 
     def reject(self, learner: Learner, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rejected mask) of inputs ``X``."""
         scores = self.scorer.score(learner, X)
         return scores, scores < self.threshold
+
+    def in_scope_probability(self, scores: np.ndarray) -> np.ndarray | None:
+        """P(in scope) of raw ``scores``, where the calibration measured it (else None): the
+        logistic curve fitted on held-out in-scope texts against texts of classes held out of
+        training, with a prior of one in two."""
+        curve = (self.measured or {}).get("probability")
+        if curve is None:
+            return None
+        logits = curve["slope"] * np.asarray(scores, dtype=np.float64) + curve["intercept"]
+        return 1 / (1 + np.exp(-np.clip(logits, -500, 500)))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -316,7 +257,28 @@ class Rejection:
             "oos_label": self.oos_label,
             "recall": self.recall,
             "calibration": self.calibration,
+            "measured": self.measured,
         }
+
+    def summary(self) -> str:
+        """One line on what was chosen and measured, as ``adapt`` prints it."""
+        line = f"out-of-scope rejection: scorer {self.scorer.name}, threshold {self.threshold:.4g}"
+        m = self.measured
+        if m is None:
+            return line + " (given; nothing measured)"
+        low, high = m["recall_interval"]
+        line += (
+            f", aiming to keep {self.recall:.0%} of in-scope texts; the calibration folds kept "
+            f"{m['kept']} of {m['calibration_texts']} held-out training texts (in-scope recall "
+            f"on new texts {m['expected_recall']:.2f}, 90% interval {low:.2f}-{high:.2f})"
+        )
+        if m["unseen_class_texts"]:
+            line += (
+                f" and rejected {m['unseen_class_rejected']} of {m['unseen_class_texts']} "
+                "texts of classes held out of training; at the threshold, the in-scope "
+                f"probability is {float(self.in_scope_probability(self.threshold)):.2f}"
+            )
+        return line
 
 
 def load_rejection(
@@ -333,4 +295,20 @@ def load_rejection(
         oos_label=str(description["oos_label"]),
         recall=description.get("recall"),
         calibration=str(description.get("calibration", "given")),
+        measured=_measured(description.get("measured")),
     )
+
+
+def _measured(value: Any) -> dict[str, Any] | None:
+    """A stored ``measured``, checked where it is used (its probability curve); None in models
+    saved before it existed."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"'measured' must be a table, got {value!r:.40}")
+    curve = value.get("probability")
+    if curve is not None:
+        curve = {"slope": float(curve["slope"]), "intercept": float(curve["intercept"])}
+        if not all(np.isfinite(list(curve.values()))):
+            raise ValueError("a non-finite in-scope probability curve")
+    return {**value, "probability": curve}

@@ -18,7 +18,7 @@ learner `{{ learner }}` on the sentence encoder `{{ encoder }}`, {{ n_labels }} 
 trained on {{ examples }} labelled texts{{ data }}.
 
 {{ evaluation }}
-
+{{ rejection }}
 ## Use
 
 ```python
@@ -71,6 +71,9 @@ def model_card(classifier, encoder: dict[str, Any], training: dict[str, Any]) ->
     }
     if accuracy is not None:
         metadata["accuracy"] = {"value": accuracy, "data": training.get("test")}
+    rejection = getattr(classifier, "rejection_", None)
+    if rejection is not None:
+        metadata["out_of_scope"] = rejection.describe()
     data = ModelCardData(
         library_name="fewshot",
         pipeline_tag="text-classification",
@@ -84,6 +87,11 @@ def model_card(classifier, encoder: dict[str, Any], training: dict[str, Any]) ->
         if accuracy is not None
         else "No accuracy was measured when it was made (`fewshot adapt --test DATA` measures one)."
     )
+    if training.get("oos_recall") is not None:
+        evaluation += (
+            f" In-scope accuracy {training['in_scope_accuracy']}; {training['oos_rejected']} of "
+            f"{training['oos_examples']} out-of-scope texts rejected."
+        )
     shown = labels[:100]
     label_list = ", ".join(f"`{label}`" for label in shown) + (
         f" and {len(labels) - len(shown)} more" if len(labels) > len(shown) else ""
@@ -105,9 +113,27 @@ def model_card(classifier, encoder: dict[str, Any], training: dict[str, Any]) ->
             else ""
         ),
         evaluation=evaluation,
+        rejection=_rejection_section(rejection),
         label_list=label_list,
     )
     return str(card)
+
+
+def _rejection_section(rejection) -> str:
+    """The card's paragraph on "none of these": what was chosen and what was measured."""
+    if rejection is None:
+        return ""
+    return (
+        "\n## Out-of-scope rejection\n\n"
+        f"A text scoring below the threshold is labelled `{rejection.oos_label}`. "
+        f"{_sentence(rejection.summary().removeprefix('out-of-scope rejection: '))}. "
+        "Predictions carry `in_scope_probability` where it was measured and the raw "
+        "`in_scope_score`.\n"
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _plain(value: Any) -> bool:

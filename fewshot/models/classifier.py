@@ -237,7 +237,8 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
         """The fitted rejection rule of ``reject`` (None without one); the calibration folds
         are fitted as the model was, with the same ``fit_inputs`` (label names, unlabelled
         texts, a source domain: data beside the training texts, so every fold gets it whole)."""
-        from fewshot.learners.rejection import Rejection, calibrate_cv, make_scorer
+        from fewshot.learners import rejection_calibration as calibrate
+        from fewshot.learners.rejection import Rejection, make_scorer
 
         if self.reject is None:
             return None
@@ -249,6 +250,7 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
         if not 0 < self.reject_recall < 1:
             raise ConfigError(f"reject_recall must be in (0, 1), got {self.reject_recall!r}")
         scorer = make_scorer(self.scorer, _registry().scorers)
+        measured = None
         if auto:
             if fresh is None or fresh.meta_trained:
                 raise ConfigError(
@@ -256,14 +258,14 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
                     f"{self.learner!r} (meta-trained on other classes) cannot do; give a "
                     "threshold"
                 )
-            threshold = calibrate_cv(
-                fresh,
-                inputs,
-                labels,
-                [scorer],
-                recall=self.reject_recall,
-                fit=lambda fold, X, y: fold.fit(X, y, **fit_inputs),
-            )[scorer.name]
+
+            def fit(fold, X, y):
+                fold.fit(X, y, **fit_inputs)
+
+            held_out = calibrate.held_out_scores(fresh, inputs, labels, [scorer], fit=fit)
+            threshold = calibrate.recall_threshold(held_out[scorer.name], self.reject_recall)
+            unseen = calibrate.unseen_class_scores(fresh, inputs, labels, scorer, fit=fit)
+            measured = calibrate.measure(held_out[scorer.name], unseen, threshold)
         else:
             threshold = float(self.reject)
         scorer.fit(self.learner_, inputs, labels)
@@ -273,6 +275,7 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
             oos_label=self.oos_label,
             recall=self.reject_recall if auto else None,
             calibration="cv-5" if auto else "given",
+            measured=measured,
         )
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:

@@ -26,12 +26,11 @@ from fewshot.learners.rejection import (
     DEFAULT_OOS_LABEL,
     DEFAULT_SCORER,
     auroc,
-    calibrate_cv,
-    calibrate_held_out,
     fpr_at_95_tpr,
     make_scorer,
     roc_points,
 )
+from fewshot.learners.rejection_calibration import calibrate_cv, calibrate_held_out
 from fewshot.tasks.episodes import FullWayTask, _first_of_each_text
 
 ALL_SCORERS = (DEFAULT_SCORER, "msp", "energy", "cosine", "knn")
