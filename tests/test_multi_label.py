@@ -2,6 +2,7 @@
 thresholds, the learners that fit label sets, the evaluator's protocols, adapt/predict and the
 classifier. Real data: GoEmotions (bundled)."""
 
+import csv
 import gzip
 import json
 from importlib import resources
@@ -240,6 +241,20 @@ def test_adapt_and_predict_give_label_lists(tmp_path, small):
         r["labels"] and len(r["labels"]) == len(r["probabilities"]) for r in rows
     )
     assert all(isinstance(r["gold_labels"], list) and r["id"] for r in rows)  # gold and ids kept
+    assert all(r["probabilities"] == sorted(r["probabilities"], reverse=True) for r in rows)
+    # A CSV's "a|b" gold cell comes back as the list it means, as the predicted labels do.
+    given = [json.loads(line) for line in (small / "test.jsonl").read_text().splitlines()][:20]
+    with open(tmp_path / "test.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(
+            [("text", "labels")] + [(r["text"], "|".join(r["labels"])) for r in given]
+        )
+    out = tmp_path / "from-csv.jsonl"
+    assert (
+        run_fewshot("predict", str(model), str(tmp_path / "test.csv"), "--out", str(out)).returncode
+        == 0
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["gold_labels"] for r in rows] == [sorted(r["labels"]) for r in given]
 
 
 @pytest.mark.integration

@@ -2,7 +2,9 @@
 (full-way and episodes), adapt/predict and the classifier, plugin scorers. Real data:
 CLINC150 with its out-of-scope queries."""
 
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +15,12 @@ from fewshot.evaluation.evaluator import Evaluator, LearnerSpec
 from fewshot.evaluation.protocols.out_of_scope import OutOfScopeEpisodeSetting, OutOfScopeSetting
 from fewshot.learners.rejection import (
     Mahalanobis,
+    PrototypeCosine,
+    Rejection,
     fpr_at_95_tpr,
     make_scorer,
 )
-from fewshot.learners.rejection_calibration import calibrate_cv, calibrate_held_out
+from fewshot.learners.rejection_calibration import calibrate_cv, calibrate_held_out, measure
 from fewshot_plugins.protonet import PrototypicalLearner
 from tests.conftest import run_fewshot
 
@@ -108,6 +112,106 @@ def test_held_out_calibration_and_episodes(registry, encoder):
     one_shot = OutOfScopeEpisodeSetting("clinc150:test", 5, 1, 15, 3, oos="clinc150:oos_test")
     with pytest.raises(ConfigError, match="need at least 2 shots"):
         evaluator.prepare([one_shot], [LearnerSpec("logreg")])
+
+
+def _bike_shop_like(registry, tmp_path) -> tuple[Path, Path]:
+    """A user's case: 6 intents x 6 texts to train on; a test file with 3 texts of each, 3
+    out-of-scope queries labelled ``oos`` and 2 of an intent the training data lacks."""
+    rng = np.random.default_rng(0)
+    classes = ["translate", "book_hotel", "bill_due", "alarm", "calories", "weather"]
+    train, test = registry.datasets.load("clinc150:train"), registry.datasets.load("clinc150:test")
+
+    def some(data, label, n):
+        rows = np.flatnonzero(data.label_array == label)
+        return [data.texts[i] for i in rng.choice(rows, n, replace=False)]
+
+    train_rows = [(t, c) for c in classes for t in some(train, c, 6)]
+    oos = registry.datasets.load("clinc150:oos_test")
+    test_rows = [(t, c) for c in classes for t in some(test, c, 3)]
+    test_rows += [(t, "oos") for t in oos.texts[:3]] + [
+        (t, "play_music") for t in some(test, "play_music", 2)
+    ]
+    paths = []
+    for name, rows in (("train.csv", train_rows), ("test.csv", test_rows)):
+        paths.append(tmp_path / name)
+        with open(paths[-1], "w", newline="") as handle:
+            csv.writer(handle).writerows([("text", "label"), *rows])
+    return paths[0], paths[1]
+
+
+def test_adapt_says_what_rejection_chose_and_predict_reads_as_a_person_would(registry, tmp_path):
+    train, test = _bike_shop_like(registry, tmp_path)
+    model = tmp_path / "model"
+    result = run_fewshot(
+        "adapt", "--train", str(train), "--learner", "logreg", "--reject", "auto",
+        "--test", str(test), "--out", str(model),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    warning = next(line for line in lines if "warning" in line)
+    assert (
+        f"{test}: 2 texts with labels the training data lacks ('play_music') count as wrong"
+        in warning
+    )
+    summary = next(line for line in lines if line.startswith("out-of-scope rejection:"))
+    threshold = json.loads((model / "fewshot.json").read_text())["reject"]["threshold"]
+    assert (
+        f"scorer mahalanobis, threshold {threshold:.4g}, aiming to keep 95% of in-scope" in summary
+    )
+    assert (
+        "kept 35 of 36 held-out training texts" in summary and "90% interval 0.87-0.99" in summary
+    )
+    assert "texts of classes held out of training" in summary
+    # The oos texts are right when rejected, and measured apart.
+    card = (model / "README.md").read_text()
+    assert "## Out-of-scope rejection" in card and f"threshold {threshold:.4g}" in card
+    training = json.loads((model / "fewshot.json").read_text())["training_data"]
+    assert training["oos_examples"] == 3 and training["unseen_label_examples"] == 2
+    assert training["oos_recall"] == training["oos_rejected"] / 3
+    assert f"{training['oos_rejected']} of 3 out-of-scope texts rejected" in lines[-1]
+    out = tmp_path / "p.jsonl"
+    assert run_fewshot("predict", str(model), str(test), "--out", str(out)).returncode == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(0 <= r["in_scope_probability"] <= 1 for r in rows)
+    in_scope = [r for r in rows if r["gold_label"] not in ("oos", "play_music")]
+    outside = [r for r in rows if r["gold_label"] in ("oos", "play_music")]
+    # Known classes look in scope, the others do not: the probability tells them apart.
+    assert np.mean([r["in_scope_probability"] for r in in_scope]) > 0.8
+    assert np.mean([r["in_scope_probability"] for r in outside]) < 0.4
+    for r in rows:
+        assert r["closest_label"] in {
+            "translate",
+            "book_hotel",
+            "bill_due",
+            "alarm",
+            "calories",
+            "weather",
+        }
+        rejected = r["in_scope_score"] < threshold
+        assert (r["label"] == "oos") == rejected
+        assert r["probability"] == (None if rejected else r["closest_probability"])
+
+
+def test_what_the_calibration_measures():
+    """The recall interval is the order statistic's Beta coverage; the probability rises with
+    the score and is one half where in-scope and unseen-class scores meet."""
+    in_scores = np.arange(36.0)
+    measured = measure(in_scores, np.arange(-36.0, 0.0), threshold=1.0)
+    assert measured["kept"] == 35 and measured["expected_recall"] == round(1 - 2 / 37, 4)
+    # the second smallest of 36 uniform draws: its 5% and 95% quantiles, as simulated
+    assert measured["recall_interval"] == [0.8749, 0.99]
+    rejection = Rejection(
+        make_scorer("cosine", {"cosine": PrototypeCosine}), 1.0, measured=measured
+    )
+    chances = rejection.in_scope_probability(np.array([-30.0, -0.5, 30.0]))
+    assert chances[0] < 0.05 and chances[1] == pytest.approx(0.5, abs=0.05) and chances[2] > 0.95
+    assert measure(in_scores, None, 1.0)["probability"] is None
+    assert (
+        Rejection(make_scorer("cosine", {"cosine": PrototypeCosine}), 1.0).in_scope_probability(
+            [1.0]
+        )
+        is None
+    )
 
 
 @pytest.mark.integration

@@ -151,6 +151,25 @@ def test_parquet_out_by_its_suffix(model, tmp_path):
     assert again.returncode == 0, again.stderr  # and Parquet in
 
 
+@pytest.mark.parquet
+def test_parquet_whose_first_rows_were_rejected_takes_later_probabilities(tmp_path):
+    """A rejected row has no probability: a first batch of them still types the column as
+    a number, so later batches fit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fewshot.deploy.predictions import PredictionWriter
+
+    out = tmp_path / "p.parquet"
+    writer = PredictionWriter(str(out), "parquet")
+    writer.write([{"text": "a", "label": "oos", "probability": None, "closest_label": "x"}])
+    writer.write([{"text": "b", "label": "x", "probability": 0.75, "closest_label": "x"}])
+    writer.close()
+    table = pq.read_table(out)
+    assert table.schema.field("probability").type == pa.float64()
+    assert table.column("probability").to_pylist() == [None, 0.75]
+
+
 def test_an_unknown_output_suffix_is_refused(model, tmp_path):
     result = predict(str(model), "banking77:valid", "--out", str(tmp_path / "p.xlsx"))
     assert result.returncode == 2 and "unknown output format '.xlsx'" in result.stderr

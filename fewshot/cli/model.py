@@ -236,7 +236,7 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
             f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
         ) from exc
     classifier.learner_, classifier.classes_ = learner, np.asarray(learner.classes_)
-    classifier.n_training_texts_ = len(train)
+    classifier.n_training_texts_, classifier.rejection_ = len(train), None
     if args.reject is not None:
         fresh = registry.make_learner(spec.name, spec.params)
         _apply_run_options(fresh, spec, device, args.seed)
