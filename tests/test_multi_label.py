@@ -167,6 +167,11 @@ def test_full_way_multi_label_benchmark_on_goemotions(registry, encoder, small):
     rows = setting.support(task, 1)
     Y = task["Y"][rows]
     assert Y.sum(axis=0).min() >= 8
+    # Only the supports' texts were encoded, not the whole training file.
+    X = evaluator.inputs(str(small / "train.jsonl"), "embeddings")
+    supports = np.union1d(setting.support(task, 0), rows)
+    assert np.array_equal(np.flatnonzero(~np.isnan(X).any(axis=1)), supports)
+    assert len(supports) < len(X) / 10
 
 
 def test_multi_label_episodes_draw_label_subsets(registry, encoder, small):

@@ -13,7 +13,7 @@ import pytest
 from fewshot.encoding.cache import EmbeddingCache
 from fewshot.errors import ConfigError
 from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
-from fewshot.evaluation.journal import JOURNAL, Journal
+from fewshot.evaluation.journal import JOURNAL, LOCK, Journal
 from fewshot.learners.base import Learner
 from tests.conftest import run_fewshot
 
@@ -123,6 +123,39 @@ def test_one_journal_one_writer(tmp_path):
         Journal(tmp_path, resume=True)
     first.close()
     Journal(tmp_path, resume=True).close()
+    assert not (tmp_path / LOCK).exists()  # released: no empty lock file left behind
+
+
+def test_a_lock_file_removed_by_its_holder_is_not_taken(tmp_path):
+    """A process that opened the lock file just before its holder released and removed it
+    must not hold a lock on that unlinked file: it finds it gone and says the run is busy."""
+    import os
+
+    from fewshot.util.files import _Unlinked, hold_lock
+
+    path = tmp_path / "x.lock"
+    first = hold_lock(path, "busy")
+    first.release()
+    assert not path.exists()
+    second = hold_lock(path, "busy")
+    # The file at the path replaced behind the holder's back: releasing leaves it alone.
+    os.replace(tmp_path / "x.lock", tmp_path / "moved.lock")
+    path.write_text("")
+    second.release()
+    assert path.exists()
+    path.unlink()
+    # The check that makes removal safe: the file locked must still be the one at the path.
+    third = hold_lock(path, "busy")
+    other = os.open(tmp_path / "moved.lock", os.O_RDONLY)
+    try:
+        with pytest.raises(_Unlinked):
+            third._check_linked(other)  # another file than the one at the path
+        os.unlink(path)
+        with pytest.raises(_Unlinked):
+            third._check_linked(other)  # no file at the path
+    finally:
+        os.close(other)
+    third.release()
 
 
 class NaNLearner(Learner):

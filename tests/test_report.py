@@ -165,6 +165,35 @@ def test_refusals_are_one_line_and_change_nothing(banking_run, tmp_path, capsys)
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "broken" / "report.html").exists()
 
 
+def test_settings_in_numeric_order_and_figures_that_explain_themselves(banking_run):
+    """5-shot before 10-shot; the forest plot says what its colours and fills mean; the
+    per-class legend stands beside the bars, not over them; no lock file is left behind."""
+    from fewshot.report.html.figures import forest_figures, per_class_figures
+    from fewshot.report.html.plotting import Palette, natural
+    from fewshot.report.html.runs import load_runs
+
+    names = ["b 10-way 10-shot", "b 5-way 10-shot", "b 5-way 5-shot", "a full-way 10-shot"]
+    assert sorted(names, key=natural) == [
+        "a full-way 10-shot", "b 5-way 5-shot", "b 5-way 10-shot", "b 10-way 10-shot",
+    ]  # fmt: skip
+    runs = load_runs([banking_run])
+    colour = Palette(["protonet", "logreg"])
+    [forest] = forest_figures(runs, colour)
+    legend = forest.figure.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "A better (A − B ≥ 0)", "B better", "p < 0.05", "not significant",
+    ]  # fmt: skip
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    per_class = per_class_figures(runs, colour)[0].figure
+    renderer = FigureCanvasAgg(per_class).get_renderer()
+    per_class.draw(renderer)
+    axes, legend = per_class.axes[0], per_class.axes[0].get_legend()
+    box, plot = legend.get_window_extent(renderer), axes.get_window_extent(renderer)
+    assert box.x0 >= plot.x1  # right of the plotting area
+    assert not (banking_run / ".fewshot-bench.lock").exists()
+
+
 def test_a_full_way_run_with_an_unlabelled_pool_is_a_setting_of_its_own():
     from fewshot.report.html.plotting import setting_name
 

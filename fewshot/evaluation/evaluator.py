@@ -123,6 +123,7 @@ class Evaluator:
         self.executor = executor
         self._data: dict[str, LabeledTexts] = {}
         self._embeddings: dict[str, np.ndarray] = {}
+        self._encoded: dict[str, np.ndarray] = {}  # which rows of each are encoded
         self._tasks: dict[Setting, Any] = {}
         self._prepared: PreparedRun | None = None
 
@@ -134,13 +135,34 @@ class Evaluator:
         return self._data[spec]
 
     def inputs(self, spec: str, input_kind: str) -> np.ndarray:
-        """What a learner of ``input_kind`` consumes, for every row of dataset ``spec``."""
+        """What a learner of ``input_kind`` consumes, for every row of dataset ``spec``. Where
+        ``prepare`` encoded only the rows a setting uses, the others are NaN: a learner given
+        one fails loudly rather than learning from zeros."""
         data = self.data(spec)
         if input_kind == "texts":
             return data.text_array
         if spec not in self._embeddings:
-            self._embeddings[spec] = self.encoder.encode(data.texts)
+            self._encode(spec, None)
         return self._embeddings[spec]
+
+    def _encode(self, spec: str, rows: np.ndarray | None) -> None:
+        """Encode ``rows`` of ``spec`` (None: all) that are not encoded yet."""
+        texts = self.data(spec).texts
+        if rows is None and spec not in self._embeddings:
+            self._embeddings[spec] = self.encoder.encode(texts)
+            self._encoded[spec] = np.ones(len(texts), dtype=bool)
+            return
+        rows = np.arange(len(texts)) if rows is None else np.asarray(rows)
+        if spec in self._embeddings:
+            rows = rows[~self._encoded[spec][rows]]
+        if not len(rows):
+            return
+        encoded = self.encoder.encode([texts[int(r)] for r in rows])
+        if spec not in self._embeddings:
+            self._embeddings[spec] = np.full((len(texts), encoded.shape[1]), np.nan, encoded.dtype)
+            self._encoded[spec] = np.zeros(len(texts), dtype=bool)
+        self._embeddings[spec][rows] = encoded
+        self._encoded[spec][rows] = True
 
     def data_fingerprints(self) -> dict[str, str]:
         """The content hash of every dataset loaded so far, by spec (see ``prepare``)."""
@@ -187,9 +209,10 @@ class Evaluator:
             setting.base_classes(self, f"learner {meta[0].display!r}")
         if any(learner.input_kind == "embeddings" for learner in configured):
             # Encoding can fail too (a broken model): better now than midway.
-            for setting in settings:
+            for setting, task in zip(settings, tasks, strict=True):
+                used = setting.rows_used(task)
                 for spec in setting.datasets(meta=bool(meta)):
-                    self.inputs(spec, "embeddings")
+                    self._encode(spec, used.get(spec))
         self._prepared = PreparedRun(settings, list(learners), tasks, configured)
         return self._prepared
 

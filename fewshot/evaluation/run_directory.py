@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from fewshot.errors import ConfigError
 from fewshot.evaluation.journal import JOURNAL, LOCK, busy_message, fingerprint
 from fewshot.util.files import (
+    HeldLock,
     check_outside_models,
     hold_lock,
     replace_directory,
@@ -121,7 +120,7 @@ class RunDirectory:
     out: Path
     path: Path
     replacing: bool = False
-    _lock: FileLock | None = field(default=None, repr=False)
+    _lock: HeldLock | None = field(default=None, repr=False)
 
     @staticmethod
     def check(out: str | Path, *, resume: bool, overwrite: bool) -> dict[str, Any] | None:

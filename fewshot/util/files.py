@@ -266,13 +266,53 @@ def replace_directory(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def hold_lock(path: Path, busy: str) -> FileLock:
+class HeldLock:
+    """An exclusive lock file, held: ``release()`` gives it back and removes the file, so a
+    finished run leaves no empty lock file behind.
+
+    Removing a lock file is safe only because taking one checks, once it is held, that the
+    file locked is still the one at the path: a process that opened it just before the holder
+    removed it would otherwise hold a lock on a file nobody else can see.
+    """
+
+    def __init__(self, path: Path, busy: str):
+        self.path, self._inode = Path(path), None
+        self._lock = FileLock(self.path, timeout=0, on_acquired=self._check_linked)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise ConfigError(busy) from None
+        except _Unlinked:
+            raise ConfigError(busy) from None
+
+    def _check_linked(self, fd: int) -> None:
+        held = os.fstat(fd)
+        try:
+            linked = os.stat(self.path)
+        except FileNotFoundError:
+            raise _Unlinked from None
+        if (linked.st_dev, linked.st_ino) != (held.st_dev, held.st_ino):
+            raise _Unlinked
+        self._inode = (held.st_dev, held.st_ino)
+
+    def release(self) -> None:
+        if self._inode is None:
+            return
+        with contextlib.suppress(OSError):  # only our own file: another may be there by now
+            linked = os.stat(self.path)
+            if (linked.st_dev, linked.st_ino) == self._inode:
+                self.path.unlink()
+        self._inode = None
+        self._lock.release()
+
+
+class _Unlinked(Exception):
+    """The file locked is no longer at its path (its holder removed it on release)."""
+
+
+def hold_lock(path: Path, busy: str) -> HeldLock:
     """Take the exclusive lock ``path`` at once, or say ``busy`` (a ConfigError) if another
-    process (or another holder in this one) has it. ``release()`` gives it back; so does the
-    process ending, however it ends. (filelock: flock on Unix, LockFileEx on Windows.)"""
-    lock = FileLock(path, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise ConfigError(busy) from None
-    return lock
+    process (or another holder in this one) has it. ``release()`` gives it back and removes
+    the file; the process ending gives it back too, however it ends. (filelock: flock on
+    Unix, LockFileEx on Windows.)"""
+    return HeldLock(path, busy)

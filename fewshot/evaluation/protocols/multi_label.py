@@ -130,6 +130,10 @@ class MultiLabelSetting(_MultiLabel):
             raise ConfigError(f"{self.train}: {exc}") from None
         return {"classes": classes, "Y": Y, "candidates": candidates, "train": train, "test": test}
 
+    def rows_used(self, task) -> dict[str, np.ndarray]:
+        supports = [self.support(task, index) for index in range(self.seeds)]
+        return {self.train: np.unique(np.concatenate(supports))}
+
     def support(self, task, index: int) -> np.ndarray:
         """The rows of ``train`` in seed ``index``'s support."""
         rng = np.random.default_rng([self.seed, index])

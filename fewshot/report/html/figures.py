@@ -13,6 +13,7 @@ from collections import defaultdict
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
 from fewshot.report.html.plotting import (
@@ -21,6 +22,7 @@ from fewshot.report.html.plotting import (
     Plot,
     by_setting,
     most_confused,
+    natural,
     panel_grid,
     ranked_bars,
     run_records,
@@ -39,7 +41,9 @@ def accuracy_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     if not panels:
         return []
     figure, axes = panel_grid(len(panels))
-    for ax, (title, lines) in zip(axes, sorted(panels.items()), strict=True):
+    for ax, (title, lines) in zip(
+        axes, sorted(panels.items(), key=lambda i: natural(i[0])), strict=True
+    ):
         for name, records in sorted(lines.items()):
             records = sorted(records, key=lambda r: r["shots"])
             ax.errorbar(
@@ -101,6 +105,16 @@ def forest_figures(runs: list[Run], colour: Palette) -> list[Plot]:
             markerfacecolor=None if significant else "white",
         )
     ax.axvline(0, color="black", linewidth=0.8)
+    ax.legend(
+        handles=[
+            Line2D([], [], color="tab:blue", marker="o", linestyle="", label="A better (A − B ≥ 0)"),
+            Line2D([], [], color="tab:red", marker="o", linestyle="", label="B better"),
+            Line2D([], [], color="grey", marker="o", linestyle="", label="p < 0.05"),
+            Line2D([], [], color="grey", marker="o", markerfacecolor="white", linestyle="",
+                   label="not significant"),
+        ],
+        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False,
+    )  # fmt: skip
     ax.set_yticks(range(len(rows)), [label for label, _ in reversed(rows)], fontsize=7)
     ax.set_xlabel("difference A − B (accuracy, or the comparison's metric) ± 95% CI")
     ax.grid(axis="x", alpha=0.3)
@@ -109,8 +123,8 @@ def forest_figures(runs: list[Run], colour: Palette) -> list[Plot]:
             "paired-comparisons",
             "Paired comparisons: forest plot",
             "Each row compares two learners on the same episodes or test examples (paired t-test "
-            "over episodes, exact McNemar test over examples). Filled markers: p < 0.05; hollow: "
-            "not significant. Right of the line: A is better.",
+            "over episodes, exact McNemar test over examples). Blue: A scored higher, red: B did; "
+            "filled markers: p < 0.05, hollow: not significant. Right of the line: A is better.",
             figure,
         )
     ]
@@ -272,7 +286,7 @@ def roc_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     if not panels:
         return []
     figure, axes = panel_grid(len(panels), width=3.6, height=3.4, columns=4)
-    for ax, (title, scorers) in zip(axes, sorted(panels, key=lambda p: p[0]), strict=True):
+    for ax, (title, scorers) in zip(axes, sorted(panels, key=lambda p: natural(p[0])), strict=True):
         for scorer, m in scorers.items():
             ax.plot(
                 m["roc"]["fpr"], m["roc"]["tpr"], label=f"{scorer} (AUROC {m['oos_auroc']:.3f})"
@@ -322,7 +336,9 @@ def cross_domain_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     if not panels:
         return []
     figure, axes = panel_grid(len(panels), width=4.6, height=4.2, columns=3)
-    for ax, (title, cells) in zip(axes, sorted(panels.items()), strict=True):
+    for ax, (title, cells) in zip(
+        axes, sorted(panels.items(), key=lambda i: natural(i[0])), strict=True
+    ):
         sources = sorted({s for s, _ in cells})
         targets = sorted({t for _, t in cells})
         grid = np.full((len(sources), len(targets)), np.nan)

@@ -12,7 +12,7 @@ import io
 from typing import Any
 
 from fewshot.evaluation.records import FIELDS
-from fewshot.report.html.plotting import Plot, ok, setting_name
+from fewshot.report.html.plotting import Plot, natural, ok, setting_name
 from fewshot.report.html.runs import Run
 
 #: Marks a file as a fewshot report, so that ``--out`` replaces only its own reports.
@@ -120,7 +120,7 @@ def results_table(runs: list[Run]) -> str:
     for run in runs:
         for r in run.records:
             rows.append((run, r))
-    rows.sort(key=lambda item: (setting_name(item[1]), -(item[1].get("accuracy") or -1)))
+    rows.sort(key=lambda item: (natural(setting_name(item[1])), -(item[1].get("accuracy") or -1)))
     lines = []
     for run, r in rows:
         status = r.get("status", "")

@@ -3,6 +3,7 @@ learner across all figures, grids of panels, ranked bars, and the names settings
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ class Plot:
     title: str
     caption: str
     figure: Figure
+
+
+def natural(text: str) -> list:
+    """A sort key that reads numbers as numbers: "5-shot" before "10-shot"."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def ok(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -108,7 +114,8 @@ def ranked_bars(
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    # Beside the bars, not over them: the lowest bars are the ones a reader came to see.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return figure
 
 
@@ -120,7 +127,7 @@ def by_setting(
     for _, name, r in run_records(runs):
         if keep(r):
             settings[setting_name(r)][name] = r
-    return dict(sorted(settings.items()))
+    return dict(sorted(settings.items(), key=lambda item: natural(item[0])))
 
 
 def most_confused(confusion: list[list], count: int = CONFUSED_CLASSES) -> list[str]:
