@@ -107,3 +107,22 @@ def test_device_validation():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
             check_device("cuda")
+
+
+def test_the_progress_line_says_the_encoder_is_loading_then_counts_texts(capsys):
+    """Loading a model takes seconds: the line says so from the start, then moves every few
+    hundred texts; it is shown where the command shows progress, and not elsewhere."""
+    from fewshot.util.progress import training_progress
+
+    texts = [f"text number {i}" for i in range(600)]
+    fresh = SentenceTransformerEncoder(default_model_path(), device="cpu", name="all-MiniLM-L6-v2")
+    CachedEncoder(fresh, None).encode(texts[:3])  # outside a command's progress: silent
+    assert capsys.readouterr().err == ""
+    fresh = SentenceTransformerEncoder(default_model_path(), device="cpu", name="all-MiniLM-L6-v2")
+    with training_progress("predicting"):
+        vectors = CachedEncoder(fresh, None).encode(texts)
+    err = capsys.readouterr().err
+    assert "loading the encoder all-MiniLM-L6-v2" in err
+    assert err.index("loading the encoder") < err.index("encoding")
+    assert "256/600" in err and "512/600" in err
+    np.testing.assert_allclose(vectors, fresh.encode(texts), atol=1e-5)

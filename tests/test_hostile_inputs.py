@@ -84,6 +84,9 @@ def files(tmp_path_factory, registry):
         "sheet.xlsx": write("sheet.xlsx", b"PK\x03\x04 not really a spreadsheet"),
         "fake.parquet": write("fake.parquet", b"PAR1 but not really"),
         "unclosed.csv": write("unclosed.csv", 'text,label\n"hi,x\n'),
+        "unclosed_mid.csv": write(
+            "unclosed_mid.csv", 'text,label\nok,a\n"hi,x\nthird,c\nfourth,d\n'
+        ),
         "header_only.csv": write("header_only.csv", "text,label\n"),
         "one_class.jsonl": write(
             "one_class.jsonl", "".join(f'{{"text": "t{i}", "label": "only"}}\n' for i in range(40))
@@ -294,7 +297,8 @@ CASES = [
     ("200,000-deep nested JSON", bench("--dataset", "{deep.jsonl}", *P), "deep.jsonl, line 1: JSON nested too deeply"),
     ("5000-digit integer label", bench("--dataset", "{digits.jsonl}", *P), "digits.jsonl, line 1: unreadable JSON"),
     ("a 2 MiB line", bench("--dataset", "{long_line.jsonl}", *P), "long_line.jsonl, line 1: longer than 1 MiB"),
-    ("CSV with an unclosed quote", bench("--dataset", "{unclosed.csv}", *P), "unclosed.csv, line 2: 1 field, but the header has 2"),
+    ("CSV with an unclosed quote in its middle", bench("--dataset", "{unclosed_mid.csv}", *P), "unclosed_mid.csv, line 3: a quoted field opened on this line runs to line 5 without its closing quote"),
+    ("CSV with an unclosed quote", bench("--dataset", "{unclosed.csv}", *P), "unclosed.csv, line 2: a quoted field opened on this line runs to the end of the file without its closing quote"),
     ("empty file", bench("--dataset", "{empty.jsonl}", *P), "empty.jsonl: the file has no examples"),
     ("CSV with a header only", bench("--dataset", "{header_only.csv}", *P), "header_only.csv: the file has no examples"),
     ("truncated .csv.gz", bench("--dataset", "{truncated.csv.gz}", *P), "truncated.csv.gz: cannot read the file after line"),

@@ -118,13 +118,15 @@ def test_greedy_support_is_minimal_including_and_a_pure_function_of_the_seed(reg
         greedy_support(Y, 1000, np.random.default_rng(0), names=data.classes)
 
 
-def test_thresholds_maximise_each_labels_f1_and_every_text_gets_a_label():
-    scores = np.array([[0.9, 0.2], [0.8, 0.1], [0.3, 0.7], [0.2, 0.6], [0.1, 0.05]])
-    Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 0]])
+def test_the_threshold_matches_the_supports_label_count_and_every_text_gets_a_label():
+    scores = np.array([[0.9, 0.8, 0.1], [0.7, 0.2, 0.1], [0.6, 0.5, 0.4], [0.3, 0.2, 0.1]])
+    Y = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])  # 1.25 labels a text
     thresholds = fit_thresholds(scores, Y)
-    assert 0.3 < thresholds[0] < 0.8 and 0.2 < thresholds[1] < 0.6
-    decided = decide(np.array([[0.05, 0.1], [0.95, 0.9]]), thresholds)
-    np.testing.assert_array_equal(decided, [[0, 1], [1, 1]])  # at least one; both when both pass
+    # at 0.8 the held-out texts get 2, 1, 1, 1 labels (at least one each): 1.25 on average
+    np.testing.assert_array_equal(thresholds, [0.8, 0.8, 0.8])
+    assert np.all(fit_thresholds(scores, np.eye(4, 3)) == 0.9)  # one label a text: the top one
+    decided = decide(np.array([[0.05, 0.1, 0.0], [0.95, 0.9, 0.1]]), thresholds)
+    np.testing.assert_array_equal(decided, [[0, 1, 0], [1, 1, 0]])  # at least one; both pass
 
 
 # -- learners and the evaluator -----------------------------------------------------------------
@@ -152,7 +154,10 @@ def test_full_way_multi_label_benchmark_on_goemotions(registry, encoder, small):
     for name, record in records.items():
         assert record["status"] == "ok", record
         # chance: micro-F1 about 0.05, LRAP about 0.13 (28 labels, 1.2 per text)
-        assert record["micro_f1"] > 0.12 and record["lrap"] > 0.18, (name, record)
+        assert record["micro_f1"] > 0.10 and record["lrap"] > 0.18, (name, record)
+        # about as many labels a text as the support's texts carry: some texts exactly right
+        # (per-label F1 thresholds gave 3-4 labels a text and an exact match near 0.01)
+        assert record["exact_match"] > 0.03, (name, record)
         assert set(record["label_f1"]) == set(
             registry.datasets.load(str(small / "train.jsonl")).classes
         )
@@ -181,7 +186,8 @@ def test_multi_label_episodes_draw_label_subsets(registry, encoder, small):
     evaluator = Evaluator(registry, encoder, progress=False)
     [result] = list(evaluator.run([setting], [LearnerSpec("protonet")]))
     [record] = [o.record for o in result.outcomes]
-    assert record["status"] == "ok" and record["ways"] == 5 and record["macro_f1"] > 0.3, record
+    assert record["status"] == "ok" and record["ways"] == 5, record
+    assert record["macro_f1"] > 0.22 and record["exact_match"] > 0.2, record
     task = evaluator.task(setting)
     labels, support, query = setting.episode(task, 2)
     texts = task["data"].text_array

@@ -99,7 +99,8 @@ def add_parsers(commands) -> None:
     adapt.add_argument(
         "--no-progress",
         action="store_true",
-        help="no progress line while the learner trains (shown only on a terminal)",
+        help="no progress lines while the encoder loads, texts are encoded and the learner "
+        "trains (shown only on a terminal)",
     )
     add_device_option(adapt)
     add_cache_options(adapt)

@@ -59,6 +59,12 @@ def add_parser(commands) -> None:
     )
     predict.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
     predict.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress line while the encoder loads and texts are encoded (shown only on a "
+        "terminal)",
+    )
+    predict.add_argument(
         "--backend",
         choices=BACKENDS,
         default="auto",
@@ -69,6 +75,16 @@ def add_parser(commands) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    import sys
+
+    from fewshot.util.progress import training_progress
+
+    # No training here: the line is the encoder's, while it loads and encodes (on a terminal).
+    with training_progress("predicting", enabled=not args.no_progress and sys.stderr.isatty()):
+        return _predict(args)
+
+
+def _predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fewshot.data.labels import normalize_label

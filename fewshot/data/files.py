@@ -315,16 +315,27 @@ def csv_rows(
         if header is None:
             return
         header = [h.strip() for h in header]
+        end = reader.line_num  # the line the previous row ended on
         for row in reader:
+            start, end = end + 1, reader.line_num
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
+                if any("\n" in cell for cell in row):
+                    # A quote never closed swallows the lines after it into one field.
+                    until = f"line {end}" if end > start else "the end of the file"
+                    raise DataError(
+                        f"a quoted field opened on this line runs to {until} without its "
+                        'closing quote; close it, or write a quote inside a quoted field as ""',
+                        path=source,
+                        line=start,
+                    )
                 raise DataError(
                     f"{counted(len(row), 'field')}, but the header has {len(header)} ({header[:10]})",
                     path=source,
-                    line=reader.line_num,
+                    line=end,
                 )
-            yield reader.line_num, dict(zip(header, row, strict=True))
+            yield end, dict(zip(header, row, strict=True))
     except csv.Error as exc:
         raise DataError(f"malformed CSV ({exc})", path=source, line=reader.line_num) from None
 

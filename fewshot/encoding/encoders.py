@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from fewshot.encoding.cache import EmbeddingCache
 from fewshot.errors import ConfigError, DataError
+from fewshot.util import progress
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
@@ -146,6 +147,10 @@ class SentenceTransformerEncoder:
             self._identity = f"st:{self.name}:{fingerprint}:{device_type}"
         return self._identity
 
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
     def load(self):
         if self._model is None:
             import transformers
@@ -241,7 +246,14 @@ class CachedEncoder:
 
     chunk_size = 2048  # vectors are committed chunk by chunk, so an interrupted run keeps its work
 
-    def __init__(self, encoder: Encoder, cache: EmbeddingCache | None, *, progress: bool = False):
+    #: Texts per call of the encoder while a progress line is shown, so that it moves.
+    progress_batch = 256
+
+    def __init__(
+        self, encoder: Encoder, cache: EmbeddingCache | None, *, progress: bool | None = None
+    ):
+        """``progress``: show a line while loading the model and encoding; None (the default)
+        shows it where the command shows progress (:func:`fewshot.util.progress.shown`)."""
         self.encoder = encoder
         self.cache = cache
         self.progress = progress
@@ -263,15 +275,30 @@ class CachedEncoder:
         vectors = self.cache.get_many(self.identity, unique) if self.cache is not None else {}
         self.reused += len(vectors)
         missing = [k for k in unique if k not in vectors]
+        shown = progress.shown() if self.progress is None else self.progress
+        # Loading a model takes seconds (torch, then the weights): say so from the start.
+        loading = bool(missing) and not getattr(self.encoder, "is_loaded", True)
+        name = getattr(self.encoder, "name", "")
         bar = tqdm(
             total=len(missing),
-            desc="encoding",
+            desc=f"loading the encoder {name}" if loading else "encoding",
             unit="text",
-            disable=not self.progress or not missing,
+            disable=not shown or not missing,
+            leave=self.progress is not None,  # a command's own lines follow it
         )
+        if loading:
+            self.encoder.load()
+            bar.set_description_str("encoding")
+        step = self.progress_batch if shown else self.chunk_size
         for start in range(0, len(missing), self.chunk_size):
             chunk = missing[start : start + self.chunk_size]
-            encoded = self.encoder.encode([texts[first[k]] for k in chunk])
+            parts = []
+            for offset in range(0, len(chunk), step):
+                parts.append(
+                    self.encoder.encode([texts[first[k]] for k in chunk[offset : offset + step]])
+                )
+                bar.update(len(parts[-1]))
+            encoded = np.concatenate(parts) if len(parts) > 1 else parts[0]
             if encoded.shape[0] != len(chunk) or not np.isfinite(encoded).all():
                 raise DataError(
                     f"encoder {self.identity} returned {encoded.shape[0]} vectors for {len(chunk)} "
@@ -282,7 +309,6 @@ class CachedEncoder:
                 self.cache.put_many(self.identity, fresh.items())
             vectors.update(fresh)
             self.encoded += len(chunk)
-            bar.update(len(chunk))
         bar.close()
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)

@@ -34,6 +34,12 @@ def finish() -> None:
         close()
 
 
+def shown() -> bool:
+    """Whether progress is shown here (inside :func:`training_progress`): what else takes long
+    in a command (loading and encoding) shows its own line then too."""
+    return _ADVANCE.get() is not None
+
+
 def expect(steps: int) -> None:
     """``steps`` more optimiser steps are planned (shown only inside :func:`training_progress`)."""
     add = _EXPECT.get()

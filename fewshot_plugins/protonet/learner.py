@@ -144,8 +144,9 @@ class PrototypicalLearner(Learner):
             raise ValueError("a meta-trained protonet does not fit label sets")
         Z = self._embed(X).astype(np.float64)
         Y = Y.astype(np.float64)
-        # texts carrying each label, and texts not carrying it (none: a zero prototype)
-        positive = (Y.T @ Z) / Y.sum(axis=0)[:, None]
+        # texts carrying each label, and texts not carrying it (none: a zero prototype; a
+        # calibration fold can lack every text of a rare label)
+        positive = (Y.T @ Z) / np.maximum(Y.sum(axis=0), 1)[:, None]
         negative = ((1 - Y).T @ Z) / np.maximum((1 - Y).sum(axis=0), 1)[:, None]
         if self.metric == "cosine":
             positive, negative = l2_normalize(positive), l2_normalize(negative)
