@@ -141,7 +141,7 @@ class Learner(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each input; for a multi-label fit, a 0/1 matrix of the
-        labels each input gets (per-label thresholds, at least one label each)."""
+        labels each input gets (those at or above their thresholds, at least one each)."""
         proba = self.predict_proba(X)  # raises NotFittedError first, before classes_ is read
         if getattr(self, "multi_label_", False):
             from fewshot.learners.multi_label import decide

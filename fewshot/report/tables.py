@@ -157,7 +157,7 @@ def out_of_scope_table(records: Sequence[dict[str, Any]]) -> Table:
 
 def multi_label_table(records: Sequence[dict[str, Any]]) -> Table:
     """The multi-label metrics of every multi-label record."""
-    table = Table(title="multi-label (per-label thresholds from the support)")
+    table = Table(title="multi-label (thresholds from the support)")
     columns = MULTI_LABEL_METRICS
     for column in ("dataset", "setting", "learner", "support", *columns):
         table.add_column(
