@@ -199,3 +199,23 @@ def test_csv_cells_that_would_run_as_formulas_open_as_text(model, tmp_path):
     assert [(row["id"], row["text"]) for row in written] == [
         (row["id"], row["text"]) for row in rows
     ]
+
+
+def test_a_run_that_loaded_torch_says_the_onnx_bundle_would_spare_it(model, tmp_path):
+    import uuid
+
+    texts = tmp_path / "new.txt"
+    texts.write_text(f"a text no cache has seen {uuid.uuid4().hex}\n")
+    first = predict(str(model), str(texts), "--out", str(tmp_path / "a.jsonl"))
+    assert first.returncode == 0, first.stderr
+    note = first.stderr.splitlines()[-1]
+    assert note.startswith("note: loading torch and the encoder took ")
+    assert f"`fewshot export {model}` adds an ONNX bundle, which predicts without torch" in note
+    # The same text again comes from the embedding cache: nothing was loaded, nothing to say.
+    again = predict(str(model), str(texts), "--out", str(tmp_path / "b.jsonl"))
+    assert again.returncode == 0 and "note:" not in again.stderr
+    texts.write_text(f"another new text {uuid.uuid4().hex}\n")
+    chosen = predict(
+        str(model), str(texts), "--backend", "torch", "--out", str(tmp_path / "c.jsonl")
+    )
+    assert chosen.returncode == 0 and "note:" not in chosen.stderr

@@ -159,7 +159,24 @@ def _predict(args: argparse.Namespace) -> int:
         what = "exact match" if multi_label else "accuracy"
         message += f"; {what} on the labelled inputs: {correct / total:.4f}"
     err.print(message, highlight=False)
+    _suggest_onnx(args, model)
     return 0
+
+
+def _suggest_onnx(args: argparse.Namespace, model) -> None:
+    """Where this run loaded torch and the encoder, which the model's ONNX bundle would have
+    spared (a cold start of 5-7 s against 0.4 s on 2 cores, docs/explanation/benchmarks.md),
+    say so; not where the backend was chosen (``--backend torch``)."""
+    encoder = getattr(getattr(model, "_encoder_object", None), "encoder", None)
+    seconds = getattr(encoder, "load_seconds", None)
+    if args.backend != "auto" or seconds is None:
+        return
+    err.print(
+        f"note: loading torch and the encoder took {seconds:.1f} s; `fewshot export "
+        f"{args.model}` adds an ONNX bundle, which predicts without torch (it starts in under "
+        "a second on 2 CPU cores)",
+        highlight=False,
+    )
 
 
 def _gold_label_set(value) -> tuple[str, ...] | None:

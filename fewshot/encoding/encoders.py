@@ -136,6 +136,7 @@ class SentenceTransformerEncoder:
             )
         self._identity: str | None = None
         self._model = None
+        self.load_seconds: float | None = None
         #: Remembers the model's fingerprint between runs (set by ``CachedEncoder``).
         self.memo = None
 
@@ -153,27 +154,36 @@ class SentenceTransformerEncoder:
 
     def load(self):
         if self._model is None:
-            import transformers
-            from sentence_transformers import SentenceTransformer
+            import time
 
-            from fewshot.encoding.model_loading import check_modules
-
-            if (self.model / "modules.json").exists():
-                check_modules(self.model)  # names only sentence-transformers' own classes
-            transformers.utils.logging.disable_progress_bar()  # one bar per run is ours to show
-            try:
-                self._model = SentenceTransformer(
-                    str(self.model),
-                    device=self.device,
-                    local_files_only=True,
-                    trust_remote_code=False,
-                )
-            except Exception as exc:  # whatever a broken model directory makes its loader raise
-                raise ConfigError(
-                    f"{self.model}: cannot load it as a sentence-transformers model "
-                    f"({type(exc).__name__}: {exc})"
-                ) from exc
+            start = time.perf_counter()
+            self._load()
+            # importing torch and the libraries above it, then the weights: what a command
+            # may tell its user that the ONNX bundle saves
+            self.load_seconds = time.perf_counter() - start
         return self._model
+
+    def _load(self) -> None:
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        from fewshot.encoding.model_loading import check_modules
+
+        if (self.model / "modules.json").exists():
+            check_modules(self.model)  # names only sentence-transformers' own classes
+        transformers.utils.logging.disable_progress_bar()  # one bar per run is ours to show
+        try:
+            self._model = SentenceTransformer(
+                str(self.model),
+                device=self.device,
+                local_files_only=True,
+                trust_remote_code=False,
+            )
+        except Exception as exc:  # whatever a broken model directory makes its loader raise
+            raise ConfigError(
+                f"{self.model}: cannot load it as a sentence-transformers model "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self.load().encode(
