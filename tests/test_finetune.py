@@ -304,7 +304,9 @@ def test_adapt_shows_its_training_steps_on_a_terminal(finetune, tmp_path):
     # closing message, not glued to it.
     assert "training: 100%" in shown and "3/3" in shown and "saved finetune" in shown
     assert "]saved" not in shown and "steps/s]" not in shown.split("saved finetune")[0][-80:]
+    # The seconds of loading before the first step say what they are.
+    assert shown.index("loading the encoder all-MiniLM-L6-v2...") < shown.index("training:")
     quiet = adapt(*learner, "--no-progress")
-    assert "training:" not in quiet and "saved finetune" in quiet
+    assert "training:" not in quiet and "loading" not in quiet and "saved finetune" in quiet
     frozen = adapt("--learner", "logreg")  # nothing trains step by step: no line at all
     assert "training:" not in frozen and "saved logreg" in frozen

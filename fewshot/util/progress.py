@@ -24,6 +24,7 @@ _EXPECT: ContextVar[Callable[[int], None] | None] = ContextVar(
 
 
 _FINISH: ContextVar[Callable[[], None] | None] = ContextVar("fewshot_training_finish", default=None)
+_FILE: ContextVar[IO[str] | None] = ContextVar("fewshot_progress_file", default=None)
 
 
 def finish() -> None:
@@ -38,6 +39,22 @@ def shown() -> bool:
     """Whether progress is shown here (inside :func:`training_progress`): what else takes long
     in a command (loading and encoding) shows its own line then too."""
     return _ADVANCE.get() is not None
+
+
+@contextmanager
+def waiting(text: str) -> Iterator[None]:
+    """A line saying what is happening (``text``: "loading the encoder") while a block that has
+    no steps to count runs; shown only inside :func:`training_progress`, gone when it ends."""
+    if not shown():
+        yield
+        return
+    from tqdm import tqdm
+
+    line = tqdm(total=None, desc=text, bar_format="{desc}...", leave=False, file=_FILE.get())
+    try:
+        yield
+    finally:
+        line.close()
 
 
 def expect(steps: int) -> None:
@@ -95,11 +112,12 @@ def training_progress(
         bars.clear()
         planned[0] = 0
 
-    tokens = _ADVANCE.set(advance), _EXPECT.set(add), _FINISH.set(close)
+    tokens = _ADVANCE.set(advance), _EXPECT.set(add), _FINISH.set(close), _FILE.set(file)
     try:
         yield
     finally:
         _ADVANCE.reset(tokens[0])
         _EXPECT.reset(tokens[1])
         _FINISH.reset(tokens[2])
+        _FILE.reset(tokens[3])
         close()

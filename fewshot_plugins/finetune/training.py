@@ -58,7 +58,10 @@ def tune(
 
     with torch_seeded(learner.random_state):  # initialisation and dropout
         if start is None:
-            model = load_sentence_transformer(resolve_model_path(learner.encoder), learner.device)
+            with progress.waiting(f"loading the encoder {learner.encoder}"):
+                model = load_sentence_transformer(
+                    resolve_model_path(learner.encoder), learner.device
+                )
             freeze_bottom_layers(model, learner.freeze_layers)
         else:
             model = start
