@@ -1,5 +1,5 @@
 """``fewshot adapt`` on multi-label training data (texts with label lists): the learner's
-per-label thresholds from the training texts, and micro-F1, macro-F1 and exact match with
+decision threshold from the training texts, and micro-F1, macro-F1 and exact match with
 ``--test``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fewshot.util import progress
 
 
 def adapt_label_sets(args, classifier, learner, spec, train, columns, registry) -> int:
-    """adapt on multi-label data: per-label thresholds from the training texts."""
+    """adapt on multi-label data: the decision threshold from the training texts."""
     import numpy as np
 
     from fewshot.data.labels import indicator

@@ -84,13 +84,12 @@ def fit_thresholds(held_out: np.ndarray, Y: np.ndarray) -> np.ndarray:
     held_out = np.asarray(held_out, dtype=np.float64)
     Y = np.asarray(Y, dtype=bool)
     target = float(Y.sum(axis=1).mean())
-    ranked = -np.sort(-held_out, axis=1)  # each text's scores, largest first
     candidates = np.unique(held_out[np.isfinite(held_out)])[::-1]  # largest first
     if not len(candidates):
         return np.full(Y.shape[1], 0.5)
 
     def mean_count(threshold: float) -> float:
-        return float(np.maximum((ranked >= threshold).sum(axis=1), 1).mean())
+        return float(np.maximum((held_out >= threshold).sum(axis=1), 1).mean())
 
     # The mean count only rises as the threshold falls: bisect for the first candidate whose
     # count reaches the target, then keep it or the one before, whichever is closer.
