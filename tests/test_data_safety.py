@@ -22,7 +22,7 @@ import pytest
 from fewshot.encoding.cache import EmbeddingCache
 from fewshot.errors import ConfigError
 from fewshot.evaluation.evaluator import EpisodeSetting, Evaluator, LearnerSpec
-from fewshot.evaluation.journal import JOURNAL
+from fewshot.evaluation.journal import JOURNAL, LOCK
 from fewshot.util.files import write_atomic
 from tests.conftest import run_fewshot
 
@@ -95,6 +95,10 @@ def test_an_interrupted_overwrite_leaves_the_earlier_run_as_it_was(tmp_path, how
     process.send_signal(how)
     _, stderr = process.communicate(timeout=60)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    if how == signal.SIGKILL:
+        # A killed process cannot remove its lock file (the system releases the lock itself,
+        # and the next run takes it): an empty file, fewshot's own, and nothing else.
+        assert after.pop(LOCK, b"") == b""
     assert after == before  # the earlier run, byte for byte: no mixture
     if how == signal.SIGINT:  # Ctrl-C: told, and the half-built replacement is gone
         assert process.returncode == 130 and "the earlier run there is unchanged" in stderr

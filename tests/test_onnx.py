@@ -268,6 +268,11 @@ def test_rejection_and_multi_label_models_through_onnx(tmp_path):
     whole = np.array([r["in_scope_score"] for r in reference])
     assert np.abs(alone - whole).max() < 0.05 * np.abs(whole).max()
     assert sum(r["label"] == "oos" for r in onnx_rows) / len(onnx_rows) > 0.6
+    # the readable fields too, from the same stored rule, without scikit-learn or scipy
+    chance = np.array([r["in_scope_probability"] for r in onnx_rows])
+    assert ((chance >= 0) & (chance <= 1)).all()
+    np.testing.assert_allclose(chance, [r["in_scope_probability"] for r in reference], atol=0.05)
+    assert [r["closest_label"] for r in onnx_rows] == [r["closest_label"] for r in reference]
 
     train = tmp_path / "train.jsonl"
     train.write_text("".join(
