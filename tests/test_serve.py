@@ -161,3 +161,61 @@ def test_sigterm_stops_it_cleanly(server):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert "Traceback" not in process.stderr.read()
+
+
+def test_only_loopback_goes_without_an_access_token(monkeypatch):
+    from fewshot.deploy.serve import access_token, is_loopback
+    from fewshot.errors import ConfigError
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
+    assert access_token("127.0.0.1", {}) is None
+    made = access_token("0.0.0.0", {})
+    assert made and len(made) >= 32 and made != access_token("0.0.0.0", {})
+    given = "a-token-long-enough-1234"
+    assert access_token("127.0.0.1", {"FEWSHOT_SERVE_TOKEN": given}) == given
+    with pytest.raises(ConfigError, match="FEWSHOT_SERVE_TOKEN must be at least 16 characters"):
+        access_token("0.0.0.0", {"FEWSHOT_SERVE_TOKEN": "short"})
+
+
+def test_a_server_with_a_token_refuses_requests_without_it(model):
+    """On loopback here (tests bind nothing else), with the token given as a non-loopback
+    server would need it: every request without it is refused, before its body is read."""
+    import httpx
+
+    token = "test-token-0123456789abcdef"
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fewshot", "serve", str(model), "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, FEWSHOT_SERVE_TOKEN=token),
+    )  # fmt: skip
+    url, good = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", headers=good).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert process.poll() is None, process.stderr.read()
+        body = {"texts": ["I lost my card"]}
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-0123456789"},
+            {"Authorization": token},
+        ):
+            for answer in (httpx.get(f"{url}/labels", headers=headers),
+                           httpx.post(f"{url}/predict", json=body, headers=headers)):  # fmt: skip
+                assert answer.status_code == 401, answer.text
+                assert "Authorization: Bearer TOKEN" in answer.json()["detail"]
+                assert answer.headers["www-authenticate"] == "Bearer"
+        answer = httpx.post(f"{url}/predict", json=body, headers=good)
+        assert answer.status_code == 200 and answer.json()["predictions"][0]["label"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    stderr = process.stderr.read()
+    assert "every request needs the header 'Authorization: Bearer TOKEN'" in stderr
+    assert "the one in FEWSHOT_SERVE_TOKEN" in stderr and token not in stderr

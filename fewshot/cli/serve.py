@@ -19,7 +19,10 @@ def add_parser(commands) -> None:
     )
     serve.add_argument("model", metavar="MODEL_DIR")
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1); any other address needs an access token "
+        "on every request: a random one is printed, or set FEWSHOT_SERVE_TOKEN",
     )
     serve.add_argument(
         "--port", type=checked(int, Integer(min=0, max=65535)), default=8000, help="default 8000"

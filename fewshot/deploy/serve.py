@@ -9,6 +9,10 @@ empty or too long texts (422), too many texts (413), a body over the size limit 
 model predicts one request at a time (a lock: the learner and the embedding cache are not
 made for threads); uvicorn stops cleanly on SIGTERM, finishing the requests in flight.
 
+It listens on 127.0.0.1 unless told otherwise (``--host``); on any other address every request
+must carry ``Authorization: Bearer TOKEN`` (401 otherwise), with a random token printed at start
+or the one in ``FEWSHOT_SERVE_TOKEN`` (which a loopback server then requires too).
+
 Needs ``pip install 'fewshot[serve]'`` (and ``fewshot[onnx]`` to serve an exported model without
 torch).
 """
@@ -16,6 +20,7 @@ torch).
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations as
 # objects, and the request model is defined inside create_app (it carries the limits).
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -46,8 +51,41 @@ class Limits:
     max_body_bytes: int = 1_000_000
 
 
-def create_app(model, *, name: str, limits: Limits = Limits()):
-    """The ASGI application serving ``model`` (what ``fewshot.deploy.predictor.load_predictor`` gives)."""
+#: The variable that gives ``fewshot serve`` its access token (rather than a flag: a command
+#: line is visible to every user of the machine in ``ps``).
+TOKEN_VARIABLE = "FEWSHOT_SERVE_TOKEN"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any address
+
+
+def access_token(host: str, environ=None) -> str | None:
+    """The token every request must carry: ``FEWSHOT_SERVE_TOKEN`` where it is set, else a new
+    random one for an address other machines can reach, else None (loopback: no token)."""
+    import secrets
+
+    given = (os.environ if environ is None else environ).get(TOKEN_VARIABLE)
+    if given is not None:
+        if len(given) < 16:
+            raise ConfigError(f"{TOKEN_VARIABLE} must be at least 16 characters long")
+        return given
+    return None if is_loopback(host) else secrets.token_urlsafe(24)
+
+
+def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None = None):
+    """The ASGI application serving ``model`` (what ``fewshot.deploy.predictor.load_predictor``
+    gives); with ``token``, every request must carry ``Authorization: Bearer TOKEN``."""
+    import secrets
+
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field, field_validator
@@ -83,6 +121,15 @@ def create_app(model, *, name: str, limits: Limits = Limits()):
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
+        if token is not None:  # before anything else is read, the body included
+            given = request.headers.get("authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return JSONResponse(
+                    {"detail": "this server needs its access token: send the header "
+                               "'Authorization: Bearer TOKEN' (fewshot serve printed it)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
         length = request.headers.get("content-length")
         if request.method == "POST":
             if length is None:
@@ -139,8 +186,19 @@ def serve(
 
     from fewshot.deploy.predictor import load_predictor
 
+    token = access_token(host)
     model = load_predictor(directory, cache=False, backend=backend)
-    app = create_app(model, name=str(directory), limits=limits)
+    app = create_app(model, name=str(directory), limits=limits, token=token)
+    if token is not None:
+        import sys
+
+        where = f"the one in {TOKEN_VARIABLE}" if TOKEN_VARIABLE in os.environ else token
+        print(
+            f"fewshot serve: every request needs the header 'Authorization: Bearer TOKEN'; "
+            f"token: {where}",
+            file=sys.stderr,
+            flush=True,
+        )
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10
     )
