@@ -288,11 +288,10 @@ def _test_measures(args, classifier, test) -> dict:
 
     predicted = classifier.predict(list(test.texts)).astype(str)
     gold = test.label_array.astype(str)
-    known = {str(c) for c in classifier.classes_}
+    trained = np.isin(gold, classifier.classes_.astype(str))
     rejection = classifier.rejection_
-    oos = gold == rejection.oos_label if rejection is not None else np.zeros(len(gold), bool)
-    oos &= ~np.isin(gold, list(known))
-    unseen = ~np.isin(gold, list(known)) & ~oos
+    oos = ~trained & (gold == rejection.oos_label if rejection is not None else False)
+    unseen = ~trained & ~oos
     if unseen.any():
         names = sorted(set(gold[unseen]))
         shown = ", ".join(repr(str(n)) for n in names[:5]) + (" ..." if len(names) > 5 else "")
@@ -313,11 +312,10 @@ def _test_measures(args, classifier, test) -> dict:
         "unseen_label_examples": int(unseen.sum()),
     }
     if oos.any():
-        known_rows = ~oos & ~unseen
         rejected = int(np.sum(predicted[oos] == rejection.oos_label))
         measures.update(
-            in_scope_accuracy=round(float(np.mean(predicted[known_rows] == gold[known_rows])), 4)
-            if known_rows.any()
+            in_scope_accuracy=round(float(np.mean(predicted[trained] == gold[trained])), 4)
+            if trained.any()
             else None,
             oos_examples=int(oos.sum()),
             oos_rejected=rejected,

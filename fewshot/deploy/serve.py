@@ -120,7 +120,7 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
     )
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next):
+    async def check_request(request: Request, call_next):
         if token is not None:  # before anything else is read, the body included
             given = request.headers.get("authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):

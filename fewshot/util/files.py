@@ -280,9 +280,7 @@ class HeldLock:
         self._lock = FileLock(self.path, timeout=0, on_acquired=self._check_linked)
         try:
             self._lock.acquire()
-        except Timeout:
-            raise ConfigError(busy) from None
-        except _Unlinked:
+        except (Timeout, _Unlinked):  # held by another, or released and removed just now
             raise ConfigError(busy) from None
 
     def _check_linked(self, fd: int) -> None:
