@@ -34,7 +34,7 @@ _EXPORTS = {
     "NotFittedError": "fewshot.learners.base",
     "OnnxClassifier": "fewshot.deploy.onnx_model",
     "PluginError": "fewshot.errors",
-    "load": "fewshot.models.classifier",
+    "load": "fewshot.deploy.predictor",
     "load_predictor": "fewshot.deploy.predictor",
     "read_labeled_file": "fewshot.data.files",
 }

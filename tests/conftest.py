@@ -65,6 +65,7 @@ EXTRAS = {
     "serve": _module_missing("fastapi", "serve"),
     "browser": _browser_missing,
     "docs": _module_missing("mkdocs", "docs"),
+    "distill": _module_missing("model2vec", "distill"),
 }
 
 

@@ -1,5 +1,5 @@
 """The ``fewshot`` command line: one module per command (``bench``, ``model`` for adapt,
-``predict``, ``export``, ``serve``, ``report``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
+``predict``, ``export``, ``distill``, ``serve``, ``report``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
 line on stderr and exit status 2; ``--debug`` shows the traceback."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 
-from fewshot.cli import bench, export, info, model, predict, report, serve
+from fewshot.cli import bench, distill, export, info, model, predict, report, serve
 from fewshot.cli.common import Parser, err, interrupt_status, sigterm_as_interrupt
 from fewshot.errors import FewshotError
 
@@ -30,6 +30,7 @@ def build_parser() -> Parser:
     model.add_parsers(commands)
     predict.add_parser(commands)
     export.add_parser(commands)
+    distill.add_parser(commands)
     serve.add_parser(commands)
     report.add_parser(commands)
     info.add_parsers(commands)
@@ -40,6 +41,12 @@ def _describe_os_error(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
 
+
+#: What the full install has and the runtime one (fewshot-runtime, docs/how-to/runtime.md)
+#: leaves out: a command that needs one of them says so in one line.
+TRAINING_STACK = frozenset(
+    {"torch", "sentence_transformers", "transformers", "sklearn", "scipy", "huggingface_hub"}
+)
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,6 +80,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         err.print(f"fewshot: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        return 2
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if args.debug or missing not in TRAINING_STACK:
+            raise
+        err.print(
+            f"fewshot: error: fewshot {args.command} needs {missing}, which this install leaves "
+            "out (fewshot-runtime predicts and serves ONNX bundles and static students): "
+            "pip install fewshot",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         return 2
     except BrokenPipeError:  # `fewshot learners | head`: the reader has seen enough
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -144,3 +144,9 @@ def bundled_datasets() -> list[DatasetInfo]:
             'Demszky et al. 2020, "GoEmotions: A Dataset of Fine-Grained Emotions"',
         ),
     ]
+
+
+def bundled_catalog() -> DatasetCatalog:
+    """A catalog of the bundled datasets alone (the plugin registry's holds these and the
+    plugins' own)."""
+    return DatasetCatalog({info.name: info for info in bundled_datasets()})

@@ -203,33 +203,41 @@ def parity(model: Path, texts: list[str], variants: list[str], torch_model=None)
     return results
 
 
-def parity_texts(directory: Path, config: dict[str, Any], extra: list[str]) -> list[str]:
-    """The model's training texts, where its recorded training data still loads and is the same
-    data, plus the texts of ``extra`` (dataset specs or files)."""
+def recorded_training_texts(config: dict[str, Any]) -> list[str]:
+    """A model's training texts, where its recorded training data still loads and is the same
+    data (else none: moved or changed since)."""
     from fewshot.data.catalogue import Columns
-    from fewshot.deploy.predictions import input_rows, text_of
     from fewshot.models.saving import data_fingerprint
     from fewshot.plugins.registry import load_registry
 
-    registry = load_registry()
-    texts: list[str] = []
     training = config.get("training_data") or {}
     spec = training.get("data")
-    if isinstance(spec, str):
-        try:
-            # The columns it was read with (a user's CSV with a "body" column); models
-            # adapted before fewshot recorded them were read with the default ones.
-            data = registry.datasets.load(spec, Columns(**training.get("columns", {})))
-            if data_fingerprint(data) == training.get("fingerprint"):
-                texts += list(data.texts)
-        except Exception:  # moved or changed since: the user's --texts must do
-            pass
+    if not isinstance(spec, str):
+        return []
+    try:
+        # The columns it was read with (a user's CSV with a "body" column); models adapted
+        # before fewshot recorded them were read with the default ones.
+        data = load_registry().datasets.load(spec, Columns(**training.get("columns", {})))
+    except Exception:  # moved or changed since: other texts must do
+        return []
+    return list(data.texts) if data_fingerprint(data) == training.get("fingerprint") else []
+
+
+def parity_texts(directory: Path, config: dict[str, Any], extra: list[str]) -> list[str]:
+    """The model's training texts (:func:`recorded_training_texts`) plus the texts of
+    ``extra`` (dataset specs or files)."""
+    from fewshot.deploy.predictions import input_rows, text_of
+    from fewshot.plugins.registry import load_registry
+
+    registry = load_registry()
+    texts = recorded_training_texts(config)
     for source in extra:
         texts += [
             text_of(where, row, "text")
             for where, row in input_rows(source, text_column="text", registry=registry)
         ]
     if not texts:
+        spec = (config.get("training_data") or {}).get("data")
         raise ConfigError(
             f"{directory}: its training data ({spec!r}) is not here to check the export against; "
             "give texts with --texts DATA"

@@ -114,15 +114,18 @@ class _BundleView:
         return self.head.inputs(embeddings)
 
 
-def head_entry(head: LinearHead, thresholds) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The ``head`` entry of a bundle's configuration and the arrays of its file."""
+def head_entry(
+    head: LinearHead, thresholds, *, folder: str = "onnx"
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The ``head`` entry of a bundle's configuration and the arrays of its file (in
+    ``folder``: the ONNX bundle's, or a static student's)."""
     arrays = {
         "weights": np.ascontiguousarray(head.weights),
         "bias": np.ascontiguousarray(head.bias),
     }
     if thresholds is not None:
         arrays["thresholds"] = np.ascontiguousarray(np.asarray(thresholds, dtype=np.float64))
-    entry = {"file": f"onnx/{HEAD}", "activation": head.activation, "normalize": head.normalize}
+    entry = {"file": f"{folder}/{HEAD}", "activation": head.activation, "normalize": head.normalize}
     return entry, arrays
 
 
@@ -140,21 +143,30 @@ def bundle_can_reject(config: dict[str, Any]) -> bool:
 def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) -> OnnxClassifier:
     """The bundle of a model whose ``config`` (read and verified) has a head entry, and whose
     rule, if any, ``bundle_can_reject``."""
-    from fewshot.encoding.onnx_encoder import BUNDLE_DIR
-    from fewshot.models.directory import CONFIG, ModelError, listed_path, load_arrays, onnx_encoder
+    from fewshot.models.directory import onnx_encoder
 
-    entry = config["onnx"]["head"]
+    encoder = onnx_encoder(directory, config, variant)
+    return bundle_classifier(directory, config, "onnx", encoder)
+
+
+def bundle_classifier(directory: Path, config: dict[str, Any], folder: str, encoder):
+    """A classifier of ``encoder`` (an ONNX or a static one) and the head that the ``folder``
+    entry of ``config`` (``onnx`` or ``static``: the folder and its ``fewshot.json`` entry
+    share the name) names, with the model's thresholds and out-of-scope rule."""
+    from fewshot.models.directory import CONFIG, ModelError, listed_path, load_arrays
+
     try:
+        entry = config[folder]["head"]
         name, activation, normalize = entry["file"], entry["activation"], entry["normalize"]
     except (KeyError, TypeError):
-        raise ModelError(f"{directory / CONFIG}: its ONNX head entry is damaged") from None
+        raise ModelError(f"{directory / CONFIG}: its {folder} head entry is damaged") from None
     if (
         name not in config["files"]
-        or not str(name).startswith(f"{BUNDLE_DIR}/")  # the files load_predictor checksums
+        or not str(name).startswith(f"{folder}/")  # the files load_predictor checksums
         or activation not in ACTIVATIONS
         or not isinstance(normalize, bool)
     ):
-        raise ModelError(f"{directory / CONFIG}: its ONNX head entry is damaged")
+        raise ModelError(f"{directory / CONFIG}: its {folder} head entry is damaged")
     path = listed_path(directory, name)
     arrays, _ = load_arrays(directory, config, name)  # the checked bytes; finite values only
     try:
@@ -162,7 +174,6 @@ def load_onnx_classifier(directory: Path, config: dict[str, Any], variant: str) 
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: unreadable ({exc})") from None
     thresholds = arrays.get("thresholds")
-    encoder = onnx_encoder(directory, config, variant)
     rejection = _rejection(directory, config) if config.get("reject") is not None else None
     labels = len(config["labels"])
     if head.weights.shape != (labels, encoder.dimension) or (

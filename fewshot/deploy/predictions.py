@@ -116,11 +116,8 @@ def input_rows(
         return
     path = Path(source)
     if not path.exists():
-        if registry is None:
-            from fewshot.plugins.registry import load_registry
-
-            registry = load_registry()
-        data = registry.datasets.load(source)
+        catalog = registry.datasets if registry is not None else _catalog(source)
+        data = catalog.load(source)
         for i, (text, label) in enumerate(zip(data.texts, data.labels, strict=True)):
             yield f"{source}, row {i + 1}", {text_column: text, "label": label}
         return
@@ -136,6 +133,20 @@ def input_rows(
     else:
         for number, row in _rows(path, expected=".txt, .jsonl, .csv, .tsv or .parquet"):
             yield f"{path}, line {number}", row
+
+
+def _catalog(source: str):
+    """Where ``NAME:SPLIT`` is found: the bundled datasets need no plugins loaded (and so
+    neither scikit-learn nor torch, which learners import: a runtime install predicts on them
+    too); other names are the plugins'."""
+    from fewshot.data.catalogue import bundled_catalog
+
+    bundled = bundled_catalog()
+    if source.partition(":")[0] in bundled.datasets:
+        return bundled
+    from fewshot.plugins.registry import load_registry
+
+    return load_registry().datasets
 
 
 def text_of(where: str, row: dict[str, Any], text_column: str) -> str:

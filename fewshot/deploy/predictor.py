@@ -6,14 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from fewshot.deploy.onnx_model import bundle_can_reject, load_onnx_classifier
+from fewshot.deploy.static_model import is_static, load_static_classifier
 from fewshot.encoding.onnx_encoder import choose_variant
+from fewshot.errors import ConfigError
 from fewshot.models.directory import read_config, verify
 
 
 def load_predictor(
     directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"
 ):
-    """What predicting with a model directory needs, and no more: its ONNX bundle alone
+    """What predicting with a model directory needs, and no more: a static student's token
+    vectors and head (:mod:`fewshot.deploy.static_model`: numpy alone); its ONNX bundle alone
     (:class:`~fewshot.deploy.onnx_model.OnnxClassifier`: no torch, scikit-learn or learner code, and
     only the files it reads are checksummed) where ``backend`` picks ONNX, the bundle has a head
     and an out-of-scope rule, if any, uses a built-in scorer; else the whole classifier
@@ -40,6 +43,14 @@ def load_predictor(
     """
     directory = Path(directory)
     config = read_config(directory)
+    if is_static(config):
+        if device not in (None, "cpu") or backend not in ("auto", "static"):
+            raise ConfigError(
+                f"{directory}: a static student runs on the CPU with numpy alone; leave out "
+                "--device and --backend (or give --backend auto)"
+            )
+        verify(directory, config, only=())  # each file is hashed as it is read
+        return load_static_classifier(directory, config)
     bundle = config.get("onnx")
     lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
     variant = choose_variant(config, backend, directory) if lean else None
@@ -53,3 +64,17 @@ def load_predictor(
     # in the state) is hashed on the bytes that are used, as it is read.
     verify(directory, config, only=())
     return load_onnx_classifier(directory, config, variant)
+
+
+def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):
+    """Load a model directory: ``fewshot.load``. A model from ``fewshot adapt`` (or
+    ``FewShotClassifier.save``) as a fitted :class:`~fewshot.models.classifier.FewShotClassifier`
+    (see :func:`fewshot.models.classifier.load` for the parameters), a static student from
+    ``fewshot distill`` as its torch-free classifier (:mod:`fewshot.deploy.static_model`); both
+    answer ``predict``, ``predict_proba``, ``predict_with_scores`` and ``labels`` alike."""
+    directory = Path(directory)
+    if is_static(read_config(directory)):
+        return load_predictor(directory, device=device, cache=cache, backend=backend)
+    from fewshot.models.classifier import load as load_classifier
+
+    return load_classifier(directory, device=device, cache=cache, backend=backend)

@@ -71,6 +71,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def config_header() -> dict[str, Any]:
+    """The keys that open every ``fewshot.json``: what format it is, and which fewshot wrote it."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fewshot_version": fewshot.__version__,
+    }
+
+
 def stored_metadata(
     learner: str, labels: list[str], params: dict[str, Any], reject: Any = None
 ) -> dict[str, str]:

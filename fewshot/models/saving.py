@@ -28,18 +28,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-import fewshot
 from fewshot.data.texts import LabeledTexts
 from fewshot.encoding.onnx_encoder import BUNDLE_DIR, choose_variant
 from fewshot.errors import ConfigError, FewshotError
 from fewshot.models.directory import (
     CONFIG,
     ENCODER_DIR,
-    FORMAT,
-    FORMAT_VERSION,
     STATE,
     ModelError,
     check_weights,
+    config_header,
     onnx_encoder,
     read_config,
     sha256_file,
@@ -181,9 +179,7 @@ def _save_model(
             write_new(staging / "README.md", card.encode("utf-8"))
         share(staging)
         config = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "fewshot_version": fewshot.__version__,
+            **config_header(),
             "learner": learner.name,
             "params": params,
             "input_kind": learner.input_kind,
@@ -241,6 +237,11 @@ def load_fitted(
 
     directory = Path(directory)
     config = read_config(directory, links_within=links_within)
+    if isinstance(config.get("student"), dict) and "static" in config:
+        raise ModelError(
+            f"{directory}: a static student (fewshot distill), which has no learner to load or "
+            "fit again; load it with fewshot.load or fewshot.load_predictor"
+        )
     # Each file is hashed on the bytes that are used, as it is read: the weights by
     # check_weights, the ONNX bundle by onnx_encoder, the encoder by verified_copy. verify
     # checks the layout and the contents of the rest.
