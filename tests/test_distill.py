@@ -100,7 +100,7 @@ def test_the_student_loads_like_any_model(student):
     assert len(labels) == 2
     assert proba.shape == (2, 77) and np.allclose(proba.sum(1), 1) and scores is None
     assert fewshot.load_predictor(model).labels == classifier.labels
-    with pytest.raises(ModelError, match="a static student .*load it with fewshot.load"):
+    with pytest.raises(ModelError, match="a student .*load it with fewshot.load"):
         fewshot.FewShotClassifier.load(model)
 
 

@@ -1,10 +1,6 @@
-"""What every student shares: its teacher, the pool of unlabelled texts it learns on, the
-decision thresholds set again on its own scores, and its model directory.
-
-The pool is the teacher's training texts (where its recorded training data still loads, and is
-the same data) and the texts of the sources given; only their texts are read. A tenth of it, at
-most 2,000 texts, is held out: the student never trains on them, and how often it decides as
-the teacher on them is what its card reports and what picks its training epoch.
+"""What every student shares: the decision thresholds set again on its own scores, its
+accuracy, its card, its model directory, and the steps of a distillation (:func:`distil`), with
+the student's own making given as a :class:`Build`.
 
 Thresholds. A student's scores are not its teacher's, so the teacher's thresholds are moved:
 each multi-label threshold to where the student gives that label to as many pool texts as the
@@ -14,163 +10,150 @@ the teacher (the in-scope probability curve moves with it). Training data only, 
 
 from __future__ import annotations
 
-import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fewshot.errors import ConfigError
-
-#: The share of the pool held out to measure agreement with the teacher, and its cap.
-HELD_OUT_SHARE, HELD_OUT_MAX = 0.1, 2000
+from fewshot.compression.teacher import (
+    Teacher,
+    check_head,
+    fingerprint,
+    held_out_split,
+    load_teacher,
+    pool_texts,
+)
+from fewshot.util import progress
 
 
 @dataclass
-class Teacher:
-    """A loaded teacher model and what a student copies from it.
+class Built:
+    """What a student's own making (a :data:`Build`) gives :func:`distil`.
 
     Parameters
     ----------
-    directory : Path
-        Its model directory.
-    config : dict
-        Its ``fewshot.json``.
-    classifier : FewShotClassifier
-        The teacher, loaded on torch.
-    head : LinearHead
-        Its predictions as a linear head over sentence vectors (``Learner.linear_head``).
-    thresholds : ndarray or None
-        Its per-label thresholds (multi-label models).
-    rejection : Rejection or None
-        Its out-of-scope rule.
+    encoder : object
+        Its ``encode(texts)``: the vectors the teacher's head reads, as the student directory
+        will compute them.
+    folder : str
+        Its folder in the directory and its entry in ``fewshot.json`` (``static``, ``onnx``);
+        the head goes there too.
+    files : dict of str to bytes
+        Its files, by name in the directory.
+    entry : dict
+        Its ``fewshot.json`` entry (the head is added to it).
+    details : dict
+        What its ``student`` entry adds: epochs run, layers kept, ...
+    description : str
+        What it is, in a sentence of its card.
     """
 
-    directory: Path
-    config: dict[str, Any]
-    classifier: Any
-    head: Any
-    thresholds: np.ndarray | None
-    rejection: Any
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """The sentence vectors the head reads (before its own scaling): what a student learns
-        to produce."""
-        learner = self.classifier.learner_
-        if learner.input_kind == "embeddings":
-            vectors = self.classifier._inputs(texts, learner)
-        else:
-            vectors = learner.embed(texts)
-        return np.asarray(vectors, dtype=np.float32)
-
-    def encoder_directory(self) -> Path:
-        """The sentence-transformers directory of the encoder the head reads (its fine-tuned
-        one, a copy in the model, or the registered one it names)."""
-        from fewshot.deploy.export import encoder_directory
-
-        return encoder_directory(self.directory, self.config)
+    encoder: Any
+    folder: str
+    files: dict[str, bytes]
+    entry: dict[str, Any]
+    details: dict[str, Any]
+    description: str
 
 
-def load_teacher(directory: str | Path, *, device: str | None = None, cache=True) -> Teacher:
-    """The model in ``directory``, verified and loaded on torch, checked to be one a student can
-    learn: predictions that are a linear head over sentence vectors (checked on its texts)."""
-    from fewshot.deploy.onnx_model import bundle_can_reject
-    from fewshot.models.classifier import load
-    from fewshot.models.directory import read_config
+#: (teacher, pool texts, teacher's vectors of them, training rows, held-out rows) -> Built.
+Build = Callable[[Teacher, list[str], np.ndarray, np.ndarray, np.ndarray], Built]
 
-    directory = Path(directory)
-    config = read_config(directory)
-    if isinstance(config.get("student"), dict):
-        raise ConfigError(
-            f"{directory}: already a student (of {config['student'].get('teacher', {}).get('name')!r}); "
-            "distil from its teacher instead"
-        )
-    classifier = load(directory, device=device, cache=cache, backend="torch")
-    learner = classifier.learner_
-    head = learner.linear_head()
-    if head is None:
-        raise ConfigError(
-            f"{directory}: learner {config['learner']!r} does not predict through a linear head "
-            "over sentence vectors (logreg and finetune do), so a student cannot take its head"
-        )
-    if not bundle_can_reject(config):
-        raise ConfigError(
-            f"{directory}: its out-of-scope scorer {config['reject'].get('scorer')!r} comes from "
-            "a plugin; a student carries over the built-in scorers only"
-        )
-    thresholds = learner.thresholds_ if getattr(classifier, "multi_label_", False) else None
-    return Teacher(
-        directory, config, classifier, head, thresholds, getattr(classifier, "rejection_", None)
+
+def distil(
+    teacher_directory: str | Path,
+    unlabeled: list[str],
+    out: str | Path,
+    *,
+    kind: str,
+    build: Build,
+    seed: int,
+    device: str | None,
+    test,
+    text_column: str,
+) -> dict[str, Any]:
+    """The steps every student takes (see the module docstring); returns its ``student`` entry."""
+    from safetensors.numpy import save
+
+    from fewshot.deploy.onnx_model import HEAD, head_entry
+    from fewshot.models.directory import CONFIG, sha256_file
+
+    start = time.perf_counter()
+    with progress.waiting("loading the teacher"):
+        teacher = load_teacher(teacher_directory, device=device)
+    texts = pool_texts(teacher, unlabeled, text_column=text_column)
+    with progress.waiting(f"the teacher's vectors of {len(texts):,} pool texts"):
+        taught = teacher.embed(texts)
+    check_head(teacher, texts[:256], taught[:256])
+    train, held = held_out_split(len(texts), seed)
+    built = build(teacher, texts, taught, train, held)
+    with progress.waiting(f"the student's vectors of {len(texts):,} pool texts"):
+        learnt = built.encoder.encode(texts)
+    thresholds, rejection = matched_thresholds(teacher, taught[train], learnt[train])
+    head, arrays = head_entry(teacher.head, thresholds, folder=built.folder)
+    files = {**built.files, f"{built.folder}/{HEAD}": save(arrays)}
+    info = {
+        "kind": kind,
+        "teacher": {
+            "name": teacher.directory.name,
+            "learner": teacher.config["learner"],
+            "encoder": teacher.config.get("encoder"),
+            "fewshot_json_sha256": sha256_file(teacher.directory / CONFIG),
+        },
+        "pool": {
+            "sources": ["training texts", *unlabeled],
+            "texts": len(texts),
+            "sha256": fingerprint(texts),
+        },
+        "held_out": {
+            "texts": len(held),
+            "agreement": round(
+                agreement(teacher, taught[held], learnt[held], thresholds, rejection), 4
+            ),
+            "cosine": round(_mean_cosine(teacher.head.inputs, learnt[held], taught[held]), 4),
+        },
+        **built.details,
+        "seed": seed,
+    }
+    if test is not None:
+        info["test"] = measured_accuracy(built.encoder, teacher, thresholds, rejection, test)
+    info["seconds"] = round(time.perf_counter() - start, 1)
+    write_student(
+        out,
+        teacher,
+        files=files,
+        entries={built.folder: {**built.entry, "head": head}},
+        info=info,
+        rejection=rejection,
+        card=student_card(teacher, info, built.description),
     )
+    return info
 
 
-def check_head(teacher: Teacher, texts: list[str], vectors: np.ndarray) -> None:
-    """The head over the teacher's vectors must give the teacher's probabilities (and its
-    in-scope scores): else a student copying them would not answer as the teacher."""
-    from fewshot.deploy.onnx_model import _BundleView
-
-    expected = teacher.classifier.predict_proba(texts)
-    difference = float(np.abs(teacher.head.predict_proba(vectors) - expected).max())
-    if difference > 1e-4:
-        raise ConfigError(
-            f"{teacher.directory}: learner {teacher.config['learner']!r}'s linear head does not "
-            f"reproduce its probabilities (largest difference {difference:.2g}); cannot distil it"
-        )
-    if teacher.rejection is not None:
-        scores = teacher.rejection.reject(_BundleView(teacher.head), vectors)[0]
-        if not np.allclose(scores, teacher.classifier.predict_with_scores(texts)[2], atol=1e-4):
-            raise ConfigError(
-                f"{teacher.directory}: its out-of-scope scores are not computed from its head's "
-                "inputs, so a student cannot carry its rejection over"
-            )
+def _mean_cosine(inputs, a: np.ndarray, b: np.ndarray) -> float:
+    a, b = inputs(a), inputs(b)
+    norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return float(np.mean(np.sum(a * b, axis=1) / norms))
 
 
-def pool_texts(teacher: Teacher, sources: list[str], *, text_column: str = "text") -> list[str]:
-    """The teacher's training texts and the texts of ``sources`` (files or ``NAME:SPLIT``),
-    each once. A source that is the teacher's recorded test data is refused."""
-    from fewshot.deploy.export import recorded_training_texts
-    from fewshot.deploy.predictions import input_rows, text_of
-    from fewshot.plugins.registry import load_registry
+def measured_accuracy(encoder, teacher: Teacher, thresholds, rejection, test) -> dict[str, Any]:
+    """The student's accuracy on labelled test texts (single-label: the label, the
+    out-of-scope label counting right where rejected; multi-label: the exact label set),
+    measured before it is written, for its card."""
+    from fewshot.deploy.onnx_model import OnnxClassifier
 
-    training = teacher.config.get("training_data") or {}
-    for source in sources:
-        if source == training.get("test"):
-            raise ConfigError(
-                f"--unlabeled {source}: the teacher's test data; a student learns from training "
-                "texts only, so that its accuracy there still means something"
-            )
-    registry = load_registry()
-    texts = recorded_training_texts(teacher.config)
-    for source in sources:
-        texts += [
-            text_of(where, row, text_column)
-            for where, row in input_rows(source, text_column=text_column, registry=registry)
-        ]
-    texts = list(dict.fromkeys(texts))
-    if len(texts) < 20:
-        raise ConfigError(
-            f"{teacher.directory}: {len(texts)} texts to learn from (its training data "
-            f"{training.get('data')!r} and --unlabeled); a student needs at least 20, and "
-            "thousands of in-domain texts to match its teacher"
-        )
-    return texts
-
-
-def fingerprint(texts: list[str]) -> str:
-    """The pool's identity on the card: the SHA-256 of its sorted texts."""
-    digest = hashlib.sha256()
-    for text in sorted(texts):
-        digest.update(text.encode("utf-8") + b"\0")
-    return digest.hexdigest()
-
-
-def held_out_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(training rows, held-out rows) of a pool of ``n`` texts."""
-    order = np.random.default_rng(seed).permutation(n)
-    held = min(HELD_OUT_MAX, max(1, int(n * HELD_OUT_SHARE)))
-    return np.sort(order[held:]), np.sort(order[:held])
+    student = OnnxClassifier(encoder, teacher.config["labels"], teacher.head, thresholds, rejection)
+    predicted = student.predict(list(test.texts))
+    if thresholds is not None:
+        gold = [tuple(sorted(map(str, y))) for y in test.label_sets or ()]
+        right = [tuple(sorted(p)) == g for p, g in zip(predicted, gold, strict=True)]
+    else:
+        right = list(predicted.astype(str) == test.label_array.astype(str))
+    return {"texts": len(right), "accuracy": round(float(np.mean(right)), 4)}
 
 
 def decisions(head, vectors: np.ndarray, classes, thresholds, rejection):
@@ -240,16 +223,16 @@ def write_student(
     out: str | Path,
     teacher: Teacher,
     *,
-    kind: str,
     files: dict[str, bytes],
-    entry: dict[str, Any],
+    entries: dict[str, Any],
     info: dict[str, Any],
     rejection,
     card: str,
 ) -> Path:
     """Write a student model directory at ``out`` (replacing only an earlier model there):
-    ``files`` (relative name -> bytes), its ``kind`` entry and ``student`` description in
-    ``fewshot.json``, the rejection rule's arrays in the state, and its card."""
+    ``files`` (relative name -> bytes), ``entries`` (its folder's entry, ``static`` or
+    ``onnx``) and the ``student`` description in ``fewshot.json``, the rejection rule's arrays
+    in the state, and its card."""
     from safetensors.numpy import save
 
     from fewshot.models.directory import (
@@ -290,11 +273,11 @@ def write_student(
                 "params": config["params"],
                 "input_kind": "texts",
                 "labels": config["labels"],
-                "encoder": {"name": f"{kind} student", "fine_tuned": True},
+                "encoder": {"name": f"{info['kind']} student", "fine_tuned": True},
                 "training_data": config.get("training_data"),
                 "classifier": config.get("classifier"),
                 "student": info,
-                kind: entry,
+                **entries,
             }
             if reject is not None:
                 student_config["reject"] = reject
@@ -302,3 +285,64 @@ def write_student(
             verify(staging, read_config(staging))
             replace_directory(staging, out)
     return out
+
+
+def student_card(teacher: Teacher, info: dict[str, Any], description: str) -> str:
+    """The README.md of a student."""
+    import fewshot
+
+    held, pool, source = info["held_out"], info["pool"], info["teacher"]
+    test = info.get("test")
+    measured = (
+        f"Accuracy on the {test['texts']:,} test texts given: **{test['accuracy']:.4f}**."
+        if test
+        else "No test data was given to measure its accuracy (`fewshot distill ... --test DATA`)."
+    )
+    labels = "\n".join(f"- `{label}`" for label in teacher.config["labels"])
+    return f"""---
+library_name: fewshot
+tags:
+- fewshot
+- text-classification
+- knowledge-distillation
+---
+
+# A {info["kind"]} student of `{source["name"]}`
+
+Distilled with fewshot {fewshot.__version__} (`fewshot distill --student {info["kind"]}`) from
+the teacher model `{source["name"]}` (learner `{source["learner"]}`; its `fewshot.json` has
+SHA-256 `{source["fewshot_json_sha256"]}`). {description}
+
+## How it was made
+
+- Pool of unlabelled texts: {pool["texts"]:,} ({", ".join(pool["sources"])}); SHA-256 of its
+  sorted texts `{pool["sha256"]}`. Their labels were never read.
+- {held["texts"]:,} pool texts held out of training: the student decides as the teacher on
+  {held["agreement"]:.2%} of them (mean cosine of the vectors {held["cosine"]:.3f}).
+- Seed {info["seed"]}, {info["seconds"]} s.
+- Out-of-scope and multi-label thresholds, where the teacher has them, were moved to where the
+  student rejects (or gives each label to) as many pool texts as the teacher.
+
+{measured}
+
+## Use
+
+```python
+import fewshot
+
+classifier = fewshot.load("path/to/this/model")
+classifier.predict(["a text to label"])
+```
+
+or `fewshot predict path/to/this/model texts.txt --out predictions.jsonl`.
+
+## Labels
+
+{labels}
+
+## Files
+
+Every file here is listed with its SHA-256 in `fewshot.json`, and fewshot refuses to load the
+directory if one is missing, changed or added. The checksums catch damage and accidental edits,
+not a determined attacker: load models only from people you trust.
+"""

@@ -81,7 +81,7 @@ def encoder_directory(directory: Path, config: dict[str, Any]) -> Path:
     return encoder.model
 
 
-def _export_graph(model_dir: Path, bundle: Path) -> dict[str, Any]:
+def export_graph(model_dir: Path, bundle: Path) -> dict[str, Any]:
     """The sentence-transformers model in ``model_dir`` as ``bundle/encoder.onnx`` and its
     tokenizer as ``bundle/tokenizer.json``; returns the graph's inputs, dimension, max length."""
     import torch
@@ -148,7 +148,7 @@ def _export_graph(model_dir: Path, bundle: Path) -> dict[str, Any]:
     }
 
 
-def _quantize(bundle: Path) -> str:
+def quantize_graph(bundle: Path) -> str:
     """int8 weights, one scale per output channel: on banking77 (5-shot logreg) per-channel
     scales kept accuracy within 0.3 points of fp32 where one scale per tensor lost 1.0."""
     import logging
@@ -315,10 +315,10 @@ def _export_onnx(directory: Path, quantize: bool, out, texts) -> tuple[Path, lis
         bundle.mkdir()
         if source_encoder.is_relative_to(directory):
             source_encoder = staging / source_encoder.relative_to(directory)
-        graph = _export_graph(source_encoder, bundle)
+        graph = export_graph(source_encoder, bundle)
         variants = {"fp32": {"file": f"{BUNDLE_DIR}/{VARIANTS['fp32']}"}}
         if quantize:
-            graph["quantizer"] = _quantize(bundle)
+            graph["quantizer"] = quantize_graph(bundle)
             variants["int8"] = {"file": f"{BUNDLE_DIR}/{VARIANTS['int8']}"}
         share(staging)
         config["onnx"] = {"default": "int8" if quantize else "fp32", "variants": variants, **graph}

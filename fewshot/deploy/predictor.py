@@ -9,7 +9,7 @@ from fewshot.deploy.onnx_model import bundle_can_reject, load_onnx_classifier
 from fewshot.deploy.static_model import is_static, load_static_classifier
 from fewshot.encoding.onnx_encoder import choose_variant
 from fewshot.errors import ConfigError
-from fewshot.models.directory import read_config, verify
+from fewshot.models.directory import is_student, read_config, verify
 
 
 def load_predictor(
@@ -43,14 +43,8 @@ def load_predictor(
     """
     directory = Path(directory)
     config = read_config(directory)
-    if is_static(config):
-        if device not in (None, "cpu") or backend not in ("auto", "static"):
-            raise ConfigError(
-                f"{directory}: a static student runs on the CPU with numpy alone; leave out "
-                "--device and --backend (or give --backend auto)"
-            )
-        verify(directory, config, only=())  # each file is hashed as it is read
-        return load_static_classifier(directory, config)
+    if is_student(config):
+        return _load_student(directory, config, device, backend)
     bundle = config.get("onnx")
     lean = device in (None, "cpu") and isinstance(bundle, dict) and "head" in bundle
     variant = choose_variant(config, backend, directory) if lean else None
@@ -66,14 +60,28 @@ def load_predictor(
     return load_onnx_classifier(directory, config, variant)
 
 
+def _load_student(directory: Path, config: dict, device: str | None, backend: str):
+    """A student's own classifier: static (numpy) or an ONNX bundle, on the CPU."""
+    static = is_static(config)
+    if device not in (None, "cpu") or backend == "torch" or (static and backend != "auto"):
+        raise ConfigError(
+            f"{directory}: a student of fewshot distill runs on the CPU without torch"
+            + ("; leave out --device and --backend" if static else " (--backend auto or onnx-*)")
+        )
+    verify(directory, config, only=())  # each file is hashed on the bytes used, as it is read
+    if static:
+        return load_static_classifier(directory, config)
+    return load_onnx_classifier(directory, config, choose_variant(config, backend, directory))
+
+
 def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):
     """Load a model directory: ``fewshot.load``. A model from ``fewshot adapt`` (or
     ``FewShotClassifier.save``) as a fitted :class:`~fewshot.models.classifier.FewShotClassifier`
-    (see :func:`fewshot.models.classifier.load` for the parameters), a static student from
-    ``fewshot distill`` as its torch-free classifier (:mod:`fewshot.deploy.static_model`); both
+    (see :func:`fewshot.models.classifier.load` for the parameters), a student from ``fewshot
+    distill`` as its torch-free classifier (:func:`load_predictor`); both
     answer ``predict``, ``predict_proba``, ``predict_with_scores`` and ``labels`` alike."""
     directory = Path(directory)
-    if is_static(read_config(directory)):
+    if is_student(read_config(directory)):
         return load_predictor(directory, device=device, cache=cache, backend=backend)
     from fewshot.models.classifier import load as load_classifier
 

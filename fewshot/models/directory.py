@@ -71,6 +71,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def is_student(config: dict[str, Any]) -> bool:
+    """Whether a model configuration is a distilled student's (``fewshot distill``): its files
+    are an encoder of its own (static, or an ONNX bundle) and the teacher's head, no learner."""
+    return isinstance(config.get("student"), dict)
+
+
 def config_header() -> dict[str, Any]:
     """The keys that open every ``fewshot.json``: what format it is, and which fewshot wrote it."""
     return {

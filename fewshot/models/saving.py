@@ -38,6 +38,7 @@ from fewshot.models.directory import (
     ModelError,
     check_weights,
     config_header,
+    is_student,
     onnx_encoder,
     read_config,
     sha256_file,
@@ -237,10 +238,10 @@ def load_fitted(
 
     directory = Path(directory)
     config = read_config(directory, links_within=links_within)
-    if isinstance(config.get("student"), dict) and "static" in config:
+    if is_student(config):
         raise ModelError(
-            f"{directory}: a static student (fewshot distill), which has no learner to load or "
-            "fit again; load it with fewshot.load or fewshot.load_predictor"
+            f"{directory}: a student (fewshot distill), which has no learner to load or fit "
+            "again and runs without torch; load it with fewshot.load or fewshot.load_predictor"
         )
     # Each file is hashed on the bytes that are used, as it is read: the weights by
     # check_weights, the ONNX bundle by onnx_encoder, the encoder by verified_copy. verify
