@@ -12,8 +12,11 @@ hookimpl = pluggy.HookimplMarker("fewshot")
 
 try:
     __version__ = version("fewshot")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
+except PackageNotFoundError:
+    try:  # the runtime distribution (runtime/build.py): the same package
+        __version__ = version("fewshot-runtime")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        __version__ = "0.0.0"
 
 # The public names, imported on first use: `fewshot --help` and `fewshot learners` must not pay
 # for scikit-learn or torch.

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import run_fewshot
+from tests.conftest import ROOT, run_fewshot
 
 pytestmark = [pytest.mark.distill, pytest.mark.integration]
 
@@ -152,3 +152,79 @@ def test_distill_refuses_what_it_cannot_do_in_one_line(teacher, student, tmp_pat
     result = run_fewshot("distill", str(knn), "--student", "static", "--out", str(tmp_path / "s"))
     assert result.returncode == 2 and "does not predict through a linear head" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def _install(venv, requirement) -> float:
+    """pip-install ``requirement`` into ``venv`` (made without pip: the size is the runtime's);
+    returns the venv's size in MiB."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+         "--quiet", "--disable-pip-version-check", requirement],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    files = (p for p in venv.rglob("*") if p.is_file() and not p.is_symlink())
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def _same_predictions(runtime, model, tmp_path) -> None:
+    mine, theirs = tmp_path / f"{model.name}-runtime.jsonl", tmp_path / f"{model.name}.jsonl"
+    result = subprocess.run(
+        [str(runtime), "predict", str(model), "banking77:test", "--out", str(mine), "--no-cache"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "accuracy on the labelled inputs" in result.stderr
+    full = run_fewshot("predict", str(model), "banking77:test", "--out", str(theirs), "--no-cache")
+    assert full.returncode == 0, full.stderr
+    assert mine.read_text() == theirs.read_text()
+
+
+@pytest.mark.onnx
+@pytest.mark.slow
+def test_the_runtime_install_predicts_without_the_training_stack(teacher, student, tmp_path):
+    """runtime/build.py's wheel in a fresh venv: it predicts with the static student (and, with
+    its onnx extra, an ONNX bundle) as the full install does; a command that needs the
+    training stack says what to install in one line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("runtime_build", ROOT / "runtime" / "build.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    wheel = builder.build(tmp_path / "dist")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    size = _install(venv, str(wheel))
+    print(f"runtime venv: {size:.1f} MiB")  # shown with -rA; quoted in docs/how-to/runtime.md
+    assert size <= 150, f"the runtime venv takes {size:.1f} MiB"
+    runtime = venv / "bin" / "fewshot"
+    _same_predictions(runtime, student[0], tmp_path)
+    onnx = tmp_path / "onnx"
+    exported = run_fewshot(
+        "export", str(teacher), "--onnx", "--quantize", "int8", "--out", str(onnx)
+    )
+    assert exported.returncode == 0, exported.stderr
+    result = subprocess.run(
+        [str(runtime), "predict", str(onnx), "banking77:test", "--out", str(tmp_path / "o.jsonl")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2 and "pip install 'fewshot-runtime[onnx]'" in result.stderr
+    print(f"runtime venv with its onnx extra: {_install(venv, f'{wheel}[onnx]'):.1f} MiB")
+    _same_predictions(runtime, onnx, tmp_path)
+    for command in (
+        [
+            "adapt",
+            "--train",
+            "banking77:train_5",
+            "--learner",
+            "logreg",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        ["predict", str(teacher), "banking77:test", "--out", str(tmp_path / "t.jsonl")],
+    ):
+        result = subprocess.run(
+            [str(runtime), *command], capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().count("\n") == 0 and "pip install fewshot" in result.stderr
+    assert not (tmp_path / "m").exists() and not (tmp_path / "t.jsonl").exists()

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(
             f"fewshot: error: fewshot {args.command} needs {missing}, which this install leaves "
-            "out (fewshot-runtime predicts and serves ONNX bundles and static students): "
+            "out (fewshot-runtime predicts and serves static students and ONNX bundles): "
             "pip install fewshot",
             highlight=False,
             markup=False,

@@ -29,6 +29,9 @@ BATCH_SIZE = 32
 LEARNING_RATE = 5e-5
 #: At most this many epochs over the pool; stops after PATIENCE without a better agreement.
 EPOCHS, PATIENCE = 4, 1
+#: ... and by default at most this many texts' passes in all, so that a larger pool costs no
+#: more time (4 epochs of banking77's 7,757 training pool texts: 8.8 min on 2 cores).
+PASSES = 36_000
 #: The ONNX fp32 student must give the torch student's vectors to this cosine.
 EXPORT_COSINE = 0.9999
 
@@ -50,19 +53,21 @@ def distill_layers(
     *,
     layers: int,
     seed: int = 0,
-    epochs: int = EPOCHS,
+    epochs: int | None = None,
     device: str | None = None,
     test=None,
     text_column: str = "text",
 ) -> dict[str, Any]:
     """Distil the model in ``teacher_directory`` into a transformer of ``layers`` of its layers
-    at ``out`` (see :func:`fewshot.compression.static.distill_static` for the rest)."""
+    at ``out`` (see :func:`fewshot.compression.static.distill_static` for the rest). ``epochs``:
+    at most that many (None: up to 4, and no more than 36,000 texts' passes in all)."""
     from fewshot.encoding.onnx_encoder import require_onnxruntime
 
     require_onnxruntime()
 
     def build(teacher: Teacher, texts, taught, train, held) -> Built:
-        return _build(teacher, texts, taught, train, held, layers, seed, epochs, device)
+        most = epochs or max(1, min(EPOCHS, PASSES // len(train)))
+        return _build(teacher, texts, taught, train, held, layers, seed, most, device)
 
     return distil(
         teacher_directory, unlabeled, out, kind=f"layers:{layers}", build=build, seed=seed,

@@ -31,6 +31,7 @@ from fewshot.data.files import split_lines as _split_lines
 from fewshot.data.texts import check_unicode
 from fewshot.errors import ConfigError, DataError
 from fewshot.util.files import check_output_file, refused, replace_file
+from fewshot.util.install import install_hint
 from fewshot.util.spreadsheet import spreadsheet_cell
 
 OUTPUT_FIELDS = (
@@ -55,7 +56,7 @@ OUTPUT_FORMATS = {
 }
 INPUT_FORMATS = ("txt", "jsonl", "csv", "tsv")
 STDIN = "<stdin>"
-PARQUET_HINT = "pip install 'fewshot[parquet]'"
+PARQUET_HINT = install_hint("parquet")
 
 
 def output_format(out: str, stdout_format: str) -> str:

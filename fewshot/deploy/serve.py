@@ -30,6 +30,7 @@ from typing import Any
 from fewshot.data.blank import invisible_note, is_blank
 from fewshot.deploy.predictions import prediction_fields
 from fewshot.errors import ConfigError
+from fewshot.util.install import install_hint
 
 
 def require_serve() -> None:
@@ -38,7 +39,7 @@ def require_serve() -> None:
         import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "fewshot serve needs FastAPI and uvicorn: pip install 'fewshot[serve]'"
+            f"fewshot serve needs FastAPI and uvicorn: {install_hint('serve')}"
         ) from None
 
 

@@ -44,7 +44,9 @@ def require_onnxruntime() -> None:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise ConfigError("ONNX models need onnxruntime: pip install 'fewshot[onnx]'") from None
+        from fewshot.util.install import install_hint
+
+        raise ConfigError(f"ONNX models need onnxruntime: {install_hint('onnx')}") from None
 
 
 def choose_variant(config: dict[str, Any], backend: str, where: Path) -> str | None:
