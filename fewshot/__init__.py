@@ -23,6 +23,7 @@ except PackageNotFoundError:
 _EXPORTS = {
     "ClassSplit": "fewshot.tasks.episodes",
     "ConfigError": "fewshot.errors",
+    "distill": "fewshot.compression",
     "DataError": "fewshot.errors",
     "DatasetInfo": "fewshot.data.catalogue",
     "EncoderInfo": "fewshot.encoding.encoders",

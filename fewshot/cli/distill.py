@@ -4,14 +4,10 @@ model that answers as the given one does (see :mod:`fewshot.compression`)."""
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from fewshot.cli.common import add_device_option, checked, err
-from fewshot.errors import ConfigError
 from fewshot.util.params import Integer
-
-STUDENTS = re.compile(r"static|layers:(\d+)")
 
 
 def add_parser(commands) -> None:
@@ -62,23 +58,8 @@ def add_parser(commands) -> None:
     distill.set_defaults(handler=run_distill)
 
 
-def student_kind(text: str) -> tuple[str, int | None]:
-    """``--student`` as (kind, layers)."""
-    match = STUDENTS.fullmatch(text)
-    if match is None:
-        raise ConfigError(f"--student {text!r}: expected static or layers:N (N from 1 to 5)")
-    if match.group(1) is None:
-        return "static", None
-    layers = int(match.group(1))
-    if not 1 <= layers <= 5:
-        raise ConfigError(
-            f"--student {text}: N is the number of layers kept, from 1 to 5 (fewer than the "
-            "teacher's 6)"
-        )
-    return "layers", layers
-
-
 def run_distill(args: argparse.Namespace) -> int:
+    from fewshot.compression import student_kind
     from fewshot.util.progress import training_progress
 
     kind, layers = student_kind(args.student)

@@ -49,7 +49,10 @@ class StaticEncoder:
     ):
         from tokenizers import Tokenizer
 
-        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        # float16 kept as it is stored: half the memory, and no conversion at load
+        self.embeddings = np.asarray(embeddings)
+        if self.embeddings.dtype not in (np.float16, np.float32):
+            self.embeddings = self.embeddings.astype(np.float32)
         if self.embeddings.ndim != 2:
             raise ValueError(f"token vectors of shape {self.embeddings.shape}: expected 2-D")
         self.tokenizer = Tokenizer.from_str(tokenizer_json)
@@ -89,7 +92,7 @@ class StaticEncoder:
             rows = filled[first : first + POOL_TEXTS]
             low, high = starts[rows[0]], ends[rows[-1]]
             vectors = self.embeddings[flat[low:high]]
-            out[rows] = np.add.reduceat(vectors, starts[rows] - low, axis=0)
+            out[rows] = np.add.reduceat(vectors, starts[rows] - low, axis=0, dtype=np.float32)
         out[filled] /= lengths[filled, None]
         if self.normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
