@@ -79,7 +79,25 @@ def load(directory: str | Path, *, device: str | None = None, cache=True, backen
     ``FewShotClassifier.save``) as a fitted :class:`~fewshot.models.classifier.FewShotClassifier`
     (see :func:`fewshot.models.classifier.load` for the parameters), a student from ``fewshot
     distill`` as its torch-free classifier (:func:`load_predictor`); both
-    answer ``predict``, ``predict_proba``, ``predict_with_scores`` and ``labels`` alike."""
+    answer ``predict``, ``predict_proba``, ``predict_with_scores`` and ``labels`` alike.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The model directory.
+    device : str or None, default None
+        Where the encoder and any model the learner runs go (``cpu``, ``cuda``, ``cuda:N``); a
+        student runs on the CPU.
+    cache : bool or str, default True
+        The embedding cache: True for the default one, a directory, or False for none.
+    backend : {"auto", "torch", "onnx", "onnx-fp32", "onnx-int8"}, default "auto"
+        ``auto`` uses the model's ONNX bundle when it has one, torch otherwise.
+
+    Returns
+    -------
+    FewShotClassifier or OnnxClassifier
+        Fitted, ready to predict.
+    """
     directory = Path(directory)
     if is_student(read_config(directory)):
         return load_predictor(directory, device=device, cache=cache, backend=backend)
