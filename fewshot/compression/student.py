@@ -10,7 +10,6 @@ the teacher (the in-scope probability curve moves with it). Training data only, 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -281,7 +280,7 @@ def write_student(
             }
             if reject is not None:
                 student_config["reject"] = reject
-            write_config(staging, json.loads(json.dumps(student_config)))
+            write_config(staging, student_config)
             verify(staging, read_config(staging))
             replace_directory(staging, out)
     return out
