@@ -222,7 +222,7 @@ def test_debug_shows_the_traceback(tmp_path):
         ('learners = ["protonet"]\nlearner = 1\n', "unknown key 'learner'"),
         (
             'learners = ["protonet"]\n[[episodes]]\ndataset = "x:y"\nways = 5\nshots = -1\n',
-            "shots must be an integer from 1",
+            "shots must be an integer from 0",
         ),
         ("learners = []\n", "'learners' must be a non-empty list"),
         ('learners = ["protonet"]\n', "nothing to run"),

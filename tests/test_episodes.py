@@ -80,7 +80,7 @@ def test_too_many_ways():
     ("kwargs", "message"),
     [
         ({"ways": 1}, "ways must be an integer >= 2"),
-        ({"shots": 0}, "shots must be an integer >= 1"),
+        ({"shots": -1}, "shots must be an integer >= 0"),  # 0: zero-shot
         ({"queries": -1}, "queries must be an integer >= 1"),
         ({"shots": 1.5}, "shots must be an integer"),
         ({"seed": -3}, "seed must be an integer >= 0"),

@@ -317,7 +317,8 @@ CASES = [
     ("unknown split", bench("--dataset", "banking77:tset", *P), "unknown split of banking77 'tset'; did you mean 'test'?"),
     ("K = 0 where the source lacks the target's classes", ["bench", "--source", "clinc150:train", "--source-domain", "banking", "--target", "clinc150:test", "--target-domain", "travel", "--shots", "0", "--learner", "mmd", "--out", "{out}"], "with 0 target labels (shots=0) the source must cover every target class"),
     # -- numbers and flags ---------------------------------------------------------------------
-    ("K = 0", bench("--dataset", "clinc150:test", "--shots", "0", *P), "shots must be an integer from 1"),
+    ("K = 0 for a learner that needs examples", bench("--dataset", "clinc150:test", "--shots", "0", *P), "learner 'protonet' needs examples; 0-shot episodes are for learners that start from the class names: zeroshot"),
+    ("K < 0", bench("--dataset", "clinc150:test", "--shots", "-1", *P), "shots must be an integer from 0"),
     ("negative number", bench("--dataset", "clinc150:test", "--queries", "-1", *P), "queries must be an integer from 1"),
     ("absurd number", ["bench", "--dataset", "clinc150:test", "--episodes", "1000000000", *P], "episodes must be an integer from 1 to 1000000"),
     ("one-way episodes", bench("--dataset", "clinc150:test", "--ways", "1", *P), "ways must be an integer from 2"),

@@ -13,6 +13,7 @@ BUILT_IN = [
     ("logreg", {}),
     ("knn", {}),
     ("knn", {"n_neighbors": 1}),
+    ("zeroshot", {}),
 ]
 
 

@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 from fewshot.cli.common import (
     DEFAULT_ENCODER,
@@ -20,15 +20,18 @@ from fewshot.cli.common import (
 )
 from fewshot.errors import ConfigError, FewshotError
 from fewshot.util import progress
-from fewshot.util.words import counted
 
 
 def add_parsers(commands) -> None:
     adapt = commands.add_parser(
         "adapt", help="train a learner on labelled texts and save it as a model directory"
     )
+    adapt.add_argument("--train", metavar="NAME:SPLIT|FILE", help="labelled training texts")
     adapt.add_argument(
-        "--train", required=True, metavar="NAME:SPLIT|FILE", help="labelled training texts"
+        "--labels",
+        metavar="FILE",
+        help="the classes, one per line, or a JSON object of labels and their names or "
+        "descriptions: zeroshot learns them from their names, with or without --train",
     )
     adapt.add_argument(
         "--learner", required=True, metavar="NAME[:p=v,...]", help="e.g. finetune, logreg"
@@ -131,12 +134,13 @@ def run_adapt(args: argparse.Namespace) -> int:
 def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     import numpy as np
 
+    from fewshot.cli.adapt_data import meta_tasks, test_measures, training_data
     from fewshot.data.catalogue import Columns
     from fewshot.data.files import read_texts
-    from fewshot.data.label_names import read_label_names
     from fewshot.encoding.encoders import check_device
     from fewshot.evaluation.protocols.base import label_name_input
     from fewshot.models.classifier import FewShotClassifier
+    from fewshot.models.fit_inputs import known_classes, label_vector_input
     from fewshot.models.saving import check_model_out, data_fingerprint, writer_lock
     from fewshot.plugins.registry import load_registry
 
@@ -160,9 +164,13 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
                 + ("finetune:self_training=M, " if needed == "unlabeled" else "")
                 + "see `fewshot learners`"
             )
-    if args.label_names and not learner.uses_label_names:
+    if not args.train and not args.labels:
+        raise ConfigError("give --train DATA (labelled texts), or --labels FILE for zeroshot")
+    named = learner.uses_label_names or "label_vectors" in learner.fit_inputs
+    if args.label_names and not named:
         raise ConfigError(
-            f"learner {spec.name!r} does not use label names (--label-names); finetune does"
+            f"learner {spec.name!r} does not use label names (--label-names); finetune and "
+            "zeroshot do"
         )
     if "source" in learner.fit_inputs and not args.source:
         raise ConfigError(
@@ -200,24 +208,24 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
                 f"--reject auto refits {spec.name!r} on folds of the training texts, which a "
                 "meta-trained learner cannot do; give a threshold (--reject NUMBER)"
             )
-    train = registry.datasets.load(args.train, columns)
-    if args.label_names:
-        train = replace(train, label_names=read_label_names(args.label_names))
+    train, classes = training_data(args, registry, columns)
     if train.is_multi_label:
         from fewshot.cli.adapt_multi_label import adapt_label_sets
 
         return adapt_label_sets(args, classifier, learner, spec, train, columns, registry)
-    if len(train.classes) < 2:
+    if len(train.classes) == 1 and not classes:
         raise ConfigError(
             f"{args.train}: every text has the label {train.classes[0]!r}; a classifier needs "
             "at least two classes"
         )
+    known = known_classes(learner, train.label_array, classes, train.label_names)
     test = registry.datasets.load(args.test, columns) if args.test else None
 
     def inputs(texts):
         return classifier._inputs(list(texts), learner)
 
     fit_inputs: dict = label_name_input(learner, train)
+    fit_inputs |= label_vector_input(learner, known, train.label_names, inputs)
     if args.unlabeled:
         fit_inputs["unlabeled"] = inputs(read_texts(args.unlabeled, text_column=columns.text)[0])
     if args.source:
@@ -227,14 +235,15 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     try:
         if learner.meta_trained:
             meta_data = registry.datasets.load(args.meta_train, columns)
-            tasks = _adapt_meta_tasks(meta_data, inputs(meta_data.texts), train, args.seed)
+            tasks = meta_tasks(meta_data, inputs(meta_data.texts), train, args.seed)
             learner.meta_fit(tasks)
         learner.fit(inputs(train.texts), train.label_array, **fit_inputs)
     except (FewshotError, KeyboardInterrupt):
         raise
     except Exception as exc:  # the learner could not learn from this data: say so in one line
         raise ConfigError(
-            f"learner {spec.display!r} failed on {args.train}: {type(exc).__name__}: {exc}"
+            f"learner {spec.display!r} failed on {args.train or args.labels}: "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
     classifier.learner_, classifier.classes_ = learner, np.asarray(learner.classes_)
     classifier.n_training_texts_, classifier.rejection_ = len(train), None
@@ -248,20 +257,23 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     progress.finish()  # the progress line goes before the lines about the model
     training = {
         "data": args.train,
+        "labels": args.labels,
         "columns": asdict(columns),  # so that export can read the training data again
         "examples": len(train),
-        "classes": len(train.classes),
+        "classes": len(known),
         "fingerprint": data_fingerprint(train),
         "fit_seconds": round(seconds, 3),
         "unlabeled": args.unlabeled,
         "source": args.source,
         "meta_train": args.meta_train,
     }
+    if not args.train:  # what export checks the ONNX bundle against
+        training["class_texts"] = list(train.texts)
     pseudo = len(getattr(learner, "pseudo_texts_", ()))
     if pseudo:
         training["pseudo_labels"] = pseudo
     if test is not None:
-        training.update(_test_measures(args, classifier, test))
+        training.update(test_measures(args, classifier, test))
     out = classifier.save(args.out, training=training)
     measured = f"; accuracy on {args.test}: {training['accuracy']:.4f}" if test else ""
     if training.get("oos_recall") is not None:
@@ -272,56 +284,13 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     if classifier.rejection_ is not None:
         err.print(classifier.rejection_.summary(), highlight=False)
     err.print(
-        f"saved {spec.name} ({len(train.classes)} labels, {len(train)} training texts"
+        f"saved {spec.name} ({len(known)} labels, "
+        + (f"{len(train)} training texts" if args.train else "from their names alone")
         + (f" + {pseudo} it labelled itself" if pseudo else "")
         + f", fit in {seconds:.1f} s) to {out}{measured}",
         highlight=False,
     )
     return 0
-
-
-def _test_measures(args, classifier, test) -> dict:
-    """``adapt --test``: the accuracy, and a warning for test labels the training data lacks.
-    With rejection, texts labelled with the out-of-scope label are right when rejected, and
-    the in-scope accuracy and the out-of-scope recall are measured apart."""
-    import numpy as np
-
-    predicted = classifier.predict(list(test.texts)).astype(str)
-    gold = test.label_array.astype(str)
-    trained = np.isin(gold, classifier.classes_.astype(str))
-    rejection = classifier.rejection_
-    oos = ~trained & (gold == rejection.oos_label if rejection is not None else False)
-    unseen = ~trained & ~oos
-    if unseen.any():
-        names = sorted(set(gold[unseen]))
-        shown = ", ".join(repr(str(n)) for n in names[:5]) + (" ..." if len(names) > 5 else "")
-        hint = (
-            "; give --reject auto to say 'none of these'"
-            if rejection is None and classifier.oos_label in names
-            else ""
-        )
-        err.print(
-            f"[yellow]fewshot: warning:[/yellow] {args.test}: {counted(int(unseen.sum()), 'text')} "
-            f"with labels the training data lacks ({shown}) count as wrong{hint}",
-            highlight=False,
-        )
-    measures = {
-        "test": args.test,
-        "test_examples": len(test),
-        "accuracy": round(float(np.mean(predicted == gold)), 4),
-        "unseen_label_examples": int(unseen.sum()),
-    }
-    if oos.any():
-        rejected = int(np.sum(predicted[oos] == rejection.oos_label))
-        measures.update(
-            in_scope_accuracy=round(float(np.mean(predicted[trained] == gold[trained])), 4)
-            if trained.any()
-            else None,
-            oos_examples=int(oos.sum()),
-            oos_rejected=rejected,
-            oos_recall=round(rejected / int(oos.sum()), 4),
-        )
-    return measures
 
 
 def _reject_param(text: str | None):
@@ -345,25 +314,3 @@ def _cache_param(args: argparse.Namespace):
         return False
     cache_of(args)  # checks the directory now, with the command line's message
     return args.cache_dir or True
-
-
-def _adapt_meta_tasks(meta_data, X, train, seed: int | None):
-    """Meta-training tasks shaped like the training set (its number of classes and its smallest
-    class as K), from the classes of ``meta_data`` it does not have: three quarters for
-    training episodes, a quarter for validation episodes."""
-    import numpy as np
-
-    from fewshot.tasks.episodes import ClassSplit
-    from fewshot.tasks.meta_training import MetaTrainingData
-
-    other = [c for c in meta_data.classes if c not in set(train.classes)]
-    split = ClassSplit.by_fraction(other, base=0.75, validation=0.25, seed=seed or 0)
-    _, counts = np.unique(train.label_array, return_counts=True)
-    return MetaTrainingData.from_split(
-        split,
-        (meta_data, X),
-        ways=len(counts),
-        shots=int(counts.min()),
-        queries=10,
-        seed=seed or 0,
-    )

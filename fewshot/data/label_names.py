@@ -21,7 +21,20 @@ from pathlib import Path
 from fewshot.data.blank import is_blank
 from fewshot.errors import DataError
 
-__all__ = ["label_names", "read_label_names", "readable_name"]
+__all__ = [
+    "NAMES_SUFFIX",
+    "class_texts",
+    "label_names",
+    "names_of",
+    "names_spec",
+    "read_class_list",
+    "read_label_names",
+    "readable_name",
+]
+
+#: ``SPEC#label-names``: the dataset of ``SPEC``'s class names, one text per label (what
+#: zero-shot learners embed; see :func:`class_texts`).
+NAMES_SUFFIX = "#label-names"
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SEPARATORS = re.compile(r"[\s_\-./:]+")
@@ -79,3 +92,60 @@ def read_label_names(path: str | Path) -> dict[str, str]:
                 f"label {label!r}: expected a non-empty name (a string), got {name!r}", path=path
             )
     return {str(label): name.strip() for label, name in mapping.items()}
+
+
+def class_texts(labels: Iterable[str], given: Mapping[str, str] | None = None) -> list[str]:
+    """The text that stands for each label when there are no examples of it: its given name or
+    description, else its readable form (``card_arrival`` → "card arrival"), even where
+    :func:`label_names` would give up on opaque ids (a zero-shot learner has nothing else)."""
+    given = given or {}
+    return [given.get(str(label)) or readable_name(label) for label in labels]
+
+
+def names_of(data, name: str):
+    """The dataset ``SPEC#label-names`` of ``data``: one text per class, its :func:`class_texts`
+    (a ``LabeledTexts``), in the order of ``data.classes``."""
+    from fewshot.data.texts import LabeledTexts
+
+    classes = tuple(str(c) for c in data.classes)
+    return LabeledTexts(tuple(class_texts(classes, data.label_names)), classes, name=name)
+
+
+def names_spec(spec: str) -> str:
+    """The spec of the class names of dataset ``spec`` (itself if it is one already)."""
+    return spec if spec.endswith(NAMES_SUFFIX) else spec + NAMES_SUFFIX
+
+
+def read_class_list(path: str | Path) -> tuple[list[str], dict[str, str] | None]:
+    """``adapt --labels FILE``: the classes, one per line of a text file (blank lines and
+    ``#`` comments skipped), or a JSON object of labels and their names or descriptions; the
+    names come back too (None for a text file)."""
+    from fewshot.data.files import check_input_file
+
+    path = check_input_file(Path(path), expected="a file of class labels")
+    if path.suffix.lower() == ".json":
+        names = read_label_names(path)
+        return list(names), names
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc})", path=path) from None
+    classes: list[str] = []
+    first: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        label = line.strip()
+        if not label or label.startswith("#"):
+            continue
+        if label in first:
+            raise DataError(
+                f"class {label!r} is listed twice (first on line {first[label]})",
+                path=path,
+                line=number,
+            )
+        first[label] = number
+        classes.append(label)
+    if len(classes) < 2:
+        raise DataError(
+            f"expected two or more classes, one per line; got {len(classes)}", path=path
+        )
+    return classes, None

@@ -212,8 +212,9 @@ def recorded_training_texts(config: dict[str, Any]) -> list[str]:
 
     training = config.get("training_data") or {}
     spec = training.get("data")
-    if not isinstance(spec, str):
-        return []
+    if not isinstance(spec, str):  # a model from class names alone records them
+        named = training.get("class_texts")
+        return [str(t) for t in named] if isinstance(named, list) else []
     try:
         # The columns it was read with (a user's CSV with a "body" column); models adapted
         # before fewshot recorded them were read with the default ones.

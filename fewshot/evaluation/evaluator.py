@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fewshot.data.catalogue import Columns
+from fewshot.data.label_names import NAMES_SUFFIX, names_of, names_spec
 from fewshot.data.texts import LabeledTexts
 from fewshot.encoding.encoders import CachedEncoder
 from fewshot.errors import ConfigError
@@ -131,7 +132,10 @@ class Evaluator:
 
     def data(self, spec: str) -> LabeledTexts:
         if spec not in self._data:
-            self._data[spec] = self.registry.datasets.load(spec, self.columns)
+            if spec.endswith(NAMES_SUFFIX):
+                self._data[spec] = names_of(self.data(spec.removesuffix(NAMES_SUFFIX)), spec)
+            else:
+                self._data[spec] = self.registry.datasets.load(spec, self.columns)
         return self._data[spec]
 
     def inputs(self, spec: str, input_kind: str) -> np.ndarray:
@@ -201,20 +205,36 @@ class Evaluator:
         configured = self.configured(learners)
         for setting in settings:
             self._check_label_kind(setting, learners, configured)
+            self._check_zero_shot(setting, learners, configured)
         tasks = [self.task(setting) for setting in settings]
         meta = [
             spec for spec, learner in zip(learners, configured, strict=True) if learner.meta_trained
         ]
         for setting in settings if meta else ():
             setting.base_classes(self, f"learner {meta[0].display!r}")
+        named = any("label_vectors" in learner.fit_inputs for learner in configured)
         if any(learner.input_kind == "embeddings" for learner in configured):
             # Encoding can fail too (a broken model): better now than midway.
             for setting, task in zip(settings, tasks, strict=True):
                 used = setting.rows_used(task)
                 for spec in setting.datasets(meta=bool(meta)):
                     self._encode(spec, used.get(spec))
+                    if named:
+                        self._encode(names_spec(spec), None)
         self._prepared = PreparedRun(settings, list(learners), tasks, configured)
         return self._prepared
+
+    def _check_zero_shot(self, setting: Setting, specs, learners: list[Learner]) -> None:
+        """0-shot episodes only for learners that fit from class names alone."""
+        if not isinstance(setting, EpisodeSetting) or setting.shots:
+            return
+        for spec, learner in zip(specs, learners, strict=True):
+            if not learner.zero_shot:
+                able = sorted(n for n, c in self.registry.learners.items() if c.zero_shot)
+                raise ConfigError(
+                    f"{setting.describe()}: learner {spec.display!r} needs examples; 0-shot "
+                    f"episodes are for learners that start from the class names: {', '.join(able)}"
+                )
 
     def _check_label_kind(self, setting: Setting, specs, learners: list[Learner]) -> None:
         """Multi-label data only in multi-label settings, and only for learners that fit it."""
@@ -249,6 +269,7 @@ class Evaluator:
 
     def _workload(self, settings: list[Setting], learners: list[LearnerSpec]) -> Workload:
         wanted = {spec for setting in settings for spec in setting.datasets(meta=True)}
+        wanted |= {names_spec(spec) for spec in wanted}  # where zero-shot learners read them
         return Workload(
             settings=settings,
             learners=learners,

@@ -142,7 +142,8 @@ def episode_settings(table: dict, where: str, default_seed: int) -> list[Episode
             kind(
                 dataset=str(table["dataset"]),
                 ways=positive(where, "ways", ways, minimum=2, maximum=100_000),
-                shots=positive(where, "shots", shots, maximum=100_000),
+                # 0 shots: zero-shot learners, from the class names alone
+                shots=positive(where, "shots", shots, minimum=0 if not oos else 1, maximum=100_000),
                 queries=positive(where, "queries", table.get("queries", 15), maximum=100_000),
                 episodes=positive(where, "episodes", table.get("episodes", 600), maximum=1_000_000),
                 seed=seed,

@@ -12,9 +12,10 @@ What a learner consumes is declared by ``input_kind``:
   themselves.
 
 Extra information some methods use arrives as keyword arguments of ``fit``, and only when the
-setting has it: ``unlabeled=`` (unlabelled inputs of the target domain) and ``source=``
-(a ``(X, y)`` pair of labelled data from another domain). A learner lists the ones it uses in
-``fit_inputs``; the evaluator passes nothing else.
+setting has it: ``unlabeled=`` (unlabelled inputs of the target domain), ``source=`` (a
+``(X, y)`` pair of labelled data from another domain) and ``label_vectors=`` (a mapping from each
+class to the embedding of its name or description, by the same encoder as ``X``). A learner lists
+the ones it uses in ``fit_inputs``; the evaluator passes nothing else.
 
 A *meta-trained* learner (``meta_trained`` true) first learns from episodes of other classes:
 the evaluator calls ``meta_fit(tasks)`` once per setting with episodes of the base classes (see
@@ -123,6 +124,9 @@ class Learner(ClassifierMixin, BaseEstimator):
     #: :mod:`fewshot.data.label_names`); it arrives only when the data has one, so such a learner
     #: derives names from the labels themselves otherwise (``card_arrival`` → "card arrival").
     uses_label_names: ClassVar[bool] = False
+    #: True for learners that can fit with no examples at all (``X`` and ``y`` empty), from
+    #: ``label_vectors`` alone: the classes are its keys (0-shot settings, ``adapt --labels``).
+    zero_shot: ClassVar[bool] = False
 
     def validate_params(self) -> None:
         """Raise a ConfigError naming the first parameter outside its declared constraint."""

@@ -112,7 +112,7 @@ def check_declares_itself(learner: Learner) -> None:
         "set a non-empty `name` class attribute"
     )
     assert learner.input_kind in ("embeddings", "texts"), f"input_kind is {learner.input_kind!r}"
-    unknown = set(learner.fit_inputs) - {"unlabeled", "source"}
+    unknown = set(learner.fit_inputs) - {"unlabeled", "source", "label_vectors"}
     assert not unknown, f"fit_inputs has unknown entries {sorted(unknown)}"
 
 

@@ -32,6 +32,7 @@ from fewshot.encoding.encoders import DEFAULT_ENCODER
 from fewshot.errors import ConfigError, DataError
 from fewshot.learners.base import Learner, NotFittedError
 from fewshot.learners.decisions import decide_labels
+from fewshot.models.fit_inputs import known_classes, label_name_input, label_vector_input
 from fewshot.models.persistence import SavedModelMixin
 from fewshot.plugins.registry import shared_registry as _registry
 
@@ -175,36 +176,41 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
         y: Sequence[Any],
         label_names: Mapping[str, str] | None = None,
         unlabeled: Sequence[str] | None = None,
+        classes: Sequence[Any] | None = None,
     ) -> FewShotClassifier:
         """Fit on texts ``X`` and their labels ``y`` (strings, integers, ...), or their label
         *lists* for multi-label data (``[["billing", "refund"], ["billing"], ...]``: then
         ``predict`` gives each text a tuple of labels). ``label_names`` maps labels to readable
-        names or short descriptions for learners that use them (``finetune``); by default they
-        derive them from the labels (``card_arrival`` → "card arrival"). ``unlabeled``:
-        unlabelled texts of the same domain, for learners that use them (``finetune`` with
-        ``self_training``). Returns self."""
+        names or short descriptions for learners that use them (``finetune``, ``zeroshot``); by
+        default they derive them from the labels (``card_arrival`` → "card arrival").
+        ``unlabeled``: unlabelled texts of the same domain, for learners that use them
+        (``finetune`` with ``self_training``, ``zeroshot``). ``classes``: labels to learn
+        beside those of ``y``; ``zeroshot`` learns them from their names, with ``X`` and ``y``
+        empty. Returns self."""
         from fewshot.data.labels import is_label_sets
 
         texts = text_list(X)
-        if is_label_sets(y):
+        if len(texts) and is_label_sets(y):
             if unlabeled is not None:
                 raise ConfigError("unlabeled texts are for single-label data")
             return self._fit_label_sets(texts, list(y), label_names)
         labels = np.asarray(list(y))
         if labels.ndim != 1 or len(labels) != len(texts):
             raise DataError(f"X has {len(texts)} texts but y has {len(labels)} labels")
-        if len(np.unique(labels)) < 2:
-            raise DataError("y has a single class; a classifier needs at least two")
         learner = self._new_learner()
+        known = known_classes(learner, labels, classes, label_names)
+        if not len(texts) and self.reject is not None:
+            raise ConfigError("out-of-scope rejection (reject) calibrates on training texts")
         inputs = self._inputs(texts, learner)
         calibration_learner = self._new_learner() if self.reject == "auto" else None
-        names = _label_name_input(learner, label_names)
+        names = label_name_input(learner, label_names)
+        names |= label_vector_input(learner, known, label_names, lambda t: self._inputs(t, learner))
         extra = {}
         if unlabeled is not None:
             if "unlabeled" not in learner.fit_inputs:
                 raise ConfigError(
                     f"learner {learner.name!r} does not use unlabelled texts (finetune does, "
-                    "with self_training=M)"
+                    "with self_training=M; zeroshot does)"
                 )
             extra["unlabeled"] = self._inputs(text_list(unlabeled), learner)
         learner.fit(inputs, labels, **names, **extra)
@@ -226,7 +232,7 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
         if not learner.supports_multi_label:
             raise ConfigError(f"learner {learner.name!r} does not support multi-label data")
         learner.fit_label_sets(
-            self._inputs(texts, learner), label_sets, **_label_name_input(learner, label_names)
+            self._inputs(texts, learner), label_sets, **label_name_input(learner, label_names)
         )
         self.learner_, self.classes_ = learner, np.asarray(learner.classes_)
         self.n_training_texts_ = len(texts)
@@ -343,13 +349,6 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
         for name in ("_encoder_object", "_encoder_key", "_loaded_encoder"):
             state.pop(name, None)
         return state
-
-
-def _label_name_input(learner: Learner, label_names: Mapping[str, str] | None) -> dict:
-    """``{"label_names": ...}`` for a learner that uses label names, when the caller gave them."""
-    if label_names and learner.uses_label_names:
-        return {"label_names": {str(k): str(v) for k, v in label_names.items()}}
-    return {}
 
 
 def load(directory: str | Path, *, device: str | None = None, cache=True, backend: str = "auto"):

@@ -103,7 +103,7 @@ class EpisodeSampler:
     ):
         self.data = data
         self.ways = check_count("ways", ways, 2)
-        self.shots = check_count("shots", shots, 1)
+        self.shots = check_count("shots", shots, 0)  # 0: zero-shot, from the class names
         self.queries = check_count("queries", queries, 1)
         self.seed = check_count("seed", seed, 0)
         if small_classes not in ("error", "skip"):

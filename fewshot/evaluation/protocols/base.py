@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from fewshot.data.label_names import names_spec
 from fewshot.data.texts import LabeledTexts
 from fewshot.errors import ConfigError
 from fewshot.evaluation.journal import fingerprint
@@ -129,6 +130,26 @@ def label_name_input(learner: Learner, data: LabeledTexts) -> dict[str, Any]:
     if learner.uses_label_names and data.label_names:
         return {"label_names": dict(data.label_names)}
     return {}
+
+
+def label_vector_input(
+    learner: Learner, source: DataSource, spec: str, classes=None
+) -> dict[str, Any]:
+    """``{"label_vectors": {label: vector}}`` for a learner that takes them (zero-shot ones):
+    the embeddings of the names of ``spec``'s classes (only ``classes``, where given: an
+    episode's), which the evaluator encodes as the dataset ``SPEC#label-names``."""
+    if "label_vectors" not in learner.fit_inputs:
+        return {}
+    names = source.data(names_spec(spec))
+    vectors = source.inputs(names_spec(spec), "embeddings")
+    wanted = None if classes is None else {str(c) for c in classes}
+    return {
+        "label_vectors": {
+            label: vectors[i]
+            for i, label in enumerate(names.labels)
+            if wanted is None or label in wanted
+        }
+    }
 
 
 def fit_predict(

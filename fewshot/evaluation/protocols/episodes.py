@@ -14,6 +14,7 @@ from fewshot.evaluation.protocols.base import (
     Setting,
     classify_episode,
     label_name_input,
+    label_vector_input,
 )
 from fewshot.tasks.episodes import ClassSplit, EpisodeSampler
 from fewshot.tasks.meta_training import MetaTrainingData
@@ -144,8 +145,13 @@ class EpisodeSetting(Setting):
 
     def run_episode(self, task, index, learner, source) -> dict:
         X = source.inputs(self.dataset, learner.input_kind)
+        episode = task.episode(index)
         return classify_episode(
-            task.episode(index), learner, X, **label_name_input(learner, source.data(self.dataset))
+            episode,
+            learner,
+            X,
+            **label_name_input(learner, source.data(self.dataset)),
+            **label_vector_input(learner, source, self.dataset, episode.classes),
         )
 
     def record_fields(self, task) -> dict[str, Any]:

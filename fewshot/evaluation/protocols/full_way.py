@@ -8,7 +8,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fewshot.evaluation.protocols.base import DataSource, Setting, fit_predict, label_name_input
+from fewshot.evaluation.protocols.base import (
+    DataSource,
+    Setting,
+    fit_predict,
+    label_name_input,
+    label_vector_input,
+)
 from fewshot.evaluation.stats import (
     expected_calibration_error,
     macro_f1,
@@ -72,6 +78,7 @@ class FullWaySetting(Setting):
             task.train.label_array,
             source.inputs(self.test, kind),
             **label_name_input(learner, task.train),
+            **label_vector_input(learner, source, self.train),
             **self._unlabeled_input(learner, task, source),
         )
         return {
