@@ -22,6 +22,7 @@ except PackageNotFoundError:
 # for scikit-learn or torch.
 _EXPORTS = {
     "ClassSplit": "fewshot.tasks.episodes",
+    "check_labels": "fewshot.labelling.label_errors",
     "ConfigError": "fewshot.errors",
     "distill": "fewshot.compression",
     "DataError": "fewshot.errors",
@@ -41,6 +42,7 @@ _EXPORTS = {
     "load": "fewshot.deploy.predictor",
     "load_predictor": "fewshot.deploy.predictor",
     "read_labeled_file": "fewshot.data.files",
+    "suggest": "fewshot.labelling.suggest",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 _moved.install()  # module paths of fewshot 0.1 (fewshot.cache, fewshot.maths, ...) still import

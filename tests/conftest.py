@@ -66,6 +66,7 @@ EXTRAS = {
     "browser": _browser_missing,
     "docs": _module_missing("mkdocs", "docs"),
     "distill": _module_missing("model2vec", "distill"),
+    "labelling": _module_missing("cleanlab", "labelling"),
 }
 
 

@@ -1,5 +1,6 @@
 """The ``fewshot`` command line: one module per command (``bench``, ``model`` for adapt,
-``predict``, ``export``, ``distill``, ``serve``, ``report``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
+``predict``, ``export``, ``distill``, ``labelling`` for suggest and check-labels, ``serve``,
+``report``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
 line on stderr and exit status 2; ``--debug`` shows the traceback."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import os
 import sys
 import warnings
 
-from fewshot.cli import bench, distill, export, info, model, predict, report, serve
+from fewshot.cli import bench, distill, export, info, labelling, model, predict, report, serve
 from fewshot.cli.common import Parser, err, interrupt_status, sigterm_as_interrupt
 from fewshot.errors import FewshotError
 
@@ -31,6 +32,7 @@ def build_parser() -> Parser:
     predict.add_parser(commands)
     export.add_parser(commands)
     distill.add_parser(commands)
+    labelling.add_parsers(commands)
     serve.add_parser(commands)
     report.add_parser(commands)
     info.add_parsers(commands)

@@ -203,25 +203,34 @@ def parity(model: Path, texts: list[str], variants: list[str], torch_model=None)
     return results
 
 
-def recorded_training_texts(config: dict[str, Any]) -> list[str]:
-    """A model's training texts, where its recorded training data still loads and is the same
-    data (else none: moved or changed since)."""
+def recorded_training_data(config: dict[str, Any]):
+    """A model's training data (a ``LabeledTexts``), where its recorded training data still
+    loads and is the same data; else None (moved or changed since, or class names alone)."""
     from fewshot.data.catalogue import Columns
     from fewshot.models.saving import data_fingerprint
     from fewshot.plugins.registry import load_registry
 
     training = config.get("training_data") or {}
     spec = training.get("data")
-    if not isinstance(spec, str):  # a model from class names alone records them
-        named = training.get("class_texts")
-        return [str(t) for t in named] if isinstance(named, list) else []
+    if not isinstance(spec, str):
+        return None
     try:
         # The columns it was read with (a user's CSV with a "body" column); models adapted
         # before fewshot recorded them were read with the default ones.
         data = load_registry().datasets.load(spec, Columns(**training.get("columns", {})))
     except Exception:  # moved or changed since: other texts must do
-        return []
-    return list(data.texts) if data_fingerprint(data) == training.get("fingerprint") else []
+        return None
+    return data if data_fingerprint(data) == training.get("fingerprint") else None
+
+
+def recorded_training_texts(config: dict[str, Any]) -> list[str]:
+    """A model's training texts (see :func:`recorded_training_data`; a model from class names
+    alone records those), or none."""
+    data = recorded_training_data(config)
+    if data is not None:
+        return list(data.texts)
+    named = (config.get("training_data") or {}).get("class_texts")
+    return [str(t) for t in named] if isinstance(named, list) else []
 
 
 def parity_texts(directory: Path, config: dict[str, Any], extra: list[str]) -> list[str]:

@@ -1,5 +1,5 @@
-"""The core's own plugin: the bundled datasets, the default encoder and the out-of-scope
-scorers.
+"""The core's own plugin: the bundled datasets, the default encoder, the out-of-scope
+scorers and the acquisition strategies.
 
 It registers through the same hooks as any other plugin. (The built-in *learners* live in
 ``fewshot_plugins/`` and are found through the ``fewshot`` entry-point group, like third-party ones.)
@@ -25,5 +25,12 @@ def fewshot_encoders() -> list[EncoderInfo]:
 @hookimpl
 def fewshot_scorers() -> list:
     from fewshot.learners.rejection import BUILT_IN
+
+    return list(BUILT_IN)
+
+
+@hookimpl
+def fewshot_strategies() -> list:
+    from fewshot.acquisition import BUILT_IN
 
     return list(BUILT_IN)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from fewshot.acquisition.base import Strategy
     from fewshot.data.catalogue import DatasetInfo
     from fewshot.encoding.encoders import EncoderInfo
     from fewshot.learners.base import Learner
@@ -62,4 +63,15 @@ def fewshot_scorers() -> list[type[Scorer]]:
     ``name`` (what users give to ``--scorer``): ``fit(learner, X, y)`` on the support set after
     the learner, ``score(learner, X)`` higher for texts that look in scope, and
     ``get_state`` / ``set_state`` to be saved in a model directory.
+    """
+
+
+@hookspec
+def fewshot_strategies() -> list[type[Strategy]]:
+    """Contribute acquisition strategies (what to label next).
+
+    Return a list of subclasses of :class:`fewshot.acquisition.Strategy`, each with a unique
+    ``name`` (what users give to ``fewshot suggest --strategy`` and active-learning suites)
+    and a one-line ``description``; ``rank(pool, budget, rng)`` returns the rows of a
+    :class:`~fewshot.acquisition.PoolView` to label, best first.
     """

@@ -69,6 +69,8 @@ class Registry:
     encoders: dict[str, EncoderInfo] = field(default_factory=dict)
     #: Out-of-scope scorers by name (``fewshot.learners.rejection``).
     scorers: dict[str, type] = field(default_factory=dict)
+    #: Acquisition strategies by name (``fewshot.acquisition``).
+    strategies: dict[str, type] = field(default_factory=dict)
     plugin_versions: dict[str, str] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
 
@@ -220,7 +222,7 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
     Returns
     -------
     Registry
-        Learners, datasets, encoders and scorers by name, and the plugins that failed.
+        Learners, datasets, encoders, scorers and strategies by name, and the plugins that failed.
     """
     pm, failures = build_plugin_manager(autoload=autoload)
     registry = Registry(failures=failures)
@@ -230,11 +232,11 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
         if dist.project_name == "fewshot":
             core.add(pm.get_name(plugin))
 
-    def clash(kind: str, name: str, plugin: str, owner: str) -> None:
+    def clash(kind: str, name: str, plugin: str, owner: str, hook: str) -> None:
         failures.append(
             PluginFailure(
                 plugin,
-                f"fewshot_{kind}s",
+                hook,
                 f"{kind} name {name!r} is already taken by plugin {owner!r}",
             )
         )
@@ -249,24 +251,25 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
                 )
             )
         elif cls.name in registry.learners:
-            clash("learner", cls.name, plugin, registry.learner_plugin[cls.name])
+            clash(
+                "learner", cls.name, plugin, registry.learner_plugin[cls.name], "fewshot_learners"
+            )
         else:
             registry.learners[cls.name] = cls
             registry.learner_plugin[cls.name] = plugin
-    for kind, table in (
-        ("dataset", registry.datasets.datasets),
-        ("encoder", registry.encoders),
-        ("scorer", registry.scorers),
+    for kind, hook, table in (
+        ("dataset", "fewshot_datasets", registry.datasets.datasets),
+        ("encoder", "fewshot_encoders", registry.encoders),
+        ("scorer", "fewshot_scorers", registry.scorers),
+        ("strategy", "fewshot_strategies", registry.strategies),
     ):
         owner: dict[str, str] = {}
-        for plugin, info in _collect(pm, f"fewshot_{kind}s", failures, core):
+        for plugin, info in _collect(pm, hook, failures, core):
             name = getattr(info, "name", None)
             if not isinstance(name, str) or not name:
-                failures.append(
-                    PluginFailure(plugin, f"fewshot_{kind}s", f"{info!r} has no name; skipped")
-                )
+                failures.append(PluginFailure(plugin, hook, f"{info!r} has no name; skipped"))
             elif name in table:
-                clash(kind, name, plugin, owner[name])
+                clash(kind, name, plugin, owner[name], hook)
             else:
                 table[name] = info
                 owner[name] = plugin
