@@ -210,7 +210,7 @@ COLUMNS = (
 
 
 def _row(i: int, texts, ids, **fields) -> dict[str, Any]:
-    row: dict[str, Any] = {"kind": fields.pop("kind"), "row": i + 1}
+    row: dict[str, Any] = {"kind": fields.pop("kind"), "row": int(i) + 1}
     if ids is not None:
         row["id"] = ids[i]
     row["text"] = texts[i]
