@@ -204,6 +204,7 @@ PAGE_MARKS = {
     "export-and-serve": [pytest.mark.onnx, pytest.mark.serve],
     "read-results": [],
     "compress": [pytest.mark.distill, pytest.mark.slow],
+    "label-from-zero": [pytest.mark.labelling],
 }
 
 

@@ -69,11 +69,34 @@ def suggest(
     seed: int = 0,
     ids: list[Any] | None = None,
 ) -> Suggestions:
-    """Rank the pool ``texts`` for labelling with ``classifier`` (a fitted
-    :class:`~fewshot.models.classifier.FewShotClassifier`): ``budget`` texts to label and up
-    to ``out_of_scope`` candidates for "none of these". ``labelled`` is (texts, labels) of what
-    is labelled already; ``strategies`` the known strategies by name (default: the
-    installed plugins')."""
+    """Rank a pool of unlabelled texts for labelling, and list those that may fit no class.
+
+    Parameters
+    ----------
+    classifier : FewShotClassifier
+        A fitted single-label model (:func:`fewshot.load` of a model directory).
+    texts : list of str
+        The pool.
+    budget : int
+        How many texts to suggest.
+    strategy : str, default "hybrid"
+        The acquisition strategy's name (see :mod:`fewshot.acquisition.strategies`).
+    strategies : dict or None, default None
+        The known strategies by name; None: those of the installed plugins.
+    labelled : tuple of (list of str, list of str), or None, default None
+        The texts labelled so far and their labels: never suggested again, and what a diverse
+        choice keeps away from.
+    out_of_scope : int, default 50
+        How many texts that may fit no class to list (0: none).
+    seed : int, default 0
+        Seed of every random choice.
+    ids : list or None, default None
+        An id per pool text, passed through to the rows.
+
+    Returns
+    -------
+    Suggestions
+    """
     if strategies is None:
         from fewshot.plugins.registry import shared_registry
 
