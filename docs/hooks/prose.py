@@ -13,6 +13,7 @@ SUITE_KEYS = {
         "full_way": "`[[full_way]]` tables: train on a K-shot split of every class, test on a whole split.",
         "cross_domain": "`[[cross_domain]]` tables: labelled source, K target labels per class, unlabelled target.",
         "multi_label": "`[[multi_label]]` tables: texts with several labels.",
+        "active_learning": "`[[active_learning]]` tables: simulated labelling rounds, a learning curve per strategy.",
         "columns": "A `[columns]` table naming the columns of your own data files.",
     },
     "[[episodes]]": {
@@ -73,6 +74,17 @@ SUITE_KEYS = {
         "queries": "Episode form: query texts per episode.",
         "episodes": "Episode form: how many episodes.",
         "seeds": "Full-way form: runs with different support draws.",
+        "seed": "This table's seed (default: the suite's).",
+    },
+    "[[active_learning]]": {
+        "pool": "Labelled data whose texts are the pool; its labels answer as a person would.",
+        "test": "The data each round is scored on.",
+        "strategies": "Acquisition strategies by name, and `class-balanced` (reads the labels); "
+        "default hybrid, margin, kcenter, random, class-balanced.",
+        "start": "`one-per-class` (default) or `zero-shot` (nothing labelled; `zeroshot` first).",
+        "batch": "Texts labelled per round (default 77).",
+        "total": "Texts labelled at the end (default 385).",
+        "seeds": "Simulations per strategy (default 5).",
         "seed": "This table's seed (default: the suite's).",
     },
     "[columns]": {

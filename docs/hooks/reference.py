@@ -268,6 +268,7 @@ def _suite_keys_read() -> dict[str, set[str]]:
         "[[full_way]]": suite_settings.FULL_WAY_KEYS,
         "[[cross_domain]]": suite_settings.CROSS_DOMAIN_KEYS,
         "[[multi_label]]": suite_settings.MULTI_LABEL_KEYS,
+        "[[active_learning]]": suite_settings.ACTIVE_LEARNING_KEYS,
         "[columns]": suite._COLUMN_KEYS,
     }
 

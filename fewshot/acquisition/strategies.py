@@ -7,11 +7,12 @@
 - ``entropy``: the texts whose probabilities are most spread (uncertainty over all classes).
 - ``kcenter``: k-center greedy on the embeddings: each pick the text farthest from everything
   labelled or picked (diversity; Sener & Savarese, 2018).
-- ``hybrid`` (the default): k-center greedy weighted by uncertainty and class balance: each
-  pick maximises ``(1 - margin) * distance / sqrt(1 + labels of its predicted class)``, so
-  it takes undecided texts unlike those labelled, and spreads over the classes. A batch of pure
-  uncertainty picks many near-copies of one confusion; pure diversity picks outliers the model
-  is sure of.
+- ``hybrid`` (the default): uncertainty with class balance: the smallest margins first, at most
+  ``2 * budget / classes`` texts of any one predicted class. A batch of pure uncertainty picks
+  many near-copies of one confusion. Chosen on banking77 ``valid`` (pool: train; five rounds of
+  77 from one text per class; three seeds): 0.779 at 385 labels against 0.765 for ``margin``,
+  0.754 for ``margin`` candidates thinned by k-center, 0.734 for k-center weighted by
+  uncertainty and class balance, and 0.714 for ``random``.
 """
 
 from __future__ import annotations
@@ -77,18 +78,28 @@ class KCenterStrategy(Strategy):
     description = "k-center greedy: each pick the text farthest from all labelled or picked"
 
     def rank(self, pool: PoolView, budget: int, rng: np.random.Generator) -> np.ndarray:
-        return _greedy(pool, budget, rng, weight=np.ones(len(pool.vectors)), balance=False)
+        return _k_center(pool, budget, rng)
 
 
 class HybridStrategy(Strategy):
     name = "hybrid"
-    description = "undecided texts unlike those labelled, spread over the classes (default)"
+    description = "the smallest margins, at most 2 x budget / classes per predicted class (default)"
 
     def scores(self, pool: PoolView) -> np.ndarray:
         return 1.0 - pool.margin()
 
     def rank(self, pool: PoolView, budget: int, rng: np.random.Generator) -> np.ndarray:
-        return _greedy(pool, budget, rng, weight=self.scores(pool) + 1e-3, balance=True)
+        cap = max(1, int(np.ceil(2 * budget / len(pool.classes))))
+        taken = np.zeros(len(pool.classes), dtype=int)
+        picked: list[int] = []
+        for i in _best(self.scores(pool), len(pool.vectors), rng):
+            c = pool.predicted[i]
+            if taken[c] < cap:
+                picked.append(int(i))
+                taken[c] += 1
+                if len(picked) == budget:
+                    break
+        return np.asarray(picked, dtype=int)
 
 
 def _best(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
@@ -97,34 +108,22 @@ def _best(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarr
     return order[:budget]
 
 
-def _greedy(
-    pool: PoolView, budget: int, rng: np.random.Generator, *, weight: np.ndarray, balance: bool
-) -> np.ndarray:
-    """Weighted k-center greedy: each pick maximises weight x cosine distance to the nearest
-    labelled or picked text (divided by sqrt(1 + labels of its predicted class) with
-    ``balance``). With nothing labelled, the first pick is the best-weighted text."""
+def _k_center(pool: PoolView, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """k-center greedy: each pick maximises the cosine distance to the nearest labelled or
+    picked text; with nothing labelled, the first pick is at random."""
     vectors = pool.vectors.astype(np.float32, copy=False)
     n = len(vectors)
     if len(pool.labelled):
         nearest = 1.0 - (vectors @ pool.labelled.T.astype(np.float32)).max(1)
     else:
         nearest = np.ones(n, dtype=np.float32)
-    nearest = np.maximum(nearest, 0.0)
-    predicted = pool.predicted
-    counts = pool.labelled_counts.astype(float).copy()
-    jitter = rng.random(n) * 1e-9  # ties at random
+    nearest = np.maximum(nearest, 0.0) + rng.random(n) * 1e-9  # ties at random
     picked: list[int] = []
-    taken = np.zeros(n, dtype=bool)
     for _ in range(min(budget, n)):
-        value = weight * nearest + jitter
-        if balance:
-            value = value / np.sqrt(1.0 + counts[predicted])
-        value[taken] = -np.inf
-        best = int(np.argmax(value))
+        best = int(np.argmax(nearest))
         picked.append(best)
-        taken[best] = True
-        counts[predicted[best]] += 1
         nearest = np.minimum(nearest, np.maximum(1.0 - vectors @ vectors[best], 0.0))
+        nearest[picked] = -np.inf
     return np.asarray(picked, dtype=int)
 
 

@@ -83,7 +83,8 @@ def add_parser(commands) -> None:
         "--seeds",
         type=int,
         metavar="S",
-        help="cross-domain and multi-label full-way runs: tasks, one per seed (default 10; multi-label 5)",
+        help="cross-domain, multi-label full-way and active-learning runs: tasks, one per seed "
+        "(default 10; multi-label and active learning 5)",
     )
     bench.add_argument(
         "--unlabeled",
@@ -135,6 +136,22 @@ def add_parser(commands) -> None:
         action="store_true",
         help="texts carry sets of labels: full-way (--train/--test, --shots K, --seeds S "
         "supports) or episodes over subsets of labels (--dataset); see docs/how-to/multi-label.md",
+    )
+    bench.add_argument(
+        "--pool",
+        metavar="NAME:SPLIT|FILE",
+        help="active learning, simulated: labelled texts whose labels answer as a person would, "
+        "scored on --test; see docs/how-to/label-from-zero.md",
+    )
+    bench.add_argument(
+        "--strategies",
+        metavar="NAME[,NAME]",
+        help="active learning: strategies (default hybrid,margin,kcenter,random,class-balanced)",
+    )
+    bench.add_argument("--batch", type=int, metavar="B", help="active learning: texts per round")
+    bench.add_argument("--total", type=int, metavar="T", help="active learning: texts in all")
+    bench.add_argument(
+        "--start", help="active learning: one-per-class (default) or zero-shot (nothing labelled)"
     )
     add_device_option(bench)
     add_cache_options(bench)

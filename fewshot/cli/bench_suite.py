@@ -47,6 +47,11 @@ def suite_from_args(args: argparse.Namespace):
         "--reject-recall": args.reject_recall,
         "--oos-queries": args.oos_queries,
         "--multi-label": args.multi_label,
+        "--pool": args.pool,
+        "--strategies": args.strategies,
+        "--batch": args.batch,
+        "--total": args.total,
+        "--start": args.start,
     }
     if args.suite is not None:
         given = [flag for flag, value in flags.items() if value]
@@ -69,6 +74,14 @@ def suite_from_args(args: argparse.Namespace):
         return suite
     if not args.learner:
         raise ConfigError("name at least one learner with --learner (see `fewshot learners`)")
+    active = {"--strategies": args.strategies, "--batch": args.batch, "--total": args.total}
+    stray = [
+        flag for flag, value in {**active, "--start": args.start}.items() if value and not args.pool
+    ]
+    if stray:
+        raise ConfigError(f"{stray[0]} belongs to active-learning runs; add --pool and --test")
+    if args.pool:
+        return _active_learning_suite(args)
     if bool(args.train) != bool(args.test):
         raise ConfigError("full-way runs need both --train and --test")
     if args.unlabeled_data and not args.train:
@@ -203,6 +216,24 @@ def _multi_label_suite(args: argparse.Namespace):
         )
         settings += multi_label_settings(table, "command line", seed)
     return _command_line_suite(args, settings, seed)
+
+
+def _active_learning_suite(args: argparse.Namespace):
+    """--pool with --test: simulated active learning."""
+    from fewshot.evaluation.suite_settings import active_learning_setting
+
+    if not args.test or args.train or args.dataset or args.source:
+        raise ConfigError(
+            "active-learning runs take --pool and --test (no --train, --dataset or --source)"
+        )
+    table = {"pool": args.pool, "test": args.test}
+    if args.strategies:
+        table["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for key in ("batch", "total", "seeds", "start"):
+        if getattr(args, key) is not None:
+            table[key] = getattr(args, key)
+    seed = 0 if args.seed is None else args.seed
+    return _command_line_suite(args, [active_learning_setting(table, "command line", seed)], seed)
 
 
 def _split_table(args: argparse.Namespace) -> dict:

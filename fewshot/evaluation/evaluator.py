@@ -212,7 +212,9 @@ class Evaluator:
         ]
         for setting in settings if meta else ():
             setting.base_classes(self, f"learner {meta[0].display!r}")
-        named = any("label_vectors" in learner.fit_inputs for learner in configured)
+        named = any("label_vectors" in learner.fit_inputs for learner in configured) or any(
+            getattr(setting, "start", None) == "zero-shot" for setting in settings
+        )  # a zero-shot start (active learning) reads the class names too
         if any(learner.input_kind == "embeddings" for learner in configured):
             # Encoding can fail too (a broken model): better now than midway.
             for setting, task in zip(settings, tasks, strict=True):

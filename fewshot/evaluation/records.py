@@ -23,6 +23,7 @@ PROTOCOLS = (
     "multi-label",
     "multi-label-episodes",
     "learn2learn",
+    "active-learning",
 )
 ALL = PROTOCOLS
 OUT_OF_SCOPE = ("out-of-scope", "out-of-scope-episodes")
@@ -213,6 +214,22 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
        doc="F1 per label (full-way multi-label)."),
     _f("support_size", "object", MULTI_LABEL,
        doc="Texts in the support (a greedy support covers every label K times): mean, min, max."),
+    _f("pool", "str", ("active-learning",), csv=True,
+       doc="Active learning: the labelled data whose texts are the pool (its labels answer)."),
+    _f("start", "str", ("active-learning",),
+       doc="Active learning: `one-per-class` or `zero-shot` (nothing labelled at the start)."),
+    _f("batch", "int", ("active-learning",),
+       doc="Active learning: texts labelled per round."),
+    _f("total", "int", ("active-learning",),
+       doc="Active learning: texts labelled at the end (where `accuracy` is measured)."),
+    _f("strategies", "list", ("active-learning",),
+       doc="Active learning: the strategies simulated; `accuracy` is the first one's."),
+    _f("curves", "object", ("active-learning",),
+       doc="Active learning: per strategy, `labels`, `accuracy` (mean over seeds), `ci95` and "
+           "`macro_f1` after every round: the learning curves."),
+    _f("strategy_comparisons", "object", ("active-learning",),
+       doc="Active learning: each strategy against `random` and `class-balanced` at `total` "
+           "labels, paired over seeds (`difference`, `ci95`, `p_value`)."),
     _f("learner_name", "str", ALL, csv=True,
        doc="The learner's registered name."),
     _f("plugin", "str", ALL, csv=True,

@@ -43,6 +43,7 @@ from fewshot.evaluation.evaluator import (
 )
 from fewshot.evaluation.suite_settings import (
     FULL_WAY_KEYS,
+    active_learning_setting,
     check_keys,
     cross_domain_settings,
     episode_settings,
@@ -63,6 +64,7 @@ _TOP_KEYS = {
     "full_way",
     "cross_domain",
     "multi_label",
+    "active_learning",
     "columns",
 }
 _COLUMN_KEYS = {"text", "label", "domain", "labels", "label_separator"}
@@ -130,10 +132,13 @@ def load_suite(path: str | Path) -> Suite:
         settings += cross_domain_settings(table, f"{path}: [[cross_domain]] #{i + 1}", seed)
     for i, table in enumerate(raw.get("multi_label", [])):
         settings += multi_label_settings(table, f"{path}: [[multi_label]] #{i + 1}", seed)
+    for i, table in enumerate(raw.get("active_learning", [])):
+        where = f"{path}: [[active_learning]] #{i + 1}"
+        settings.append(active_learning_setting(table, where, seed))
     if not settings:
         raise ConfigError(
-            f"{path}: no [[episodes]], [[full_way]], [[cross_domain]] or [[multi_label]] "
-            "tables; nothing to run"
+            f"{path}: no [[episodes]], [[full_way]], [[cross_domain]], [[multi_label]] or "
+            "[[active_learning]] tables; nothing to run"
         )
     columns = check_keys(f"{path}: [columns]", raw.get("columns", {}), _COLUMN_KEYS)
     for key, value in columns.items():

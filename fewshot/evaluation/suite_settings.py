@@ -328,6 +328,30 @@ def multi_label_settings(table: dict, where: str, default_seed: int) -> list[Set
     return settings
 
 
+ACTIVE_LEARNING_KEYS = {"pool", "test", "strategies", "start", "batch", "total", "seeds", "seed"}
+
+
+def active_learning_setting(table: dict, where: str, default_seed: int) -> Setting:
+    """An ``[[active_learning]]`` table: simulated labelling rounds from ``pool``."""
+    from fewshot.evaluation.protocols.active_learning import ActiveLearningSetting
+
+    check_keys(where, table, ACTIVE_LEARNING_KEYS)
+    for key in ("pool", "test"):
+        if key not in table:
+            raise ConfigError(f"{where}: missing key {key!r}")
+    options: dict[str, Any] = {}
+    if "strategies" in table:
+        options["strategies"] = tuple(name_list(where, "strategies", table["strategies"]))
+    if "start" in table:
+        options["start"] = name_list(where, "start", table["start"])[0]
+    for key, maximum in (("batch", 100_000), ("total", 10**7), ("seeds", 1000)):
+        if key in table:
+            options[key] = positive(where, key, table[key], maximum=maximum)
+    seed = positive(where, "seed", table.get("seed", default_seed), minimum=0, maximum=2**32 - 1)
+    pool, test = (name_list(where, key, table[key])[0] for key in ("pool", "test"))
+    return ActiveLearningSetting(pool, test, seed=seed, **options)
+
+
 def full_way_setting(train: str, test: str, seed: int, table: dict, where: str) -> Setting:
     """A full-way setting, or its out-of-scope variant where the table names ``oos``."""
     oos = out_of_scope_options(where, table)

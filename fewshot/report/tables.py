@@ -35,6 +35,11 @@ def write_results(
 
 
 def _setting(record: dict[str, Any]) -> str:
+    if record.get("pool"):  # active learning: the record's accuracy is its first strategy's
+        return (
+            f"active learning from {escape(record['pool'])}, {record['batch']} per round to "
+            f"{record['total']} ({record['strategies'][0]})"
+        )
     if record.get("multi_label"):
         kind = "full-way" if record.get("full_way") else f"{record['ways']}-way"
         return f"multi-label {kind} {record['shots']}-shot, {record['episodes']} tasks"

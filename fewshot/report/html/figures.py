@@ -3,7 +3,7 @@
 Each ``*_figures`` function takes the runs and returns :class:`Plot` s (none where the runs hold
 no data for it): accuracy against shots, paired comparisons as a forest plot, per-class accuracy,
 the most-confused classes, reliability diagrams, timings, out-of-scope ROC curves, multi-label
-per-label F1 and cross-domain heat maps. Figures are ``matplotlib.figure.Figure`` objects (no
+per-label F1, cross-domain heat maps and active-learning curves (``learning_curves.py``). Figures are ``matplotlib.figure.Figure`` objects (no
 pyplot, so no global state and no display is needed).
 """
 
@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
+from fewshot.report.html.learning_curves import learning_curve_figures
 from fewshot.report.html.plotting import (
     MAX_CLASSES,
     Palette,
@@ -35,8 +36,8 @@ def accuracy_figures(runs: list[Run], colour: Palette) -> list[Plot]:
     """Accuracy against shots, one panel per dataset and setting kind, a line per learner."""
     panels: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for _, name, r in run_records(runs):
-        if r.get("multi_label") or r.get("source"):
-            continue
+        if r.get("multi_label") or r.get("source") or r.get("pool"):
+            continue  # no shots to plot against (active learning has its own curves)
         panels[setting_name(r, shots=False)][name].append(r)
     if not panels:
         return []
@@ -374,6 +375,7 @@ FIGURES = (
     roc_figures,
     label_f1_figures,
     cross_domain_figures,
+    learning_curve_figures,
 )
 
 

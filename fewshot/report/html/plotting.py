@@ -43,6 +43,8 @@ def ok(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def setting_name(r: dict[str, Any], *, shots: bool = True) -> str:
     """The setting of a record in words: ``banking77:test 5-way 1-shot``, and the unlabelled
     pool a full-way run offered its learners, if any (a setting of its own)."""
+    if r.get("pool"):
+        return f"{r['dataset']} active learning from {r['pool']} ({r.get('start')})"
     if r.get("source"):
         where = f"{r['source']} → {r['target']}"
     else:
