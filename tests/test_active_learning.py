@@ -121,3 +121,24 @@ def test_active_learning_flags_need_a_pool(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert "--batch belongs to active-learning runs; add --pool and --test" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.report
+def test_the_shipped_banking77_suite_measures_the_strategies(tmp_path):
+    from tests.conftest import ROOT
+
+    out = tmp_path / "run"
+    suite = ROOT / "episodes" / "banking77-active-learning.toml"
+    result = run_fewshot("bench", str(suite), "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    [record] = json.loads((out / "results.json").read_text())
+    final = {name: points[-1]["accuracy"] for name, points in record["curves"].items()}
+    assert all(points[-1]["labels"] == 385 for points in record["curves"].values())
+    # measured: hybrid 0.775, random 0.713, class-balanced 0.796 (five seeds)
+    assert final["hybrid"] >= final["random"] + 0.03 and final["hybrid"] >= 0.75
+    assert final["class-balanced"] >= 0.78
+    assert record["strategy_comparisons"]["hybrid vs random"]["p_value"] < 0.05
+    result = run_fewshot("report", str(out), "--out", str(tmp_path / "report.html"))
+    assert result.returncode == 0, result.stderr
+    assert 'id="learning-curves"' in (tmp_path / "report.html").read_text()
