@@ -34,6 +34,7 @@ def test_every_hook_is_documented():
         "fewshot_datasets",
         "fewshot_encoders",
         "fewshot_scorers",
+        "fewshot_strategies",
     }
     for spec in specs:
         assert len(inspect.getdoc(spec) or "") > 80, f"{spec.__name__} needs documentation"
