@@ -214,6 +214,17 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
        doc="F1 per label (full-way multi-label)."),
     _f("support_size", "object", MULTI_LABEL,
        doc="Texts in the support (a greedy support covers every label K times): mean, min, max."),
+    _f("learner_name", "str", ALL, csv=True,
+       doc="The learner's registered name."),
+    _f("plugin", "str", ALL, csv=True,
+       doc="The distribution that registered the learner."),
+    _f("params", "object", ALL, csv=True,
+       doc="The learner's parameters, as JSON (a JSON string in results.csv)."),
+    _f("encoder", "str", ALL, csv=True,
+       doc="The encoder's identity (name and content hash)."),
+    _f("fewshot_version", "str", ALL, csv=True,
+       doc="The fewshot version that wrote the record."),
+    # fields added after 0.1 go last: results.csv's earlier columns keep their places
     _f("pool", "str", ("active-learning",), csv=True,
        doc="Active learning: the labelled data whose texts are the pool (its labels answer)."),
     _f("start", "str", ("active-learning",),
@@ -230,16 +241,6 @@ RECORD_FIELDS: tuple[RecordField, ...] = (
     _f("strategy_comparisons", "object", ("active-learning",),
        doc="Active learning: each strategy against `random` and `class-balanced` at `total` "
            "labels, paired over seeds (`difference`, `ci95`, `p_value`)."),
-    _f("learner_name", "str", ALL, csv=True,
-       doc="The learner's registered name."),
-    _f("plugin", "str", ALL, csv=True,
-       doc="The distribution that registered the learner."),
-    _f("params", "object", ALL, csv=True,
-       doc="The learner's parameters, as JSON (a JSON string in results.csv)."),
-    _f("encoder", "str", ALL, csv=True,
-       doc="The encoder's identity (name and content hash)."),
-    _f("fewshot_version", "str", ALL, csv=True,
-       doc="The fewshot version that wrote the record."),
 )
 # fmt: on
 
