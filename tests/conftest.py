@@ -218,3 +218,14 @@ def run_fewshot_process(
         cwd=cwd,
         timeout=600,
     )
+
+
+def bundled_rows(name: str, split: str) -> list[dict]:
+    """The rows of a bundled dataset's split, as stored (text, label or labels)."""
+    import gzip
+    import json
+    from importlib import resources
+
+    path = resources.files("fewshot.data") / "bundled" / name / f"{split}.jsonl.gz"
+    with gzip.open(str(path), "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]

@@ -4,14 +4,12 @@ real model and pool, ``fewshot check-labels`` on banking77 with labels flipped a
 from __future__ import annotations
 
 import csv
-import gzip
 import json
-from importlib import resources
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_fewshot
+from tests.conftest import bundled_rows, run_fewshot
 
 
 def _view(proba, vectors, labelled=None, counts=None):
@@ -86,17 +84,11 @@ def model(tmp_path_factory):
     return out
 
 
-def _bundled(name: str, split: str) -> list[dict]:
-    path = resources.files("fewshot.data") / "bundled" / name / f"{split}.jsonl.gz"
-    with gzip.open(str(path), "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
-
-
 @pytest.mark.integration
 def test_suggest_writes_a_ranked_file_to_label_and_the_texts_that_fit_no_class(model, tmp_path):
     pool = tmp_path / "pool.jsonl"
-    trained = {r["text"] for r in _bundled("banking77", "train_5")}
-    rows = _bundled("banking77", "train")[:1500]
+    trained = {r["text"] for r in bundled_rows("banking77", "train_5")}
+    rows = bundled_rows("banking77", "train")[:1500]
     rows += [{"text": t} for t in ("what is the capital of peru", "who won the world cup in 2010",
                                    "what is the capital of chile", "best pizza recipe please")]  # fmt: skip
     pool.write_text(
@@ -158,7 +150,7 @@ def test_suggest_refuses_in_one_line(model, tmp_path):
 
 def _flipped(tmp_path, seed=0):
     """banking77 train_10 with 10% of its labels changed at random (seeded), and which rows."""
-    rows = _bundled("banking77", "train_10")
+    rows = bundled_rows("banking77", "train_10")
     rng = np.random.default_rng(seed)
     labels = sorted({r["label"] for r in rows})
     flipped = rng.choice(len(rows), size=len(rows) // 10, replace=False)

@@ -4,27 +4,19 @@ a ``layers:N`` student exported to ONNX. Real teachers on bundled data, real dis
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from importlib import resources
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_fewshot
+from tests.conftest import bundled_rows, run_fewshot
 
 pytestmark = [pytest.mark.distill, pytest.mark.integration, pytest.mark.slow]
-
-
-def _bundled(name: str, split: str) -> list[dict]:
-    path = resources.files("fewshot.data") / "bundled" / name / f"{split}.jsonl.gz"
-    with gzip.open(str(path), "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
 
 
 def _texts_file(path, rows) -> str:
@@ -48,7 +40,7 @@ def rejecting(tmp_path_factory):
         "--out", str(teacher),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    pool = _texts_file(root / "pool.txt", _bundled("clinc150", "train")[::3])
+    pool = _texts_file(root / "pool.txt", bundled_rows("clinc150", "train")[::3])
     result = run_fewshot(
         "distill", str(teacher), "--student", "static", "--unlabeled", pool, "--out", str(student),
         "--no-progress",
@@ -129,14 +121,14 @@ def test_multi_label_decisions_carry_over(tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text("".join(
         json.dumps({"text": r["text"], "labels": r["labels"]}) + "\n"
-        for r in _bundled("goemotions", "valid")[:1500]
+        for r in bundled_rows("goemotions", "valid")[:1500]
     ))  # fmt: skip
     teacher, student = tmp_path / "teacher", tmp_path / "student"
     result = run_fewshot(
         "adapt", "--train", str(train), "--learner", "logreg", "--out", str(teacher)
     )
     assert result.returncode == 0, result.stderr
-    pool = _texts_file(tmp_path / "pool.txt", _bundled("goemotions", "train")[:4000])
+    pool = _texts_file(tmp_path / "pool.txt", bundled_rows("goemotions", "train")[:4000])
     result = run_fewshot(
         "distill", str(teacher), "--student", "static", "--unlabeled", pool, "--out", str(student),
         "--no-progress",
@@ -148,7 +140,7 @@ def test_multi_label_decisions_carry_over(tmp_path):
     learnt = fewshot.load(student)
     assert learnt.multi_label_ and learnt.thresholds.shape == taught.shape == (28,)
     assert not np.allclose(learnt.thresholds, taught)  # moved to the student's scores
-    rows = _bundled("goemotions", "test")[:300]
+    rows = bundled_rows("goemotions", "test")[:300]
     texts = _texts_file(tmp_path / "texts.txt", rows)
     mine = _predictions(student, texts, tmp_path / "s.jsonl")
     theirs = _predictions(teacher, texts, tmp_path / "t.jsonl")
@@ -171,7 +163,7 @@ def test_a_layers_student_is_exported_and_predicts_through_onnx(tmp_path):
         "adapt", "--train", "banking77:train_5", "--learner", "logreg", "--out", str(teacher)
     )
     assert result.returncode == 0, result.stderr
-    pool = _texts_file(tmp_path / "pool.txt", _bundled("banking77", "train")[:600])
+    pool = _texts_file(tmp_path / "pool.txt", bundled_rows("banking77", "train")[:600])
     result = run_fewshot(
         "distill", str(teacher), "--student", "layers:1", "--epochs", "1", "--unlabeled", pool,
         "--out", str(student), "--no-progress",
@@ -183,7 +175,7 @@ def test_a_layers_student_is_exported_and_predicts_through_onnx(tmp_path):
     assert len(rows) == 3080
     # one layer and one epoch on 600 texts (measured 0.47; the teacher 0.81, chance 0.013): a
     # smoke test of the path; benchmarks/compression.py measures the real students
-    labels = [r["label"] for r in _bundled("banking77", "test")]
+    labels = [r["label"] for r in bundled_rows("banking77", "test")]
     assert np.mean([r["label"] == y for r, y in zip(rows, labels, strict=True)]) > 0.3
     onnx = sorted(p.name for p in (student / "onnx").iterdir())
     assert onnx == ["encoder-int8.onnx", "encoder.onnx", "head.safetensors", "tokenizer.json"]

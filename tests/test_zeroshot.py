@@ -5,14 +5,12 @@ built by hand, no encoder)."""
 
 from __future__ import annotations
 
-import gzip
 import json
-from importlib import resources
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_fewshot
+from tests.conftest import bundled_rows, run_fewshot
 
 
 def _zeroshot(**params):
@@ -74,15 +72,9 @@ def test_the_python_api_starts_from_class_names():
         fewshot.FewShotClassifier("logreg").fit(["a", "b"], classes[:2], classes=classes)
 
 
-def _bundled_texts(name: str, split: str) -> list[dict]:
-    path = resources.files("fewshot.data") / "bundled" / name / f"{split}.jsonl.gz"
-    with gzip.open(str(path), "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
-
-
 @pytest.mark.integration
 def test_adapt_from_a_list_of_labels_then_predict(tmp_path):
-    labels = sorted({r["label"] for r in _bundled_texts("banking77", "train_5")})
+    labels = sorted({r["label"] for r in bundled_rows("banking77", "train_5")})
     (tmp_path / "classes.txt").write_text("# banking77's classes\n" + "\n".join(labels) + "\n")
     model = tmp_path / "model"
     result = run_fewshot(

@@ -107,6 +107,7 @@ def _oos_path(out: str) -> str:
 
 
 def run_suggest(args: argparse.Namespace) -> int:
+    from fewshot.acquisition.base import make_strategy
     from fewshot.cli.model import _cache_param
     from fewshot.data.catalogue import Columns
     from fewshot.deploy.export import recorded_training_data
@@ -118,10 +119,7 @@ def run_suggest(args: argparse.Namespace) -> int:
     from fewshot.util.files import check_output_file
 
     registry = load_registry()
-    if args.strategy not in registry.strategies:
-        from fewshot.acquisition.base import make_strategy
-
-        make_strategy(args.strategy, registry.strategies)  # the one-line refusal, before work
+    make_strategy(args.strategy, registry.strategies)  # an unknown one: refused before any work
     oos_out = args.oos_out or _oos_path(args.out)
     formats = [output_format(path, "jsonl") for path in (args.out, oos_out)]
     for path, flag in ((args.out, "--out"), (oos_out, "--oos-out")):

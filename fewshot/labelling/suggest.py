@@ -10,7 +10,7 @@ model lacks rather than noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,6 @@ class Suggestions:
     out_of_scope: list[dict[str, Any]]
     strategy: str
     skipped_labelled: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def embed(classifier, texts: list[str]) -> np.ndarray:
