@@ -1,5 +1,5 @@
 """The ``fewshot`` command line: one module per command (``bench``, ``model`` for adapt,
-``predict``, ``export``, ``distill``, ``labelling`` for suggest and check-labels, ``serve``,
+``predict``, ``export``, ``distill``, ``labelling`` for suggest and check-labels, ``label`` for the labelling page, ``serve``,
 ``report``, ``info`` for datasets, learners and install-meta). Errors a user can act on are one
 line on stderr and exit status 2; ``--debug`` shows the traceback."""
 
@@ -9,7 +9,18 @@ import os
 import sys
 import warnings
 
-from fewshot.cli import bench, distill, export, info, labelling, model, predict, report, serve
+from fewshot.cli import (
+    bench,
+    distill,
+    export,
+    info,
+    label,
+    labelling,
+    model,
+    predict,
+    report,
+    serve,
+)
 from fewshot.cli.common import Parser, err, interrupt_status, sigterm_as_interrupt
 from fewshot.errors import FewshotError
 
@@ -33,6 +44,7 @@ def build_parser() -> Parser:
     export.add_parser(commands)
     distill.add_parser(commands)
     labelling.add_parsers(commands)
+    label.add_parser(commands)
     serve.add_parser(commands)
     report.add_parser(commands)
     info.add_parsers(commands)

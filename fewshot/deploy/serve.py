@@ -19,9 +19,7 @@ torch).
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations as
 # objects, and the request model is defined inside create_app (it carries the limits).
-import contextlib
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +28,11 @@ from typing import Any
 from fewshot.data.blank import invisible_note, is_blank
 from fewshot.deploy.predictions import prediction_fields
 from fewshot.errors import ConfigError
+from fewshot.util.access import TOKEN_VARIABLE, access_token, is_loopback, token_matches
+from fewshot.util.http_server import server_class
 from fewshot.util.install import install_hint
+
+__all__ = ["TOKEN_VARIABLE", "Limits", "access_token", "create_app", "is_loopback", "serve"]
 
 
 def require_serve() -> None:
@@ -52,41 +54,9 @@ class Limits:
     max_body_bytes: int = 1_000_000
 
 
-#: The variable that gives ``fewshot serve`` its access token (rather than a flag: a command
-#: line is visible to every user of the machine in ``ps``).
-TOKEN_VARIABLE = "FEWSHOT_SERVE_TOKEN"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve to any address
-
-
-def access_token(host: str, environ=None) -> str | None:
-    """The token every request must carry: ``FEWSHOT_SERVE_TOKEN`` where it is set, else a new
-    random one for an address other machines can reach, else None (loopback: no token)."""
-    import secrets
-
-    given = (os.environ if environ is None else environ).get(TOKEN_VARIABLE)
-    if given is not None:
-        if len(given) < 16:
-            raise ConfigError(f"{TOKEN_VARIABLE} must be at least 16 characters long")
-        return given
-    return None if is_loopback(host) else secrets.token_urlsafe(24)
-
-
 def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None = None):
     """The ASGI application serving ``model`` (what ``fewshot.deploy.predictor.load_predictor``
     gives); with ``token``, every request must carry ``Authorization: Bearer TOKEN``."""
-    import secrets
-
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field, field_validator
@@ -124,7 +94,7 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
     async def check_request(request: Request, call_next):
         if token is not None:  # before anything else is read, the body included
             given = request.headers.get("authorization", "")
-            if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            if not token_matches(given, f"Bearer {token}"):
                 return JSONResponse(
                     {"detail": "this server needs its access token: send the header "
                                "'Authorization: Bearer TOKEN' (fewshot serve printed it)"},
@@ -203,25 +173,4 @@ def serve(
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10
     )
-    _server_class()(config).run()
-
-
-def _server_class():
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, stopping on SIGTERM or Ctrl-C like uvicorn (no new connections,
-        the requests in flight finished) but then exiting with status 0: uvicorn re-raises the
-        signal once it has stopped, so the process would look killed."""
-
-        @contextlib.contextmanager
-        def capture_signals(self):
-            stops = (signal.SIGINT, signal.SIGTERM)
-            previous = {s: signal.signal(s, self.handle_exit) for s in stops}
-            try:
-                yield
-            finally:
-                for s, handler in previous.items():
-                    signal.signal(s, handler)
-
-    return Server
+    server_class()(config).run()

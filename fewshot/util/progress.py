@@ -121,3 +121,15 @@ def training_progress(
         _FINISH.reset(tokens[2])
         _FILE.reset(tokens[3])
         close()
+
+
+@contextmanager
+def reported(advance: Callable[[int], None], plan: Callable[[int], None]) -> Iterator[None]:
+    """Hand the steps taken inside this block to ``advance`` (steps done) and ``plan`` (steps
+    planned) instead of a progress line: the labelling page shows them as its training status."""
+    tokens = _ADVANCE.set(advance), _EXPECT.set(plan)
+    try:
+        yield
+    finally:
+        _ADVANCE.reset(tokens[0])
+        _EXPECT.reset(tokens[1])
