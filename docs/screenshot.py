@@ -2,6 +2,7 @@
 
     python docs/screenshot.py report runs/banking77/report.html docs/images/report.png
     python docs/screenshot.py site docs/images     # builds the site; home.png, reference-cli.png
+    python docs/screenshot.py label docs/images    # label-page.png: fewshot label, 20 labels in
 
 The report's picture needs a finished run first: ``fewshot bench episodes/banking77.toml --out
 runs/banking77 --report``. ``tests/test_docs.py`` uses :func:`serve_directory` and
@@ -98,10 +99,62 @@ def site_pictures(out_dir: Path) -> None:
             browser.close()
 
 
+LABEL_CLASSES = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed",
+                 "cash_withdrawal_charge", "pin_blocked"]  # fmt: skip
+
+
+def label_picture(out_dir: Path) -> None:
+    """``fewshot label`` on banking77 texts of six classes, 20 of them labelled (with their
+    true labels) through the page's API, then the page itself."""
+    import gzip
+    import json
+    import urllib.request
+    from importlib import resources
+
+    from playwright.sync_api import expect, sync_playwright
+
+    path = resources.files("fewshot.data") / "bundled" / "banking77" / "train.jsonl.gz"
+    with gzip.open(str(path), "rt") as lines:
+        rows = [json.loads(line) for line in lines]
+    answers = {r["text"]: r["label"] for r in rows if r["label"] in LABEL_CLASSES}
+    with tempfile.TemporaryDirectory(prefix="fewshot-label-") as work:
+        pool = Path(work) / "pool.txt"
+        pool.write_text("".join(t.replace("\n", " ") + "\n" for t in answers), encoding="utf-8")
+        command = [sys.executable, "-m", "fewshot", "label", "pool.txt", "--project",
+                   "labelling", "--classes", ",".join(LABEL_CLASSES), "--port", "0"]  # fmt: skip
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=work)
+        try:
+            url = server.stdout.readline().split("open ", 1)[1].strip()
+
+            def call(route: str, body=None):
+                data = None if body is None else json.dumps(body).encode()
+                request = urllib.request.Request(
+                    url + route, data, {"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(request) as answer:
+                    return json.load(answer)
+
+            for _ in range(20):
+                shown = call("api/next")
+                call("api/decide", {"row": shown["row"], "labels": [answers[shown["text"]]]})
+            with sync_playwright() as playwright:
+                browser = launch_chromium(playwright)
+                page = browser.new_page(viewport={"width": 1280, "height": 860})
+                page.goto(url)
+                expect(page.locator("#estimate")).to_contain_text("interval", timeout=60_000)
+                page.screenshot(path=str(out_dir / "label-page.png"))
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["report"] and len(sys.argv) == 4:
         report_picture(Path(sys.argv[2]), Path(sys.argv[3]))
     elif sys.argv[1:2] == ["site"] and len(sys.argv) == 3:
         site_pictures(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["label"] and len(sys.argv) == 3:
+        label_picture(Path(sys.argv[2]))
     else:
         sys.exit(__doc__)

@@ -321,3 +321,112 @@ def test_a_text_of_html_or_script_is_shown_as_text(pool, tmp_path):
         page.wait_for_timeout(300)
         assert dialogs == []
         browser.close()
+
+
+# -- the application in this process: multi-label, the audit, finetune ------------------------
+
+
+@contextlib.contextmanager
+def page_client(directory: Path, texts: list[str], classes: list[str], **options):
+    """The page's application over a real project and trainer, through FastAPI's client."""
+    from fastapi.testclient import TestClient
+
+    from fewshot.labelling.app import create_app
+    from fewshot.labelling.project import LabelProject
+    from fewshot.labelling.trainer import Trainer
+
+    multi_label = options.pop("multi_label", False)
+    with LabelProject(directory, texts, classes, multi_label=multi_label) as project:
+        trainer = Trainer(project, **options)
+        trainer.fit()
+        trainer.start()
+        try:
+            yield TestClient(app=create_app(project, trainer), base_url="http://127.0.0.1"), trainer
+        finally:
+            trainer.stop()
+
+
+def label_all(client, answer, count: int) -> list[dict]:
+    """Take ``count`` texts as the page offers them (waiting for refits that are due) and
+    answer each with ``answer(text)``."""
+    shown = []
+    for _ in range(count):
+        item = client.get("/api/next?wait=true").json()
+        labels = answer(item["text"])
+        done = client.post("/api/decide", json={"row": item["row"], "labels": labels})
+        assert done.status_code == 200, done.text
+        shown.append(item)
+    return shown
+
+
+def test_a_multi_label_project_learns_label_sets(tmp_path):
+    classes = ["admiration", "gratitude", "joy", "love"]
+    rows = [r for r in bundled_rows("goemotions", "train") if set(r["labels"]) <= set(classes)]
+    rows = rows[:150]
+    answers = {r["text"]: r["labels"] for r in rows}
+    texts = list(answers)
+    with page_client(
+        tmp_path / "p", texts, classes, multi_label=True, retrain_every=10, audit_every=0
+    ) as (client, _):
+        assert client.get("/api/state").json()["multi_label"] is True
+        refused = client.post("/api/decide", json={"row": 0, "labels": ["nonsense"]})
+        assert refused.status_code == 422 and "unknown class 'nonsense'" in refused.text
+        label_all(client, lambda text: list(answers[text]), 60)
+        state = wait_for(
+            lambda: (
+                (s := client.get("/api/state").json())["training"]["labels"] == 60
+                and s["training"].get("estimating") is False
+                and s
+            ),
+            what="the fit on 60 labels and its estimate",
+        )
+        assert state["counts"]["labelled"] == 60
+        exported = client.get("/api/export/labels?format=csv").text.splitlines()
+        assert exported[0] == "text,labels" and len(exported) == 61
+        several = next(t for t in texts[:60] if len(answers[t]) > 1)  # joined by |
+        assert any("|".join(answers[several]) in line for line in exported)
+        assert state["training"]["learner"] == "logreg"  # every class has a label
+        estimate = state["estimates"][-1]  # exact label sets, cross-validated
+        assert estimate["labels"] == 60 and 0.3 <= estimate["accuracy"] <= 1
+
+
+def test_every_nth_text_is_a_random_draw_that_scores_the_model_before_its_label(tmp_path):
+    rows = [r for r in bundled_rows("banking77", "train") if r["label"] in CLASSES][:100]
+    answers = {r["text"]: r["label"] for r in rows}
+    with page_client(tmp_path / "p", list(answers), CLASSES, audit_every=3) as (client, _):
+        shown = label_all(client, lambda text: [answers[text]], 12)
+        assert [item["drawn"] for item in shown] == [False, False, True] * 4
+        audit = client.get("/api/state").json()["audit"]
+        assert audit["n"] == 4 and audit["every"] == 3
+        # the guess recorded is the model's at the time, before it saw the label
+        assert 0 <= audit["correct"] <= 4 and audit["low"] <= audit["accuracy"] <= audit["high"]
+    with page_client(tmp_path / "p", list(answers), CLASSES, audit_every=3) as (client, _):
+        again = [client.get("/api/next").json()["row"] for _ in range(2)]
+        assert again[0] == again[1]  # a reload or a second tab gets the same text
+
+
+@pytest.mark.slow
+def test_finetune_refits_in_the_background_and_counts_its_steps(tmp_path):
+    rows = bundled_rows("banking77", "train")
+    answers = {r["text"]: r["label"] for c in CLASSES for r in rows if r["label"] == c}
+    answers = dict(list(answers.items())[::8])  # about 12 texts of each class
+    with page_client(
+        tmp_path / "p",
+        list(answers),
+        CLASSES,
+        learner="finetune:epochs=1,random_state=0",
+        retrain_every=15,
+        audit_every=0,
+    ) as (client, trainer):
+        for name in CLASSES:  # one label per class first: then finetune takes over
+            row = next(i for i, t in enumerate(answers) if answers[t] == name)
+            client.post("/api/decide", json={"row": row, "labels": [name]})
+        label_all(client, lambda text: [answers[text]], 10)
+        assert trainer.caught_up(timeout=600)
+        training = client.get("/api/state").json()["training"]
+        assert training["learner"] == "finetune" and training["labels"] == 15
+        assert training["optimiser_steps"] > 0
+        assert (
+            wait_for(lambda: client.get("/api/state").json()["estimates"], 120)[-1]["learner"]
+            == "logreg"
+        )  # the estimate's stand-in for a learner that tunes the encoder

@@ -63,6 +63,14 @@ def add_parser(commands) -> None:
         "--strategy", default="hybrid", help="what to show next (default hybrid; see suggest)"
     )
     label.add_argument(
+        "--audit-every",
+        type=checked(int, Integer(min=0)),
+        default=10,
+        metavar="N",
+        help="every N-th text is drawn at random from the pool: the model's guesses on those "
+        "estimate its accuracy on the pool (default 10; 0: none)",
+    )
+    label.add_argument(
         "--host",
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1); any other address prints a link with a "
@@ -199,6 +207,7 @@ def run_label(args: argparse.Namespace) -> int:
             retrain_every=args.retrain_every,
             strategy=args.strategy,
             seed=args.seed,
+            audit_every=args.audit_every,
             start_model=start,
         )
         counts = project.counts()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fewshot.errors import FewshotError
+from fewshot.labelling.estimates import wilson_interval
 from fewshot.util.access import is_loopback, token_matches
 
 STATIC = Path(__file__).parent / "static"
@@ -122,8 +123,16 @@ def create_app(project, trainer, *, host: str = "127.0.0.1", token: str | None =
             "row": row,
             "text": project.texts[row],
             "guesses": trainer.guesses(row),
+            "drawn": row in trainer.drawn,
             "decision": brief(project.decisions().get(row)),
         }
+
+    def audit() -> dict[str, Any]:
+        found = project.audit()
+        if found["n"]:
+            found["accuracy"] = found["correct"] / found["n"]
+            found["low"], found["high"] = wilson_interval(found["correct"], found["n"])
+        return {**found, "every": trainer.audit_every}
 
     def check_row(row: int) -> None:
         if not 0 <= row < len(project.texts):
@@ -141,12 +150,17 @@ def create_app(project, trainer, *, host: str = "127.0.0.1", token: str | None =
             "learner": trainer.spec.name,
             "retrain_every": trainer.retrain_every,
             "estimates": project.estimates(),
+            "audit": audit(),
             "suspects": trainer.suspects,
             "version": project.version(),
         }
 
     @app.get("/api/next")
-    def next_text(skip: int | None = None) -> dict[str, Any]:
+    def next_text(skip: int | None = None, wait: bool = False) -> dict[str, Any]:
+        """The text to label now; ``wait=true`` waits for a refit that is due first, so that
+        a script sees the same texts in the same order on every run."""
+        if wait and not trainer.caught_up():
+            raise HTTPException(503, f"the model did not refit: {trainer.snapshot()}")
         row = trainer.next_row({skip} if skip is not None else None)
         return {"row": None} if row is None else shown(row)
 
@@ -159,7 +173,13 @@ def create_app(project, trainer, *, host: str = "127.0.0.1", token: str | None =
     def decide(body: Decide) -> dict[str, Any]:
         check_row(body.row)
         try:
-            event = project.record(body.row, body.kind, body.labels)
+            event = project.record(
+                body.row,
+                body.kind,
+                body.labels,
+                predicted=trainer.prediction(body.row),
+                drawn=body.row in trainer.drawn,
+            )
         except FewshotError as exc:  # an unknown class, two labels in a single-label project
             raise HTTPException(422, str(exc)) from None
         trainer.notify()

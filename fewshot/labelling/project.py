@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS classes (
     name TEXT PRIMARY KEY, position INTEGER NOT NULL, added REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER NOT NULL REFERENCES texts(row),
-    kind TEXT NOT NULL, labels TEXT NOT NULL, at REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0);
+    kind TEXT NOT NULL, labels TEXT NOT NULL, at REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0,
+    predicted TEXT, drawn INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS estimates (
     id INTEGER PRIMARY KEY AUTOINCREMENT, labels INTEGER NOT NULL, accuracy REAL NOT NULL,
     low REAL NOT NULL, high REAL NOT NULL, folds INTEGER NOT NULL, learner TEXT NOT NULL,
@@ -180,8 +181,18 @@ class LabelProject:
             self._db.execute("INSERT INTO classes VALUES (?, ?, ?)", (name, position, time.time()))
             return True
 
-    def record(self, row: int, kind: str, labels: list[str] | tuple[str, ...] = ()) -> int:
-        """Commit a decision about pool row ``row`` (from 0); returns the event's id."""
+    def record(
+        self,
+        row: int,
+        kind: str,
+        labels: list[str] | tuple[str, ...] = (),
+        *,
+        predicted: list[str] | None = None,
+        drawn: bool = False,
+    ) -> int:
+        """Commit a decision about pool row ``row`` (from 0); returns the event's id.
+        ``predicted``: what the model said of the text before it was labelled; ``drawn``:
+        whether the text was shown as a uniform random draw from the pool (the audit)."""
         if kind not in KINDS:
             raise DataError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 <= row < len(self.texts):
@@ -199,8 +210,16 @@ class LabelProject:
             raise DataError("this project gives one label per text (it is not multi-label)")
         with self._lock, self._transaction():
             cursor = self._db.execute(
-                "INSERT INTO events (row, kind, labels, at) VALUES (?, ?, ?, ?)",
-                (row, kind, json.dumps(list(labels)), time.time()),
+                "INSERT INTO events (row, kind, labels, at, predicted, drawn) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    row,
+                    kind,
+                    json.dumps(list(labels)),
+                    time.time(),
+                    None if predicted is None else json.dumps(list(predicted)),
+                    int(drawn),
+                ),
             )
             return int(cursor.lastrowid)
 
@@ -247,6 +266,22 @@ class LabelProject:
             row: Decision(row, kind, tuple(json.loads(labels)), event, at)
             for event, row, kind, labels, at in found
         }
+
+    def audit(self) -> dict[str, int]:
+        """The texts drawn at random and decided (``n``), and how many of them the model had
+        right before it saw their label (``correct``): "none of these" counts against a model
+        that gave a class, a skip not at all."""
+        found = self._rows(
+            "SELECT e.kind, e.labels, e.predicted FROM events e JOIN ("
+            "SELECT row, MAX(id) AS id FROM events WHERE undone = 0 GROUP BY row) latest "
+            "ON e.id = latest.id WHERE e.drawn = 1 AND e.kind != 'skip' "
+            "AND e.predicted IS NOT NULL"
+        )
+        correct = sum(
+            kind == "label" and set(json.loads(labels)) == set(json.loads(predicted))
+            for kind, labels, predicted in found
+        )
+        return {"n": len(found), "correct": correct}
 
     def labelled(self) -> tuple[list[str], list]:
         """The labelled texts and their labels (label tuples for a multi-label project), in

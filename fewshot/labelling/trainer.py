@@ -18,18 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.errors import ConfigError
+from fewshot.labelling.estimates import cross_validated, pairs, suspects
 
 #: Texts ranked after each fit; the page falls back to pool order past them until the next fit.
 QUEUE = 200
-
-
-def wilson_interval(correct: int, n: int) -> tuple[float, float]:
-    """The Wilson 95% interval of ``correct`` successes in ``n`` trials (scipy)."""
-    from scipy.stats import binomtest
-
-    interval = binomtest(correct, n).proportion_ci(0.95, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 class Trainer:
@@ -56,6 +48,10 @@ class Trainer:
         Folds of the accuracy estimate and of the label check.
     seed : int, default 0
         Seed of every random choice.
+    audit_every : int, default 10
+        Every this many texts, one drawn uniformly at random from the undecided pool: the
+        model's guess on those, made before their label, is an unbiased estimate of its
+        accuracy on the pool (0: none).
     start_model : FewShotClassifier or None, default None
         A fitted model that ranks the pool until every class has a label (where it knows every
         class); None: ``zeroshot`` from the class names.
@@ -73,6 +69,7 @@ class Trainer:
         strategy: str = "hybrid",
         folds: int = 5,
         seed: int = 0,
+        audit_every: int = 10,
         start_model=None,
     ):
         from fewshot.acquisition.base import make_strategy
@@ -87,6 +84,9 @@ class Trainer:
         self.encoder, self.device, self.cache = encoder, device, cache
         self.retrain_every, self.folds, self.seed = retrain_every, folds, seed
         self.start_model = start_model
+        self.audit_every = audit_every
+        self.drawn: set[int] = set()  # rows shown as the audit's random draws
+        self.predicted: list | None = None
         self.model = None
         self.proba: np.ndarray | None = None
         self.queue: list[int] = []
@@ -96,6 +96,7 @@ class Trainer:
         self.status: dict[str, Any] = {"state": "idle"}
         self._lock = threading.Lock()  # guards the fields above, swapped whole after a fit
         self._fitting = threading.Lock()
+        self._fitted = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,6 +135,7 @@ class Trainer:
                 error = f"{type(exc).__name__}: {exc}"
                 with self._lock:
                     self.status = {"state": "failed", "error": error}
+                    self._fitted.notify_all()
                 print(f"fewshot label: training failed: {error}", file=sys.stderr, flush=True)
 
     # -- one fit --------------------------------------------------------------------------
@@ -162,7 +164,7 @@ class Trainer:
         zero_shot = self._needs_names(labels, classes)
         start = self.start_model
         if zero_shot and start is not None and set(classes) <= set(start.labels):
-            self._use(start, texts, labels, version, "the --model given", 0.0, learnt=False)
+            self._use(start, texts, labels, version, "the --model given", 0.0, learnt=None)
             return
         name = "zeroshot" if zero_shot else self.spec.name
         steps = {"done": 0, "planned": 0}
@@ -188,9 +190,7 @@ class Trainer:
         started = time.perf_counter()
         with progress.reported(advance, plan):
             if zero_shot:
-                pairs = [(t, y) for t, ys in zip(texts, labels, strict=True)
-                         for y in (ys if self.project.multi_label else (ys,))]  # fmt: skip
-                model.fit([t for t, _ in pairs], [y for _, y in pairs], classes=classes)
+                model.fit(*pairs(texts, labels, self.project.multi_label), classes=classes)
             else:
                 model.fit(texts, labels)
         self._use(
@@ -200,30 +200,39 @@ class Trainer:
             version,
             name,
             time.perf_counter() - started,
-            learnt=not zero_shot,
+            learnt="zeroshot" if zero_shot else self.spec.name,
+            optimiser_steps=steps["done"],
         )
 
     def _use(self, model, texts, labels, version: int, name: str, seconds: float, *,
-             learnt: bool) -> None:  # fmt: skip
-        """Score the pool with ``model``, rank it, estimate its accuracy where it learnt
-        from the labels, and serve it."""
+             learnt: str | None, optimiser_steps: int = 0) -> None:  # fmt: skip
+        """Score the pool with ``model``, rank it, and serve it; then, where it learnt from
+        the labels (``learnt``: its learner), estimate its accuracy and look for suspects."""
         proba = model.predict_proba(self.project.texts)
+        if self.project.multi_label:
+            predicted = [list(p) for p in model.predict(self.project.texts)]
+        else:
+            predicted = [[str(model.classes_[j])] for j in proba.argmax(1)]
         queue = self._rank(model, proba, texts, labels)
         with self._lock:  # the new model serves at once; its estimate follows
             self.model, self.proba, self.queue = model, proba, queue
+            self.predicted = predicted
             self.fitted_version, self.fits = version, self.fits + 1
+            self._fitted.notify_all()
             self.status = {
                 "state": "ready",
                 "learner": name,
                 "labels": len(texts),
                 "fit_seconds": round(seconds, 2),
                 "fits": self.fits,
-                "estimating": learnt,
+                "estimating": learnt is not None,
+                "optimiser_steps": optimiser_steps,
             }
-        if not learnt:
+        if learnt is None:
             return
-        suspects = self._suspects(texts, labels)
-        estimate = self._estimate(texts, labels)
+        # zeroshot's fits need the class names, which check-labels' folds do not give
+        suspects = self._suspects(texts, labels) if learnt != "zeroshot" else []
+        estimate = self._estimate(texts, labels, learnt)
         if estimate is not None:
             self.project.add_estimate(*estimate)
         with self._lock:
@@ -245,26 +254,41 @@ class Trainer:
         if not len(open_rows):
             return []
         take = min(QUEUE, len(open_rows))
-        if self.project.multi_label:  # the least certain decision of each text
-            doubt = np.abs(proba[open_rows] - 0.5).min(axis=1)
-            return open_rows[np.argsort(doubt, kind="stable")[:take]].tolist()
-        pool_vectors = embed(model, self.project.texts)
         classes = np.asarray(model.classes_)
-        counts = np.array([sum(1 for y in labels if y == c) for c in classes])
-        labelled = pool_vectors[[self.project.texts.index(t) for t in texts]] if texts else (
-            np.zeros((0, pool_vectors.shape[1]), np.float32))  # fmt: skip
-        view = PoolView(proba[open_rows], pool_vectors[open_rows], classes, labelled, counts)
-        rng = np.random.default_rng(self.seed + self.fits)
-        order = np.asarray(self.ranker.rank(view, take, rng), dtype=int)
-        return open_rows[order].tolist()
+        multi = self.project.multi_label
+        counts = np.array(
+            [sum(1 for y in labels if (c in y if multi else y == c)) for c in classes]
+        )
+        if multi:  # the least certain decision of each text
+            doubt = np.abs(proba[open_rows] - 0.5).min(axis=1)
+            order = np.argsort(doubt, kind="stable")[:take]
+        else:
+            pool_vectors = embed(model, self.project.texts)
+            where = {text: i for i, text in enumerate(self.project.texts)}
+            labelled = pool_vectors[np.array([where[t] for t in texts], dtype=int)]
+            view = PoolView(proba[open_rows], pool_vectors[open_rows], classes, labelled, counts)
+            rng = np.random.default_rng(self.seed + self.fits)
+            order = np.asarray(self.ranker.rank(view, take, rng), dtype=int)
+        # A class without a label first gets the text the model finds most like it: an
+        # uncertainty strategy alone can go a long time without showing an easy class, and
+        # the model stays zero-shot until every class has a label.
+        first: list[int] = []
+        for j in np.flatnonzero(counts == 0):
+            likeliest = np.argsort(-proba[open_rows, j], kind="stable")
+            first.append(int(next(i for i in likeliest if i not in first)))
+        ranked = first + [int(i) for i in order if i not in first]
+        return open_rows[ranked[:take]].tolist()
 
-    def _estimator(self):
-        """The learner the estimate refits on each fold: the project's where it works on
-        frozen embeddings; ``logreg`` stands in for one that trains the encoder (a fit per
-        fold would take minutes), and the page says so."""
+    def _estimator(self, learner: str | None = None):
+        """The learner the estimate refits on each fold: the one serving (``learner``;
+        default the project's) where it works on frozen embeddings; ``logreg`` stands in for
+        one that trains the encoder (a fit per fold would take minutes), and the page says
+        so. Returns its name and a maker of fresh models."""
         from fewshot.models.classifier import FewShotClassifier
 
-        if self._learner_class.input_kind == "embeddings":
+        if learner == "zeroshot":
+            name, params = learner, {}
+        elif self._learner_class.input_kind == "embeddings":
             name, params = self.spec.name, dict(self.spec.params)
         else:
             name, params = "logreg", {}
@@ -272,99 +296,74 @@ class Trainer:
             name, encoder=self.encoder, device=self.device, cache=self.cache, **params
         )
 
-    def _estimate(self, texts: list[str], labels: list):
-        """(labels, accuracy, low, high, folds, learner) cross-validated on the labels of the
-        classes with two or more, or None while there are too few."""
-        from collections import Counter
-
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        name, make = self._estimator()
-        if self.project.multi_label:
-            keep = list(range(len(texts)))
-            splitter = KFold(n_splits=min(self.folds, len(keep)), shuffle=True,
-                             random_state=self.seed) if len(keep) >= 4 else None  # fmt: skip
-            strata = None
-        else:
-            counts = Counter(labels)
-            keep = [i for i, y in enumerate(labels) if counts[y] >= 2]
-            kept = Counter(labels[i] for i in keep)
-            if len(kept) < 2:
-                return None
-            folds = max(2, min(self.folds, min(kept.values())))
-            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-            strata = [labels[i] for i in keep]
-        if splitter is None:
-            return None
-        X = np.asarray([texts[i] for i in keep], dtype=object)
-        Y = [labels[i] for i in keep]
-        correct = 0
-        for train, held in splitter.split(X, strata):
-            model = make().fit(list(X[train]), [Y[i] for i in train])
-            predicted = model.predict(list(X[held]))
-            for i, guess in zip(held, predicted, strict=True):
-                wanted = Y[i]
-                if self.project.multi_label:
-                    correct += set(guess) == set(wanted)
-                else:
-                    correct += str(guess) == str(wanted)
-        low, high = wilson_interval(correct, len(keep))
-        return len(keep), correct / len(keep), low, high, splitter.get_n_splits(), name
+    def _estimate(self, texts: list[str], labels: list, learner: str):
+        """(labels, accuracy, low, high, folds, learner) cross-validated on the labels, or
+        None while there are too few."""
+        name, make = self._estimator(learner)
+        if self.project.multi_label and name == "zeroshot":
+            return None  # one label per text: no estimate of label sets
+        found = cross_validated(
+            make,
+            texts,
+            labels,
+            multi_label=self.project.multi_label,
+            classes=self.project.classes() if name == "zeroshot" else None,
+            folds=self.folds,
+            seed=self.seed,
+        )
+        return None if found is None else (*found, name)
 
     def _suspects(self, texts: list[str], labels: list) -> list[dict[str, Any]]:
-        """``check-labels``' label errors among the labels so far (single-label projects with
-        cleanlab installed), each with its pool row."""
-        from collections import Counter
-
         if self.project.multi_label:
             return []
-        try:
-            import cleanlab  # noqa: F401
-        except ImportError:
-            return []
-        from fewshot.labelling.label_errors import check_labels
-
-        counts = Counter(labels)
-        keep = [i for i, y in enumerate(labels) if counts[y] >= 2]
-        if len({labels[i] for i in keep}) < 2:
-            return []
         name, make = self._estimator()
-        vectors = make()._cached_encoder().encode([texts[i] for i in keep])
-        try:
-            found = check_labels(
-                [texts[i] for i in keep],
-                [labels[i] for i in keep],
-                learner=name,
-                vectors=vectors,
-                folds=self.folds,
-                seed=self.seed,
-            )
-        except ConfigError:
-            return []
-        rows = self.project.texts
-        where = {text: i for i, text in enumerate(rows)}
-        return [
-            {
-                "row": where[r["text"]],
-                "text": r["text"],
-                "label": r["given_label"],
-                "suggested": r["suggested_label"],
-            }
-            for r in found.rows
-            if r["kind"] == "label-error" and r["text"] in where
-        ]
+        return suspects(
+            texts,
+            labels,
+            learner=name,
+            encode=lambda chosen: make()._cached_encoder().encode(chosen),
+            pool=self.project.texts,
+            folds=self.folds,
+            seed=self.seed,
+        )
 
     # -- what the page asks ---------------------------------------------------------------
 
+    def caught_up(self, timeout: float = 600.0) -> bool:
+        """Wait until the model has seen the decisions a refit is due for (a script that
+        wants the same texts in the same order on every run asks for this); False on
+        timeout or where the last fit failed."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self.project.version() - self.fitted_version >= self.retrain_every:
+                if self.status.get("state") == "failed" or time.monotonic() > deadline:
+                    return False
+                self._fitted.wait(timeout=1.0)
+        return True
+
     def next_row(self, exclude: set[int] | None = None) -> int | None:
-        """The undecided row best to label now (and not in ``exclude``), or None."""
-        decided = set(self.project.decisions()) | (exclude or set())
+        """The undecided row best to label now (and not in ``exclude``), or None: the
+        strategy's next, or every ``audit_every``-th decision a uniform random draw (the same
+        one for every tab and reload until it is decided)."""
+        decided = set(self.project.decisions())
+        skip = decided | (exclude or set())
+        open_rows = [i for i in range(len(self.project.texts)) if i not in skip]
+        if not open_rows:
+            return None
+        if self.audit_every and len(decided) % self.audit_every == self.audit_every - 1:
+            rng = np.random.default_rng([self.seed, len(decided)])
+            row = int(rng.choice(open_rows))
+            with self._lock:
+                self.drawn.add(row)
+            return row
         with self._lock:
             queue = list(self.queue)
-        for row in queue:
-            if row not in decided:
-                return row
-        return next((i for i in range(len(self.project.texts)) if i not in decided), None)
+        return next((row for row in queue if row not in skip), open_rows[0])
+
+    def prediction(self, row: int) -> list[str] | None:
+        """What the serving model predicts for pool row ``row`` (its labels)."""
+        with self._lock:
+            return None if self.predicted is None else list(self.predicted[row])
 
     def guesses(self, row: int, k: int = 9) -> list[dict[str, Any]]:
         """The model's ``k`` most probable classes for pool row ``row``."""

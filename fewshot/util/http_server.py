@@ -39,6 +39,7 @@ def run_app(app, *, host: str, port: int, log_level: str, announce: Callable[[in
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
+        sock.listen(2048)  # from now on a connection waits in the backlog, never refused
     except OSError as exc:
         sock.close()
         raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None

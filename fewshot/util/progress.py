@@ -25,6 +25,8 @@ _EXPECT: ContextVar[Callable[[int], None] | None] = ContextVar(
 
 _FINISH: ContextVar[Callable[[], None] | None] = ContextVar("fewshot_training_finish", default=None)
 _FILE: ContextVar[IO[str] | None] = ContextVar("fewshot_progress_file", default=None)
+#: Steps counted by :func:`reported`: no progress lines of any kind then.
+_QUIET: ContextVar[bool] = ContextVar("fewshot_progress_quiet", default=False)
 
 
 def finish() -> None:
@@ -38,7 +40,7 @@ def finish() -> None:
 def shown() -> bool:
     """Whether progress is shown here (inside :func:`training_progress`): what else takes long
     in a command (loading and encoding) shows its own line then too."""
-    return _ADVANCE.get() is not None
+    return _ADVANCE.get() is not None and not _QUIET.get()
 
 
 @contextmanager
@@ -127,9 +129,10 @@ def training_progress(
 def reported(advance: Callable[[int], None], plan: Callable[[int], None]) -> Iterator[None]:
     """Hand the steps taken inside this block to ``advance`` (steps done) and ``plan`` (steps
     planned) instead of a progress line: the labelling page shows them as its training status."""
-    tokens = _ADVANCE.set(advance), _EXPECT.set(plan)
+    tokens = _ADVANCE.set(advance), _EXPECT.set(plan), _QUIET.set(True)
     try:
         yield
     finally:
         _ADVANCE.reset(tokens[0])
         _EXPECT.reset(tokens[1])
+        _QUIET.reset(tokens[2])

@@ -56,7 +56,8 @@ function show(item) {
   picked = new Set(current && current.decision && current.decision.kind === "label"
     ? current.decision.labels : []);
   $("text").textContent = current ? current.text : "Every text of the pool has a decision.";
-  $("position").textContent = current ? `pool row ${current.row + 1}` : "";
+  $("position").textContent = !current ? "" : `pool row ${current.row + 1}` +
+    (current.drawn ? " · drawn at random from the pool, for the accuracy estimate" : "");
   $("decided").textContent = current && current.decision
     ? `decided: ${describe(current.decision)}; pick again to change it` : "";
   renderChoices();
@@ -190,11 +191,20 @@ async function refresh() {
     row.append(element("td", name), element("td", String(n)));
     body.append(row);
   }
+  const pct = (a) => (100 * a).toFixed(1);
   const last = state.estimates[state.estimates.length - 1];
   if (last) {
-    const pct = (a) => (100 * a).toFixed(1);
-    $("estimate").textContent = `${pct(last.accuracy)}% (95% interval ${pct(last.low)}–${pct(last.high)}%) ` +
-      `on ${last.labels} labels, ${last.folds}-fold, ${last.learner}`;
+    $("estimate").textContent = `Cross-validated on your labels: ${pct(last.accuracy)}% ` +
+      `(95% interval ${pct(last.low)}–${pct(last.high)}%), ${last.labels} labels, ` +
+      `${last.folds}-fold, ${last.learner}`;
+  }
+  const audit = state.audit;
+  if (audit.n) {
+    $("audit").textContent = `On random texts of the pool: ${pct(audit.accuracy)}% ` +
+      `(95% interval ${pct(audit.low)}–${pct(audit.high)}%), ${audit.correct} of ${audit.n} ` +
+      "guessed right before you labelled them";
+  } else if (!audit.every) {
+    $("audit").textContent = "No random draws in this session (--audit-every 0).";
   }
   drawCurve(state.estimates);
   const suspects = $("suspects");
