@@ -430,3 +430,24 @@ def test_finetune_refits_in_the_background_and_counts_its_steps(tmp_path):
             wait_for(lambda: client.get("/api/state").json()["estimates"], 120)[-1]["learner"]
             == "logreg"
         )  # the estimate's stand-in for a learner that tunes the encoder
+
+
+def test_a_model_directory_given_makes_the_first_guesses_and_lends_its_classes(tmp_path):
+    from fewshot import FewShotClassifier
+    from fewshot.cli.label import starting_point
+    from fewshot.labelling.project import LabelProject
+    from fewshot.labelling.trainer import Trainer
+
+    rows = bundled_rows("banking77", "train")
+    train = [r for c in CLASSES for r in [r for r in rows if r["label"] == c][:3]]
+    model = FewShotClassifier("knn", n_neighbors=1)
+    model.fit([r["text"] for r in train], [r["label"] for r in train]).save(tmp_path / "m")
+    encoder, learner, start = starting_point(str(tmp_path / "m"))
+    assert (encoder, learner.name, learner.params["n_neighbors"]) == ("all-MiniLM-L6-v2", "knn", 1)
+    pool = [r["text"] for r in rows if r["label"] in CLASSES][100:140]
+    with LabelProject(tmp_path / "p", pool, list(start.labels)) as project:
+        trainer = Trainer(project, learner=learner, encoder=encoder, start_model=start)
+        trainer.fit()
+        assert trainer.snapshot()["learner"] == "the --model given"
+        guessed = [trainer.guesses(row, 1)[0]["label"] for row in range(len(pool))]
+        assert guessed == [str(p) for p in start.predict(pool)]

@@ -113,16 +113,23 @@ def class_list(given: str | None) -> list[str]:
 
 
 def starting_point(model: str | None):
-    """(encoder, learner, start model) from ``--model``: a model directory's, or an encoder."""
+    """(encoder, learner spec, start model) from ``--model``: a model directory's, or an
+    encoder's name (and no learner or model)."""
     from fewshot.models.classifier import load
+    from fewshot.models.directory import CONFIG
 
-    if model is None or not (Path(model) / "config.json").is_file():
+    if model is None or not (Path(model) / CONFIG).is_file():
         return model or DEFAULT_ENCODER, None, None
+    from fewshot.learners.base import LearnerSpec
+
     start = load(model, backend="torch")
     encoder = str(start.encoder)
     if (Path(model) / encoder).is_dir():  # an encoder the model directory carries
         encoder = str(Path(model) / encoder)
-    return encoder, str(start.learner), start
+    params = start.learner_.get_params(deep=False)
+    for shared in ("encoder", "device"):  # the classifier's, not the learner's own
+        params.pop(shared, None)
+    return encoder, LearnerSpec(str(start.learner), params), start
 
 
 def save_model(project, trainer) -> tuple[Path, int]:

@@ -31,7 +31,7 @@ class Trainer:
     ----------
     project : LabelProject
         Where the labels are.
-    learner : str, default "logreg"
+    learner : str or LearnerSpec, default "logreg"
         The learner once every class has a label: a name, optionally ``NAME:p=v,...``.
     encoder : str, default "all-MiniLM-L6-v2"
         The sentence encoder.
@@ -61,7 +61,7 @@ class Trainer:
         self,
         project,
         *,
-        learner: str = "logreg",
+        learner: Any = "logreg",
         encoder: str = "all-MiniLM-L6-v2",
         device: str = "cpu",
         cache: bool | str = True,
@@ -77,7 +77,7 @@ class Trainer:
         from fewshot.plugins.registry import shared_registry
 
         self.project = project
-        self.spec = LearnerSpec.parse(learner)
+        self.spec = learner if isinstance(learner, LearnerSpec) else LearnerSpec.parse(learner)
         registry = shared_registry()
         self._learner_class = registry.learner_class(self.spec.name)
         self.ranker = make_strategy(strategy, registry.strategies)
