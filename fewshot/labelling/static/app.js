@@ -151,6 +151,13 @@ function drawCurve(points) {
   line.setAttribute("points", points.map((p) => `${x(p.labels)},${y(p.accuracy)}`).join(" "));
   line.setAttribute("class", "line");
   svg.append(band, line);
+  for (const p of points) {  // a dot per estimate: one estimate is a point, not a line
+    const dot = document.createElementNS(SVG, "circle");
+    dot.setAttribute("cx", x(p.labels));
+    dot.setAttribute("cy", y(p.accuracy));
+    dot.setAttribute("r", 2.5);
+    svg.append(dot);
+  }
   for (const [text, tx, ty] of [["1.0", 2, y(1) + 3], ["0.0", 2, y(0) + 3], [`${most} labels`, 240, 118]]) {
     const label = document.createElementNS(SVG, "text");
     label.setAttribute("x", tx);
