@@ -176,7 +176,7 @@ def run_label(args: argparse.Namespace) -> int:
     if serving:
         from fewshot.deploy.serve import require_serve
 
-        require_serve()
+        require_serve("label")
     if args.export_labels:
         from fewshot.util.files import check_output_file
 

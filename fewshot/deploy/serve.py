@@ -35,13 +35,14 @@ from fewshot.util.install import install_hint
 __all__ = ["TOKEN_VARIABLE", "Limits", "access_token", "create_app", "is_loopback", "serve"]
 
 
-def require_serve() -> None:
+def require_serve(command: str = "serve") -> None:
+    """Say in one line that ``fewshot COMMAND`` needs the ``serve`` extra, where it is missing."""
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigError(
-            f"fewshot serve needs FastAPI and uvicorn: {install_hint('serve')}"
+            f"fewshot {command} needs FastAPI and uvicorn: {install_hint('serve')}"
         ) from None
 
 

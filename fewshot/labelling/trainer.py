@@ -4,9 +4,10 @@ Until every class has a label the model is ``zeroshot`` (each class from its nam
 with the examples it has); after that it is the project's learner (``logreg`` on frozen
 embeddings by default, or ``finetune``, whose optimiser steps the page shows). Each fit
 scores the whole pool; the acquisition strategy then ranks the texts not decided yet, and the
-page takes them in that order. Beside each fit, an honest estimate: accuracy cross-validated on
-the labels so far (stratified folds; a Wilson 95% interval over the texts), kept in the project
-as a learning curve, and ``check-labels``' suspects (cleanlab) for a second look.
+page takes them in that order, but for every ``audit_every``-th text, drawn at random: the
+model's guesses on those, recorded before their label, estimate its accuracy on the pool. Beside
+each fit, accuracy cross-validated on the labels so far (kept in the project as a learning
+curve) and ``check-labels``' suspects (cleanlab) for a second look.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Trainer:
         self._fitting = threading.Lock()
         self._fitted = threading.Condition(self._lock)
         self._wake = threading.Event()
+        self._forced = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -121,6 +123,7 @@ class Trainer:
 
     def refit_soon(self) -> None:
         """Refit at the next chance, however few decisions are new (a class was added)."""
+        self._forced = True
         self._wake.set()
 
     def _loop(self) -> None:
@@ -129,6 +132,10 @@ class Trainer:
             self._wake.clear()
             if self._stop.is_set():
                 return
+            due = self.project.version() - self.fitted_version >= self.retrain_every
+            if not (due or self._forced):  # a wake-up the last fit has answered already
+                continue
+            self._forced = False
             try:
                 self.fit()
             except Exception as exc:  # keep serving the last model; the page shows why
