@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.labelling.estimates import cross_validated, pairs, suspects
+from fewshot.util.quiet import few_examples
 
 #: Texts ranked after each fit; the page falls back to pool order past them until the next fit.
 QUEUE = 200
@@ -150,13 +151,13 @@ class Trainer:
     def fit(self) -> None:
         """Fit on the labels committed now, score the pool, rank it, estimate accuracy (one
         fit at a time: the background thread's and an export's)."""
-        with self._fitting:
+        with self._fitting, few_examples():
             self._fit()
 
     def current(self) -> tuple[Any, int]:
         """The model fitted on every decision committed now (fitting it first where it is
         not), and how many labels it learnt from."""
-        with self._fitting:
+        with self._fitting, few_examples():
             if self.fitted_version != self.project.version() or self.model is None:
                 self._fit()
             return self.model, self.status.get("labels", 0)

@@ -25,6 +25,7 @@ from fewshot.errors import ConfigError
 from fewshot.evaluation.protocols.base import DataSource, Setting, label_vector_input
 from fewshot.evaluation.stats import macro_f1, mean_ci95, paired_t
 from fewshot.learners.maths import l2_normalize
+from fewshot.util.quiet import few_examples
 
 #: The reference that reads the labels (see the module docstring).
 CLASS_BALANCED = "class-balanced"
@@ -150,7 +151,6 @@ class ActiveLearningSetting(Setting):
         """The learner fitted on the labelled rows (a fresh copy each round); with nothing
         labelled yet, or one class only, ``zeroshot`` on the class names."""
         import time
-        import warnings
 
         from sklearn.base import clone
 
@@ -162,9 +162,7 @@ class ActiveLearningSetting(Setting):
             names = label_vector_input(model, source, self.pool, task.classes)
             model.fit(X[labelled], y[labelled], **names)
         else:
-            with warnings.catch_warnings():
-                # one text per class is the start of this protocol, not a regression problem
-                warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+            with few_examples():  # one text per class is where this protocol starts
                 model = clone(learner).fit(X[labelled], y[labelled])
         return model, time.perf_counter() - start
 

@@ -129,7 +129,7 @@ async function undo() {
   } catch (error) { say(error.message); }
 }
 
-async function open(row) {
+async function openRow(row) {
   try { show(await api(`/api/text/${row}`)); } catch (error) { say(error.message); }
 }
 
@@ -219,7 +219,7 @@ async function refresh() {
   for (const suspect of state.suspects) {
     const item = element("li", `${suspect.text} `);
     item.append(element("span", `labelled ${suspect.label}; the model says ${suspect.suggested}`, "p"));
-    item.addEventListener("click", () => open(suspect.row));
+    item.addEventListener("click", () => openRow(suspect.row));
     suspects.append(item);
   }
   if (!state.suspects.length) suspects.append(element("li", "none so far"));
@@ -229,7 +229,7 @@ async function refresh() {
   for (const r of recent) {
     const row = element("tr");
     row.append(element("td", r.text), element("td", describe(r)));
-    row.addEventListener("click", () => open(r.row));
+    row.addEventListener("click", () => openRow(r.row));
     table.append(row);
   }
   const fitted = state.training.fits === undefined ? fits : state.training.fits;
@@ -256,7 +256,7 @@ function search() {
     for (const r of found.rows) {
       const item = element("li", `${r.text} `);
       if (r.decision) item.append(element("span", describe(r.decision), "p"));
-      item.addEventListener("click", () => open(r.row));
+      item.addEventListener("click", () => openRow(r.row));
       list.append(item);
     }
     if (!found.rows.length) list.append(element("li", "no text holds that"));
