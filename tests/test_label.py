@@ -451,3 +451,51 @@ def test_a_model_directory_given_makes_the_first_guesses_and_lends_its_classes(t
         assert trainer.snapshot()["learner"] == "the --model given"
         guessed = [trainer.guesses(row, 1)[0]["label"] for row in range(len(pool))]
         assert guessed == [str(p) for p in start.predict(pool)]
+
+
+@pytest.mark.browser
+def test_a_multi_label_project_takes_several_classes_by_key_and_enter(tmp_path):
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.conftest import docs_module
+
+    classes = ["admiration", "gratitude", "joy", "love"]
+    rows = [r for r in bundled_rows("goemotions", "train") if set(r["labels"]) <= set(classes)]
+    pool = tmp_path / "pool.txt"
+    pool.write_text("".join(r["text"].replace("\n", " ") + "\n" for r in rows[:80]))
+    command = [
+        sys.executable,
+        "-m",
+        "fewshot",
+        "label",
+        str(pool),
+        "--project",
+        str(tmp_path / "p"),
+    ]
+    command += ["--classes", ",".join(classes), "--multi-label", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = server.stdout.readline().split("open ", 1)[1].strip()
+        with sync_playwright() as playwright:
+            browser = docs_module("screenshot.py").launch_chromium(playwright)
+            page = browser.new_page()
+            page.goto(url)
+            expect(page.locator("#save")).to_be_visible()  # multi-label: a save button
+            expect(page.locator("#choices button").first).to_be_visible()
+            text = page.locator("#text").text_content()
+            picked = [
+                page.locator("#choices button").nth(i).get_attribute("data-label") for i in (0, 2)
+            ]
+            page.keyboard.press("1")
+            page.keyboard.press("3")
+            expect(page.locator("#choices button.picked")).to_have_count(2)
+            page.keyboard.press("Enter")
+            expect(page.locator("#text")).not_to_have_text(text)
+            browser.close()
+        latest = httpx.get(url + "api/labels").json()["rows"][0]
+        assert (latest["text"], sorted(latest["labels"])) == (text, sorted(picked))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stdout.close()
