@@ -67,7 +67,7 @@ def main() -> None:
         model = fewshot.load(project / "model")
         accuracy = float(np.mean(model.predict(list(test.texts)) == np.asarray(test.labels)))
     audit, estimate = state["audit"], state["estimates"][-1]
-    print(f"{args.dataset}, {len(answers)} pool texts, {args.labels} labels ({args.strategy})")
+    print(f"{args.dataset}, {len(train)} pool texts, {args.labels} labels ({args.strategy})")
     print(f"page ready in {ready:.1f} s; {args.labels} labels in {session:.1f} s of page time")
     print(f"last fit: {training['learner']}, {training['fit_seconds']} s")
     print(
