@@ -400,6 +400,13 @@ def test_every_nth_text_is_a_random_draw_that_scores_the_model_before_its_label(
         assert audit["n"] == 4 and audit["every"] == 3
         # the guess recorded is the model's at the time, before it saw the label
         assert 0 <= audit["correct"] <= 4 and audit["low"] <= audit["accuracy"] <= audit["high"]
+        json_type = {"content-type": "application/json"}
+        for route, body, message in (  # values JSON cannot echo: 422s, not 500s
+            ("/api/decide", b'{"row": NaN, "labels": ["pin_blocked"]}', "finite number"),
+            ("/api/classes", b'{"name": "\\ud800"}', "unicode string"),
+        ):
+            answer = client.post(route, content=body, headers=json_type)
+            assert answer.status_code == 422 and message in answer.text, answer.text
     with page_client(tmp_path / "p", list(answers), CLASSES, audit_every=3) as (client, _):
         again = [client.get("/api/next").json()["row"] for _ in range(2)]
         assert again[0] == again[1]  # a reload or a second tab gets the same text

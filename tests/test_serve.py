@@ -56,7 +56,7 @@ def server(model):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "fewshot", "serve", str(model), "--port", str(port), "--max-texts", "8",
-         "--log-level", "warning"],
+         "--log-level", "warning", "--body-timeout", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -105,6 +105,15 @@ def test_endpoints_answer_as_predict_does(server, model, tmp_path):
     )
     spec = httpx.get(f"{url}/openapi.json").json()
     assert "/predict" in spec["paths"] and "/health" in spec["paths"]
+    # the limits are in the schema, not only enforced
+    fields = spec["components"]["schemas"]["PredictRequest"]["properties"]
+    assert (fields["texts"]["minItems"], fields["texts"]["maxItems"]) == (1, 8)
+    assert (fields["texts"]["items"]["minLength"], fields["texts"]["items"]["maxLength"]) == (
+        1,
+        10_000,
+    )
+    assert (fields["top_k"]["minimum"], fields["top_k"]["maximum"]) == (1, 1000)
+    assert {"408", "411", "413", "422"} <= set(spec["paths"]["/predict"]["post"]["responses"])
 
 
 @pytest.mark.parametrize(
@@ -120,6 +129,12 @@ def test_endpoints_answer_as_predict_does(server, model, tmp_path):
         (json.dumps({"texts": ["a"] * 9}).encode(), 413, "9 texts in one request; at most 8"),
         (json.dumps({"texts": ["a" * 10_001]}).encode(), 422, "at most 10000"),
         (b'{"texts": ["' + b"a" * 1_000_001 + b'"]}', 413, "over the limit of 1000000 bytes"),
+        # values JSON cannot echo: once a 500 with a traceback
+        (b'{"texts": ["a"], "top_k": NaN}', 422, "finite number"),
+        (b'{"texts": ["a"], "top_k": 1e999}', 422, "finite number"),
+        (b'{"texts": ["\\ud800 a lone surrogate"]}', 422, "unable to parse raw data as a unicode"),
+        (b'{"texts": ["a"], "top_k": 1001}', 422, "less than or equal to 1000"),
+        (b'{"texts": [""]}', 422, "at least 1 character"),
     ],
 )
 def test_bad_requests_get_clear_4xx_answers(server, body, status, message):
@@ -131,6 +146,47 @@ def test_bad_requests_get_clear_4xx_answers(server, body, status, message):
     )
     assert response.status_code == status
     assert message in json.dumps(response.json()["detail"])
+
+
+def test_health_answers_at_once_while_predict_is_busy(server):
+    import httpx
+
+    url, _ = server
+    stop = time.monotonic() + 4
+
+    def client(_: int) -> int:  # three times the threads of the server's pool (40)
+        done = 0
+        with httpx.Client(timeout=60) as session:
+            while time.monotonic() < stop:
+                assert session.post(f"{url}/predict", json={"texts": TEXTS * 2}).status_code == 200
+                done += 1
+        return done
+
+    with ThreadPoolExecutor(128) as pool:
+        busy = pool.map(client, range(128))
+        time.sleep(1.5)  # the queue is full by now
+        waits = []
+        for _ in range(5):
+            started = time.monotonic()
+            assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+            waits.append(time.monotonic() - started)
+        assert sum(busy) > 0
+    # under 0.1 s here; it waited 0.5 s behind /predict with 64 clients, 1 s with 128 before
+    assert max(waits) < 0.3, waits
+
+
+def test_a_slow_body_is_answered_408_and_dropped(server):
+    url, _ = server
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"texts": ['
+        )  # and then nothing: a client that never finishes its body
+        started = time.monotonic()
+        answer = raw.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "took over 1 s to arrive" in answer
+        assert time.monotonic() - started < 5
 
 
 def test_concurrent_clients_get_the_answers_of_one(server):

@@ -6,7 +6,7 @@ import argparse
 
 from fewshot.cli.common import checked
 from fewshot.encoding.onnx_encoder import BACKENDS
-from fewshot.util.params import Integer
+from fewshot.util.params import Integer, Real
 
 
 def add_parser(commands) -> None:
@@ -52,6 +52,32 @@ def add_parser(commands) -> None:
         help="bytes per request body (default 1000000)",
     )
     serve.add_argument(
+        "--max-top-k",
+        type=checked(int, Integer(min=1)),
+        default=1000,
+        help="the most labels one text's top_k may list (default 1000)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=checked(float, Real(min=0.1)),
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a client may take to send a body (default 10; then 408)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=checked(int, Integer(min=1)),
+        default=1000,
+        help="connections at once; more are answered 503 (default 1000)",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=checked(float, Real(min=0)),
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long the requests in flight may take to finish (default 30)",
+    )
+    serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.set_defaults(handler=run_serve)
@@ -66,7 +92,11 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         backend=args.backend,
-        limits=Limits(args.max_texts, args.max_chars, args.max_body_bytes),
+        limits=Limits(
+            args.max_texts, args.max_chars, args.max_body_bytes, args.max_top_k, args.body_timeout
+        ),
         log_level=args.log_level,
+        max_connections=args.max_connections,
+        shutdown_seconds=args.shutdown_timeout,
     )
     return 0

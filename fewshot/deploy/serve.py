@@ -4,10 +4,13 @@ Endpoints: ``POST /predict`` (a batch of texts: labels, probabilities, the top k
 models the closest class, the in-scope probability and score; for multi-label models each text's
 label set, most probable first), ``GET /health``,
 ``GET /labels``, and FastAPI's OpenAPI description (``/openapi.json``, ``/docs``). Bad requests
-get a 4xx answer with a JSON ``detail`` saying what is wrong: not JSON or the wrong shape (422),
-empty or too long texts (422), too many texts (413), a body over the size limit (413). The
-model predicts one request at a time (a lock: the learner and the embedding cache are not
-made for threads); uvicorn stops cleanly on SIGTERM, finishing the requests in flight.
+get a 4xx answer with a JSON ``detail`` saying what is wrong, never echoing the value: not JSON,
+the wrong shape, a non-finite number, a lone surrogate, empty or too long texts (422), too many
+texts (413), a body over the size limit (413) or too slow to arrive (408). Every limit
+(:class:`Limits`) is in the OpenAPI schema too. The model predicts one request at a time (a
+lock: the learner and the embedding cache are not made for threads); ``/health`` and
+``/labels`` run on the event loop, so they answer at once however many requests wait for the
+model. uvicorn stops cleanly on SIGTERM, finishing the requests in flight.
 
 It listens on 127.0.0.1 unless told otherwise (``--host``); on any other address every request
 must carry ``Authorization: Bearer TOKEN`` (401 otherwise), with a random token printed at start
@@ -29,7 +32,7 @@ from fewshot.data.blank import invisible_note, is_blank
 from fewshot.deploy.predictions import prediction_fields
 from fewshot.errors import ConfigError
 from fewshot.util.access import TOKEN_VARIABLE, access_token, is_loopback, token_matches
-from fewshot.util.http_server import server_class
+from fewshot.util.http_server import server_class, validation_detail
 from fewshot.util.install import install_hint
 
 __all__ = ["TOKEN_VARIABLE", "Limits", "access_token", "create_app", "is_loopback", "serve"]
@@ -48,19 +51,39 @@ def require_serve(command: str = "serve") -> None:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask: texts per request, characters per text, bytes per body."""
+    """What one request may ask, so that none makes the server hold more than it bounds.
+
+    Parameters
+    ----------
+    max_texts : int, default 256
+        Texts per request.
+    max_chars : int, default 10000
+        Characters per text.
+    max_body_bytes : int, default 1000000
+        Bytes per request body.
+    max_top_k : int, default 1000
+        The most labels listed per text (``top_k``): with many labels, what bounds the answer.
+    body_seconds : float, default 10.0
+        How long a client may take to send its body (a slow one is answered 408 and dropped).
+    """
 
     max_texts: int = 256
     max_chars: int = 10_000
     max_body_bytes: int = 1_000_000
+    max_top_k: int = 1000
+    body_seconds: float = 10.0
 
 
 def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None = None):
     """The ASGI application serving ``model`` (what ``fewshot.deploy.predictor.load_predictor``
     gives); with ``token``, every request must carry ``Authorization: Bearer TOKEN``."""
-    from fastapi import FastAPI, HTTPException, Request
+    import asyncio
+    from typing import Annotated
+
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field, field_validator
+    from pydantic import BaseModel, Field, StringConstraints, field_validator
 
     labels = model.labels
     multi_label = bool(getattr(model, "multi_label_", False))
@@ -68,9 +91,23 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
     lock = threading.Lock()
     started = time.time()
 
+    Text = Annotated[str, StringConstraints(min_length=1, max_length=limits.max_chars)]
+
     class PredictRequest(BaseModel):
-        texts: list[str] = Field(description="the texts to classify", min_length=1)
-        top_k: int = Field(1, ge=1, description="how many of the most probable labels to list")
+        # The limits are in the schema (/openapi.json) as well as enforced.
+        texts: list[Text] = Field(
+            description=f"the texts to classify: 1 to {limits.max_texts}, each 1 to "
+            f"{limits.max_chars} characters of valid Unicode and not blank; more texts are "
+            "answered 413",
+            min_length=1,
+            max_length=limits.max_texts,
+        )
+        top_k: int = Field(
+            1,
+            ge=1,
+            le=limits.max_top_k,
+            description="how many of the most probable labels to list (at most the model's)",
+        )
 
         @field_validator("texts")
         @classmethod
@@ -78,10 +115,6 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
             for i, text in enumerate(texts):
                 if is_blank(text):
                     raise ValueError(f"texts[{i}] is empty{invisible_note(text)}")
-                if len(text) > limits.max_chars:
-                    raise ValueError(
-                        f"texts[{i}] has {len(text)} characters; at most {limits.max_chars}"
-                    )
             return texts
 
     app = FastAPI(
@@ -90,6 +123,18 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
         + (", multi-label" if multi_label else "")
         + (f", rejects with {rejection.oos_label!r}" if rejection is not None else ""),
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        for error in errors:  # too many texts: 413, as before the limit was in the schema
+            if error.get("type") == "too_long" and tuple(error.get("loc", ())) == ("body", "texts"):
+                given = len(error.get("input") or ())
+                return JSONResponse(
+                    {"detail": f"{given} texts in one request; at most {limits.max_texts}"},
+                    status_code=413,
+                )
+        return JSONResponse({"detail": validation_detail(errors)}, status_code=422)
 
     @app.middleware("http")
     async def check_request(request: Request, call_next):
@@ -111,10 +156,20 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
                     {"detail": f"the body is over the limit of {limits.max_body_bytes} bytes"},
                     status_code=413,
                 )
+            try:  # read here, with a deadline: a slow sender holds no worker for ever
+                await asyncio.wait_for(request.body(), limits.body_seconds)
+            except TimeoutError:
+                return JSONResponse(
+                    {"detail": f"the body took over {limits.body_seconds:g} s to arrive"},
+                    status_code=408,
+                    headers={"Connection": "close"},
+                )
         return await call_next(request)
 
+    # /health and /labels run on the event loop, not in the thread pool where /predict waits
+    # for the model: they answer at once however busy the model is.
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         """Whether the model is loaded and answering."""
         return {
             "status": "ok",
@@ -124,7 +179,7 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
         }
 
     @app.get("/labels")
-    def get_labels() -> dict[str, Any]:
+    async def get_labels() -> dict[str, Any]:
         """The labels the model knows, in the order of its probabilities."""
         return {
             "labels": labels,
@@ -132,13 +187,18 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
             "oos_label": rejection.oos_label if rejection is not None else None,
         }
 
-    @app.post("/predict")
+    refusals = {
+        401: "the access token is missing or wrong (a server on another address than loopback)",
+        408: f"the body took over {limits.body_seconds:g} s to arrive",
+        411: "no Content-Length header",
+        413: f"more than {limits.max_texts} texts, or a body over {limits.max_body_bytes} bytes",
+        422: "not JSON, or not the shape described",
+    }
+    answers = {status: {"description": what} for status, what in refusals.items()}
+
+    @app.post("/predict", responses=answers)
     def predict(request: PredictRequest) -> dict[str, Any]:
         """Labels and probabilities for a batch of texts."""
-        if len(request.texts) > limits.max_texts:
-            raise HTTPException(
-                413, f"{len(request.texts)} texts in one request; at most {limits.max_texts}"
-            )
         with lock:
             predicted, proba, scores = model.predict_with_scores(request.texts)
         out = prediction_fields(
@@ -150,9 +210,19 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
 
 
 def serve(
-    directory: str, *, host: str, port: int, backend: str, limits: Limits, log_level: str = "info"
+    directory: str,
+    *,
+    host: str,
+    port: int,
+    backend: str,
+    limits: Limits,
+    log_level: str = "info",
+    max_connections: int = 1000,
+    shutdown_seconds: float = 30.0,
 ) -> None:
-    """Load the model in ``directory`` and serve it until SIGTERM or Ctrl-C."""
+    """Load the model in ``directory`` and serve it until SIGTERM or Ctrl-C: at most
+    ``max_connections`` at once (503 past them), and on SIGTERM up to ``shutdown_seconds`` for
+    the requests in flight to finish."""
     require_serve()
     import uvicorn
 
@@ -172,6 +242,12 @@ def serve(
             flush=True,
         )
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=shutdown_seconds,
+        limit_concurrency=max_connections,
+        timeout_keep_alive=5,  # an idle connection is closed after 5 s
     )
     server_class()(config).run()

@@ -21,6 +21,7 @@ from typing import Any
 from fewshot.errors import FewshotError
 from fewshot.labelling.estimates import wilson_interval
 from fewshot.util.access import is_loopback, token_matches
+from fewshot.util.http_server import validation_detail
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "fewshot_label_token"
@@ -63,6 +64,7 @@ def create_app(project, trainer, *, host: str = "127.0.0.1", token: str | None =
     """The ASGI application of the labelling page; ``export_model()`` writes the current
     model and returns its path."""
     from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse, Response
     from pydantic import BaseModel, Field
 
@@ -80,6 +82,10 @@ def create_app(project, trainer, *, host: str = "127.0.0.1", token: str | None =
 
     def refused(status: int, detail: str) -> Response:
         return JSONResponse({"detail": detail}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):

@@ -8,6 +8,21 @@ import contextlib
 import signal
 import socket
 from collections.abc import Callable
+from typing import Any
+
+
+def validation_detail(errors) -> list[dict[str, Any]]:
+    """A request's validation errors as JSON can carry them: where and what, never the value
+    given (a NaN, an infinity or a lone surrogate has no JSON form, so echoing one made a 500,
+    and echoing a body is no help)."""
+    return [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in errors
+    ]
 
 
 def server_class():
