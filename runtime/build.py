@@ -41,7 +41,7 @@ EXTRAS = {
     # ONNX bundles and layers:N students. Apart, because onnxruntime alone is 78 MB installed:
     # static students alone fit the 150 MB the issue asked for (docs/how-to/runtime.md).
     "onnx": ["onnxruntime>=1.17"],
-    "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
+    "serve": ["fastapi>=0.110", "uvicorn>=0.29", "fastapi-offline>=1.7"],
     "parquet": ["pyarrow>=14"],
 }
 

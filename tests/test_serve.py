@@ -184,9 +184,40 @@ def test_a_slow_body_is_answered_408_and_dropped(server):
             b'Content-Length: 100\r\n\r\n{"texts": ['
         )  # and then nothing: a client that never finishes its body
         started = time.monotonic()
-        answer = raw.recv(4096).decode()
+        answer = b""
+        while chunk := raw.recv(4096):  # the server closes the connection after its answer
+            answer += chunk
+        answer = answer.decode()
         assert answer.startswith("HTTP/1.1 408") and "took over 1 s to arrive" in answer
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.browser
+def test_the_docs_page_works_offline_and_asks_nothing_of_another_machine(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.conftest import docs_module
+
+    url, _ = server
+    elsewhere = []
+    with sync_playwright() as playwright:
+        browser = docs_module("screenshot.py").launch_chromium(playwright)
+        page = browser.new_page()
+
+        def only_here(route):
+            if route.request.url.startswith(url):
+                route.continue_()
+            else:  # a CDN: what /docs fetched Swagger UI from before
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_here)
+        refused = []
+        page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
+        page.goto(f"{url}/docs")
+        expect(page.locator(".opblock-summary-path", has_text="/predict")).to_be_visible()
+        browser.close()
+    assert elsewhere == [] and refused == []
 
 
 def test_concurrent_clients_get_the_answers_of_one(server):

@@ -38,14 +38,24 @@ from fewshot.util.install import install_hint
 __all__ = ["TOKEN_VARIABLE", "Limits", "access_token", "create_app", "is_loopback", "serve"]
 
 
+#: Nothing from elsewhere: /docs loads Swagger UI from this server; FastAPI's page starts it
+#: with an inline script.
+CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
 def require_serve(command: str = "serve") -> None:
     """Say in one line that ``fewshot COMMAND`` needs the ``serve`` extra, where it is missing."""
     try:
         import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigError(
-            f"fewshot {command} needs FastAPI and uvicorn: {install_hint('serve')}"
+            f"fewshot {command} needs FastAPI, fastapi-offline and uvicorn: {install_hint('serve')}"
         ) from None
 
 
@@ -80,9 +90,10 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
     import asyncio
     from typing import Annotated
 
-    from fastapi import FastAPI, Request
+    from fastapi import Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from fastapi_offline import FastAPIOffline
     from pydantic import BaseModel, Field, StringConstraints, field_validator
 
     labels = model.labels
@@ -117,7 +128,9 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
                     raise ValueError(f"texts[{i}] is empty{invisible_note(text)}")
             return texts
 
-    app = FastAPI(
+    # Swagger UI's files come from an installed package, not a CDN: /docs works offline.
+    app = FastAPIOffline(
+        redoc_url=None,
         title=f"fewshot: {name}",
         description=f"{len(labels)} labels"
         + (", multi-label" if multi_label else "")
@@ -164,7 +177,10 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
                     status_code=408,
                     headers={"Connection": "close"},
                 )
-        return await call_next(request)
+        answer = await call_next(request)
+        answer.headers["Content-Security-Policy"] = CSP
+        answer.headers["X-Content-Type-Options"] = "nosniff"
+        return answer
 
     # /health and /labels run on the event loop, not in the thread pool where /predict waits
     # for the model: they answer at once however busy the model is.
