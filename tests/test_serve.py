@@ -49,14 +49,14 @@ def model(tmp_path_factory):
     return directory
 
 
-@pytest.fixture(scope="module")
-def server(model):
+def _start(model, *extra: str):
+    """``fewshot serve MODEL`` on a free loopback port, once /health answers: (url, process)."""
     import httpx
 
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "fewshot", "serve", str(model), "--port", str(port), "--max-texts", "8",
-         "--log-level", "warning", "--body-timeout", "1"],
+        [sys.executable, "-m", "fewshot", "serve", str(model), "--port", str(port),
+         "--log-level", "warning", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -68,6 +68,12 @@ def server(model):
         except httpx.TransportError:
             time.sleep(0.2)
         assert process.poll() is None, process.stderr.read()
+    return url, process
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    url, process = _start(model, "--max-texts", "8", "--body-timeout", "1")
     yield url, process
     if process.poll() is None:
         process.kill()
@@ -220,24 +226,64 @@ def test_the_docs_page_works_offline_and_asks_nothing_of_another_machine(server)
     assert elsewhere == [] and refused == []
 
 
-def test_concurrent_clients_get_the_answers_of_one(server):
-    """8 clients, 200 single-text requests: every one answered, each as if it were alone."""
+def test_concurrent_clients_share_batches_and_get_the_answers_of_one(server):
+    """16 clients, 320 requests of one or two texts: every one answered with its own rows, as
+    if it were alone (fp32: equal labels, probabilities within the JSON's 6 decimals)."""
     import httpx
 
     url, _ = server
     alone = {t: httpx.post(f"{url}/predict", json={"texts": [t]}).json() for t in TEXTS}
+    before = httpx.get(f"{url}/health").json()
 
     def client(i: int) -> list[bool]:
+        ok = []
         with httpx.Client() as session:
-            return [
-                session.post(f"{url}/predict", json={"texts": [TEXTS[(i + j) % 4]]}).json()
-                == alone[TEXTS[(i + j) % 4]]
-                for j in range(25)
-            ]
+            for j in range(20):
+                texts = [TEXTS[(i + j) % 4], TEXTS[(i + 2 * j) % 4]][: 1 + (i + j) % 2]
+                got = session.post(f"{url}/predict", json={"texts": texts}).json()["predictions"]
+                want = [alone[t]["predictions"][0] for t in texts]
+                ok.append(
+                    [g["label"] for g in got] == [w["label"] for w in want]
+                    and [g["probability"] for g in got]
+                    == pytest.approx([w["probability"] for w in want], abs=2e-6)
+                )
+        return ok
 
-    with ThreadPoolExecutor(8) as pool:
-        results = [ok for oks in pool.map(client, range(8)) for ok in oks]
-    assert len(results) == 200 and all(results)
+    with ThreadPoolExecutor(16) as pool:
+        results = [ok for oks in pool.map(client, range(16)) for ok in oks]
+    assert len(results) == 320 and all(results)
+    after = httpx.get(f"{url}/health").json()
+    batches = after["batches"] - before["batches"]
+    texts = after["batched_texts"] - before["batched_texts"]
+    assert texts == 480 and batches < 320  # requests shared the model's batches
+
+
+def test_overload_is_answered_503_with_retry_after_and_nothing_breaks(model):
+    import httpx
+
+    url, process = _start(model, "--max-queue", "16", "--max-texts", "8")
+    try:
+
+        def client(i: int) -> list[int]:
+            codes = []
+            with httpx.Client(timeout=60) as session:
+                for _ in range(6):
+                    answer = session.post(f"{url}/predict", json={"texts": TEXTS * 2})
+                    if answer.status_code == 503:
+                        assert answer.headers["retry-after"] == "1"
+                        assert "try again shortly" in answer.json()["detail"]
+                    else:
+                        assert len(answer.json()["predictions"]) == 8
+                    codes.append(answer.status_code)
+            return codes
+
+        with ThreadPoolExecutor(32) as pool:
+            codes = [c for cs in pool.map(client, range(32)) for c in cs]
+        assert set(codes) == {200, 503}, sorted(set(codes))
+        assert httpx.get(f"{url}/health").json()["waiting_texts"] == 0
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0
 
 
 def test_sigterm_stops_it_cleanly(server):

@@ -65,6 +65,26 @@ def add_parser(commands) -> None:
         help="how long a client may take to send a body (default 10; then 408)",
     )
     serve.add_argument(
+        "--max-batch",
+        type=checked(int, Integer(min=1)),
+        default=128,
+        help="the most texts the model takes in one batch, from concurrent requests (default 128)",
+    )
+    serve.add_argument(
+        "--batch-wait-ms",
+        type=checked(float, Real(min=0)),
+        default=0.0,
+        metavar="MS",
+        help="how long an idle model holds a batch open for more requests (default 0: batches "
+        "form from the requests that arrive while the model works)",
+    )
+    serve.add_argument(
+        "--max-queue",
+        type=checked(int, Integer(min=1)),
+        default=4096,
+        help="the most texts waiting for the model; past it, 503 with Retry-After (default 4096)",
+    )
+    serve.add_argument(
         "--max-connections",
         type=checked(int, Integer(min=1)),
         default=1000,
@@ -98,5 +118,8 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_connections=args.max_connections,
         shutdown_seconds=args.shutdown_timeout,
+        max_batch=args.max_batch,
+        batch_wait_s=args.batch_wait_ms / 1000,
+        max_queue=args.max_queue,
     )
     return 0

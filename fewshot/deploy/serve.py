@@ -7,10 +7,11 @@ label set, most probable first), ``GET /health``,
 get a 4xx answer with a JSON ``detail`` saying what is wrong, never echoing the value: not JSON,
 the wrong shape, a non-finite number, a lone surrogate, empty or too long texts (422), too many
 texts (413), a body over the size limit (413) or too slow to arrive (408). Every limit
-(:class:`Limits`) is in the OpenAPI schema too. The model predicts one request at a time (a
-lock: the learner and the embedding cache are not made for threads); ``/health`` and
-``/labels`` run on the event loop, so they answer at once however many requests wait for the
-model. uvicorn stops cleanly on SIGTERM, finishing the requests in flight.
+(:class:`Limits`) is in the OpenAPI schema too. Concurrent requests share the model's batches
+(:mod:`fewshot.deploy.batching`), each answered with its own rows; past the queue's bound a
+request is answered 503 with ``Retry-After``. ``/health`` and ``/labels`` run on the event loop,
+so they answer at once however many requests wait for the model. uvicorn stops cleanly on
+SIGTERM, finishing the requests in flight.
 
 It listens on 127.0.0.1 unless told otherwise (``--host``); on any other address every request
 must carry ``Authorization: Bearer TOKEN`` (401 otherwise), with a random token printed at start
@@ -23,12 +24,12 @@ torch).
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations as
 # objects, and the request model is defined inside create_app (it carries the limits).
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from fewshot.data.blank import invisible_note, is_blank
+from fewshot.deploy.batching import Batcher, Overloaded
 from fewshot.deploy.predictions import prediction_fields
 from fewshot.errors import ConfigError
 from fewshot.util.access import TOKEN_VARIABLE, access_token, is_loopback, token_matches
@@ -84,9 +85,18 @@ class Limits:
     body_seconds: float = 10.0
 
 
-def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None = None):
+def create_app(
+    model,
+    *,
+    name: str,
+    limits: Limits = Limits(),
+    token: str | None = None,
+    batcher: Batcher | None = None,
+):
     """The ASGI application serving ``model`` (what ``fewshot.deploy.predictor.load_predictor``
-    gives); with ``token``, every request must carry ``Authorization: Bearer TOKEN``."""
+    gives); with ``token``, every request must carry ``Authorization: Bearer TOKEN``.
+    ``batcher``: how concurrent requests share the model's batches (default
+    :class:`~fewshot.deploy.batching.Batcher` with its defaults)."""
     import asyncio
     from typing import Annotated
 
@@ -99,7 +109,7 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
     labels = model.labels
     multi_label = bool(getattr(model, "multi_label_", False))
     rejection = getattr(model, "rejection_", None)
-    lock = threading.Lock()
+    batcher = batcher or Batcher(model.predict_with_scores)
     started = time.time()
 
     Text = Annotated[str, StringConstraints(min_length=1, max_length=limits.max_chars)]
@@ -192,6 +202,9 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
             "model": name,
             "labels": len(labels),
             "uptime_s": round(time.time() - started, 1),
+            "waiting_texts": batcher.waiting,
+            "batches": batcher.batches,
+            "batched_texts": batcher.texts,
         }
 
     @app.get("/labels")
@@ -209,14 +222,23 @@ def create_app(model, *, name: str, limits: Limits = Limits(), token: str | None
         411: "no Content-Length header",
         413: f"more than {limits.max_texts} texts, or a body over {limits.max_body_bytes} bytes",
         422: "not JSON, or not the shape described",
+        503: "too many texts waiting for the model (with a Retry-After header)",
     }
     answers = {status: {"description": what} for status, what in refusals.items()}
 
     @app.post("/predict", responses=answers)
-    def predict(request: PredictRequest) -> dict[str, Any]:
+    async def predict(request: PredictRequest, http: Request) -> dict[str, Any]:
         """Labels and probabilities for a batch of texts."""
-        with lock:
-            predicted, proba, scores = model.predict_with_scores(request.texts)
+        try:
+            predicted, proba, scores = await batcher.submit(
+                request.texts, gone=http.is_disconnected
+            )
+        except Overloaded as exc:
+            return JSONResponse(
+                {"detail": f"the server is busy ({exc}); try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         out = prediction_fields(
             model, predicted, proba, scores, top_k=min(request.top_k, len(labels))
         )
@@ -235,6 +257,9 @@ def serve(
     log_level: str = "info",
     max_connections: int = 1000,
     shutdown_seconds: float = 30.0,
+    max_batch: int = 128,
+    batch_wait_s: float = 0.0,
+    max_queue: int = 4096,
 ) -> None:
     """Load the model in ``directory`` and serve it until SIGTERM or Ctrl-C: at most
     ``max_connections`` at once (503 past them), and on SIGTERM up to ``shutdown_seconds`` for
@@ -246,7 +271,10 @@ def serve(
 
     token = access_token(host)
     model = load_predictor(directory, cache=False, backend=backend)
-    app = create_app(model, name=str(directory), limits=limits, token=token)
+    batcher = Batcher(
+        model.predict_with_scores, max_batch=max_batch, wait_s=batch_wait_s, max_queue=max_queue
+    )
+    app = create_app(model, name=str(directory), limits=limits, token=token, batcher=batcher)
     if token is not None:
         import sys
 
