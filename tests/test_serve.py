@@ -286,6 +286,43 @@ def test_overload_is_answered_503_with_retry_after_and_nothing_breaks(model):
         assert process.wait(timeout=60) == 0
 
 
+def test_a_request_whose_client_has_gone_is_dropped_before_its_batch(model):
+    import httpx
+
+    url, process = _start(model, "--max-batch", "1")  # one request a batch: a long queue
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps({"texts": ["a text nobody waits for"]}).encode()
+    try:
+        before = httpx.get(f"{url}/health").json()["batched_texts"]
+        with ThreadPoolExecutor(16) as pool:
+            busy = [pool.submit(httpx.post, f"{url}/predict", json={"texts": TEXTS * 2},
+                                timeout=60) for _ in range(32)]  # fmt: skip
+            time.sleep(0.1)  # the queue is long by now
+            with socket.create_connection((host, int(port))) as raw:  # sends, then leaves
+                raw.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                    b"application/json\r\nContent-Length: " + str(len(body)).encode()
+                    + b"\r\n\r\n" + body
+                )  # fmt: skip
+            assert all(f.result().status_code == 200 for f in busy)
+        health = wait_for_idle(url)
+        assert health["batched_texts"] - before == 32 * 8  # the one that left was not predicted
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+
+
+def wait_for_idle(url: str) -> dict:
+    import httpx
+
+    for _ in range(100):
+        health = httpx.get(f"{url}/health").json()
+        if health["waiting_texts"] == 0:
+            return health
+        time.sleep(0.1)
+    raise AssertionError(f"texts still waiting: {health}")
+
+
 def test_sigterm_stops_it_cleanly(server):
     import httpx
 

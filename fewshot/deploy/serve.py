@@ -23,6 +23,7 @@ torch).
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations as
 # objects, and the request model is defined inside create_app (it carries the limits).
+import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -85,6 +86,93 @@ class Limits:
     body_seconds: float = 10.0
 
 
+class _Guard:
+    """What every request meets first (plain ASGI: it adds no task per request, and the
+    endpoint still hears the client leave): the access token, the body's length and the time it
+    may take to arrive; the security headers on every answer."""
+
+    def __init__(self, app, *, limits: Limits, token: str | None):
+        self.app, self.limits, self.token = app, limits, token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from fastapi.responses import JSONResponse
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(scope, headers)
+        body = b""
+        if refusal is None and scope["method"] == "POST":
+            try:  # read here, with a deadline: a slow sender holds no worker for ever
+                body = await asyncio.wait_for(_read_body(receive), self.limits.body_seconds)
+            except TimeoutError:
+                refusal = JSONResponse(
+                    {"detail": f"the body took over {self.limits.body_seconds:g} s to arrive"},
+                    status_code=408,
+                    headers={"Connection": "close"},
+                )
+        if refusal is not None:
+            return await refusal(scope, receive, _secured(send))
+        given = [False]
+
+        async def replay():
+            if not given[0]:
+                given[0] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # then the server's own: a disconnect comes through
+
+        await self.app(scope, replay, _secured(send))
+
+    def _refusal(self, scope, headers):
+        from fastapi.responses import JSONResponse
+
+        given = headers.get("authorization", "")
+        # the token before anything else is read, the body included
+        if self.token is not None and not token_matches(given, f"Bearer {self.token}"):
+            return JSONResponse(
+                {"detail": "this server needs its access token: send the header "
+                           "'Authorization: Bearer TOKEN' (fewshot serve printed it)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+        if scope["method"] == "POST":
+            length = headers.get("content-length")
+            if length is None:
+                return JSONResponse({"detail": "send a Content-Length header"}, status_code=411)
+            if not length.isdigit() or int(length) > self.limits.max_body_bytes:
+                limit = self.limits.max_body_bytes
+                return JSONResponse(
+                    {"detail": f"the body is over the limit of {limit} bytes"}, status_code=413
+                )
+        return None
+
+
+async def _read_body(receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _secured(send):
+    """``send`` with the security headers added to the answer's start."""
+
+    async def secured(message):
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                *message.get("headers", []),
+                (b"content-security-policy", CSP.encode()),
+                (b"x-content-type-options", b"nosniff"),
+            ]
+        await send(message)
+
+    return secured
+
+
 def create_app(
     model,
     *,
@@ -97,7 +185,6 @@ def create_app(
     gives); with ``token``, every request must carry ``Authorization: Bearer TOKEN``.
     ``batcher``: how concurrent requests share the model's batches (default
     :class:`~fewshot.deploy.batching.Batcher` with its defaults)."""
-    import asyncio
     from typing import Annotated
 
     from fastapi import Request
@@ -159,38 +246,7 @@ def create_app(
                 )
         return JSONResponse({"detail": validation_detail(errors)}, status_code=422)
 
-    @app.middleware("http")
-    async def check_request(request: Request, call_next):
-        if token is not None:  # before anything else is read, the body included
-            given = request.headers.get("authorization", "")
-            if not token_matches(given, f"Bearer {token}"):
-                return JSONResponse(
-                    {"detail": "this server needs its access token: send the header "
-                               "'Authorization: Bearer TOKEN' (fewshot serve printed it)"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )  # fmt: skip
-        length = request.headers.get("content-length")
-        if request.method == "POST":
-            if length is None:
-                return JSONResponse({"detail": "send a Content-Length header"}, status_code=411)
-            if not length.isdigit() or int(length) > limits.max_body_bytes:
-                return JSONResponse(
-                    {"detail": f"the body is over the limit of {limits.max_body_bytes} bytes"},
-                    status_code=413,
-                )
-            try:  # read here, with a deadline: a slow sender holds no worker for ever
-                await asyncio.wait_for(request.body(), limits.body_seconds)
-            except TimeoutError:
-                return JSONResponse(
-                    {"detail": f"the body took over {limits.body_seconds:g} s to arrive"},
-                    status_code=408,
-                    headers={"Connection": "close"},
-                )
-        answer = await call_next(request)
-        answer.headers["Content-Security-Policy"] = CSP
-        answer.headers["X-Content-Type-Options"] = "nosniff"
-        return answer
+    app.add_middleware(_Guard, limits=limits, token=token)
 
     # /health and /labels run on the event loop, not in the thread pool where /predict waits
     # for the model: they answer at once however busy the model is.
