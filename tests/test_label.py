@@ -506,3 +506,27 @@ def test_a_multi_label_project_takes_several_classes_by_key_and_enter(tmp_path):
         server.terminate()
         server.wait(timeout=30)
         server.stdout.close()
+
+
+def test_class_descriptions_given_in_a_json_file_make_the_zero_shot_guesses(tmp_path):
+    from fewshot.cli.label import class_list
+    from fewshot.labelling.project import LabelProject
+    from fewshot.labelling.trainer import Trainer
+
+    described = {"c1": "my new card has not arrived yet", "c2": "the exchange rate of currencies"}
+    (tmp_path / "classes.json").write_text(json.dumps(described))
+    classes, names = class_list(str(tmp_path / "classes.json"))
+    assert (classes, names) == (["c1", "c2"], described)
+    truth = {"card_arrival": "c1", "exchange_rate": "c2"}
+    rows = [r for r in bundled_rows("banking77", "train") if r["label"] in truth][:60]
+    pool = [r["text"] for r in rows]
+
+    def accuracy(label_names, where: str) -> float:
+        with LabelProject(tmp_path / where, pool, classes) as project:
+            trainer = Trainer(project, label_names=label_names, audit_every=0)
+            trainer.fit()
+            guesses = [trainer.guesses(i, 1)[0]["label"] for i in range(len(pool))]
+        return sum(g == truth[r["label"]] for g, r in zip(guesses, rows, strict=True)) / len(rows)
+
+    assert accuracy(names, "described") >= 0.9  # "c1" and "c2" alone say nothing
+    assert accuracy(None, "bare") < accuracy(names, "described")

@@ -101,15 +101,16 @@ def add_parser(commands) -> None:
     label.set_defaults(handler=run_label)
 
 
-def class_list(given: str | None) -> list[str]:
-    """``--classes``: a file of classes where one is there, else comma-separated names."""
+def class_list(given: str | None) -> tuple[list[str], dict[str, str] | None]:
+    """``--classes``: a file of classes where one is there (with their descriptions, for a JSON
+    object), else comma-separated names."""
     from fewshot.data.label_names import read_class_list
 
     if not given:
-        return []
+        return [], None
     if os.path.isfile(given):
-        return read_class_list(given)[0]
-    return [name.strip() for name in given.split(",") if name.strip()]
+        return read_class_list(given)
+    return [name.strip() for name in given.split(",") if name.strip()], None
 
 
 def starting_point(model: str | None):
@@ -189,7 +190,8 @@ def run_label(args: argparse.Namespace) -> int:
     if not texts:
         raise ConfigError(f"{args.pool}: the pool has no texts")
     encoder, learner, start = starting_point(args.model)
-    classes = class_list(args.classes) + ([] if start is None else list(start.labels))
+    given, label_names = class_list(args.classes)
+    classes = given + ([] if start is None else list(start.labels))
     if not classes and not (Path(args.project) / DATABASE).exists():
         raise ConfigError("give the classes: --classes NAME,NAME,... or --classes FILE")
     project = LabelProject(
@@ -216,6 +218,7 @@ def run_label(args: argparse.Namespace) -> int:
             seed=args.seed,
             audit_every=args.audit_every,
             start_model=start,
+            label_names=label_names,
         )
         counts = project.counts()
         say(

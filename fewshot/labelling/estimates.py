@@ -37,11 +37,13 @@ def cross_validated(
     classes: list[str] | None,
     folds: int,
     seed: int,
+    label_names: dict[str, str] | None = None,
 ) -> tuple[int, float, float, float, int] | None:
     """(texts, accuracy, low, high, folds): a fresh ``make()`` fitted on each fold and scored
     on the rest (exact label sets for multi-label data). Single-label: stratified folds over
     the classes with two labels or more. ``classes``: fit with every class (``zeroshot``
-    learns a class missing from a fold from its name). None while there are too few labels."""
+    learns a class missing from a fold from its name, or from ``label_names``). None while
+    there are too few labels."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if multi_label:
@@ -66,7 +68,9 @@ def cross_validated(
     for train, held in splitter.split(X, strata):
         fold = [Y[i] for i in train]
         if classes is not None:
-            model = make().fit(*pairs(list(X[train]), fold, multi_label), classes=classes)
+            model = make().fit(
+                *pairs(list(X[train]), fold, multi_label), classes=classes, label_names=label_names
+            )
         else:
             model = make().fit(list(X[train]), fold)
         for i, guess in zip(held, model.predict(list(X[held])), strict=True):

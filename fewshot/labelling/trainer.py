@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.labelling.estimates import cross_validated, pairs, suspects
+from fewshot.labelling.queue import rank_pool
 from fewshot.util.quiet import few_examples
 
 #: Texts ranked after each fit; the page falls back to pool order past them until the next fit.
@@ -54,6 +55,9 @@ class Trainer:
         Every this many texts, one drawn uniformly at random from the undecided pool: the
         model's guess on those, made before their label, is an unbiased estimate of its
         accuracy on the pool (0: none).
+    label_names : dict or None, default None
+        Readable names or short descriptions of the classes (``--classes FILE.json``), which
+        the zero-shot model embeds instead of the class labels.
     start_model : FewShotClassifier or None, default None
         A fitted model that ranks the pool until every class has a label (where it knows every
         class); None: ``zeroshot`` from the class names.
@@ -73,6 +77,7 @@ class Trainer:
         seed: int = 0,
         audit_every: int = 10,
         start_model=None,
+        label_names: dict[str, str] | None = None,
     ):
         from fewshot.acquisition.base import make_strategy
         from fewshot.learners.base import LearnerSpec
@@ -86,6 +91,7 @@ class Trainer:
         self.encoder, self.device, self.cache = encoder, device, cache
         self.retrain_every, self.folds, self.seed = retrain_every, folds, seed
         self.start_model = start_model
+        self.label_names = dict(label_names or {})
         self.audit_every = audit_every
         self.drawn: set[int] = set()  # rows shown as the audit's random draws
         self.predicted: list | None = None
@@ -198,7 +204,11 @@ class Trainer:
         started = time.perf_counter()
         with progress.reported(advance, plan):
             if zero_shot:
-                model.fit(*pairs(texts, labels, self.project.multi_label), classes=classes)
+                model.fit(
+                    *pairs(texts, labels, self.project.multi_label),
+                    classes=classes,
+                    label_names=self._names(classes),
+                )
             else:
                 model.fit(texts, labels)
         self._use(
@@ -247,6 +257,11 @@ class Trainer:
             self.suspects = suspects
             self.status = {**self.status, "estimating": False}
 
+    def _names(self, classes: list[str]) -> dict[str, str] | None:
+        """The descriptions given for ``classes`` (None where none were)."""
+        names = {c: self.label_names[c] for c in classes if c in self.label_names}
+        return names or None
+
     def _needs_names(self, labels: list, classes: list[str]) -> bool:
         """Whether some class has no label yet (then only its name can stand for it)."""
         labelled = {y for ys in labels for y in (ys if self.project.multi_label else (ys,))}
@@ -254,38 +269,13 @@ class Trainer:
 
     def _rank(self, model, proba: np.ndarray, texts: list[str], labels: list) -> list[int]:
         """The undecided pool rows, best to label first (at most :data:`QUEUE`)."""
-        from fewshot.acquisition.base import PoolView
-        from fewshot.labelling.suggest import embed
-
         decided = set(self.project.decisions())
         open_rows = np.array([i for i in range(len(proba)) if i not in decided], dtype=int)
-        if not len(open_rows):
-            return []
-        take = min(QUEUE, len(open_rows))
-        classes = np.asarray(model.classes_)
-        multi = self.project.multi_label
-        counts = np.array(
-            [sum(1 for y in labels if (c in y if multi else y == c)) for c in classes]
-        )
-        if multi:  # the least certain decision of each text
-            doubt = np.abs(proba[open_rows] - 0.5).min(axis=1)
-            order = np.argsort(doubt, kind="stable")[:take]
-        else:
-            pool_vectors = embed(model, self.project.texts)
-            where = {text: i for i, text in enumerate(self.project.texts)}
-            labelled = pool_vectors[np.array([where[t] for t in texts], dtype=int)]
-            view = PoolView(proba[open_rows], pool_vectors[open_rows], classes, labelled, counts)
-            rng = np.random.default_rng(self.seed + self.fits)
-            order = np.asarray(self.ranker.rank(view, take, rng), dtype=int)
-        # A class without a label first gets the text the model finds most like it: an
-        # uncertainty strategy alone can go a long time without showing an easy class, and
-        # the model stays zero-shot until every class has a label.
-        first: list[int] = []
-        for j in np.flatnonzero(counts == 0):
-            likeliest = np.argsort(-proba[open_rows, j], kind="stable")
-            first.append(int(next(i for i in likeliest if i not in first)))
-        ranked = first + [int(i) for i in order if i not in first]
-        return open_rows[ranked[:take]].tolist()
+        rng = np.random.default_rng(self.seed + self.fits)
+        return rank_pool(
+            model, proba, self.project.texts, open_rows, texts, labels,
+            ranker=self.ranker, multi_label=self.project.multi_label, take=QUEUE, rng=rng,
+        )  # fmt: skip
 
     def _estimator(self, learner: str | None = None):
         """The learner the estimate refits on each fold: the one serving (``learner``;
@@ -316,6 +306,7 @@ class Trainer:
             labels,
             multi_label=self.project.multi_label,
             classes=self.project.classes() if name == "zeroshot" else None,
+            label_names=self._names(self.project.classes()),
             folds=self.folds,
             seed=self.seed,
         )
