@@ -323,6 +323,40 @@ def wait_for_idle(url: str) -> dict:
     raise AssertionError(f"texts still waiting: {health}")
 
 
+def test_sigterm_under_load_answers_every_request_in_flight_and_exits_0(model):
+    import httpx
+
+    url, process = _start(model, "--max-batch", "8")
+    alone = httpx.post(f"{url}/predict", json={"texts": TEXTS * 2}).json()
+
+    def client(_: int) -> list[str]:
+        seen = []
+        with httpx.Client(timeout=60) as session:
+            for _ in range(40):
+                try:
+                    answer = session.post(f"{url}/predict", json={"texts": TEXTS * 2})
+                except httpx.TransportError:  # after the stop: refused or closed, never wrong
+                    seen.append("closed")
+                    break
+                if answer.status_code != 200:
+                    seen.append(str(answer.status_code))
+                elif [p["label"] for p in answer.json()["predictions"]] == [
+                    p["label"] for p in alone["predictions"]
+                ]:
+                    seen.append("right")
+                else:
+                    seen.append("wrong")
+        return seen
+
+    with ThreadPoolExecutor(24) as pool:
+        running = pool.map(client, range(24))
+        time.sleep(1.0)  # under load by now
+        process.send_signal(signal.SIGTERM)
+        seen = [s for ss in running for s in ss]
+    assert process.wait(timeout=60) == 0
+    assert "right" in seen and set(seen) <= {"right", "closed", "503"}, sorted(set(seen))
+
+
 def test_sigterm_stops_it_cleanly(server):
     import httpx
 
