@@ -423,3 +423,41 @@ def test_a_server_with_a_token_refuses_requests_without_it(model):
     stderr = process.stderr.read()
     assert "every request needs the header 'Authorization: Bearer TOKEN'" in stderr
     assert "the one in FEWSHOT_SERVE_TOKEN" in stderr and token not in stderr
+
+
+def test_workers_share_the_port_and_one_killed_is_replaced_while_the_others_answer(model):
+    import httpx
+
+    url, process = _start(model, "--workers", "2")
+    try:
+        pids = wait_for_pids(url, 2)
+        victim = pids.pop()
+        os.kill(victim, signal.SIGKILL)  # a worker dies under load: the other answers
+        with httpx.Client(timeout=30) as session:
+            answers = [session.post(f"{url}/predict", json={"texts": TEXTS}) for _ in range(30)]
+        assert all(a.status_code == 200 for a in answers)
+        replaced = wait_for_pids(url, 2)
+        assert victim not in replaced  # the supervisor started a new one
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+
+
+def wait_for_pids(url: str, count: int, seconds: float = 60) -> set[int]:
+    """The process ids answering /health, once ``count`` different ones have."""
+    import httpx
+
+    seen: dict[int, float] = {}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with httpx.Client() as session:  # a new connection each time: any worker may take it
+            try:
+                pid = session.get(f"{url}/health").json()["pid"]
+            except httpx.TransportError:
+                continue
+        seen[pid] = time.monotonic()
+        recent = {p for p, t in seen.items() if time.monotonic() - t < 5}
+        if len(recent) >= count:
+            return recent
+        time.sleep(0.05)
+    raise AssertionError(f"saw the workers {sorted(seen)}")

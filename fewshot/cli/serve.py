@@ -65,6 +65,13 @@ def add_parser(commands) -> None:
         help="how long a client may take to send a body (default 10; then 408)",
     )
     serve.add_argument(
+        "--workers",
+        type=checked(int, Integer(min=1, max=64)),
+        default=1,
+        help="server processes sharing the port, each with its own copy of the model "
+        "(default 1); one that dies is restarted",
+    )
+    serve.add_argument(
         "--max-batch",
         type=checked(int, Integer(min=1)),
         default=128,
@@ -121,5 +128,6 @@ def run_serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         batch_wait_s=args.batch_wait_ms / 1000,
         max_queue=args.max_queue,
+        workers=args.workers,
     )
     return 0

@@ -258,6 +258,7 @@ def create_app(
             "model": name,
             "labels": len(labels),
             "uptime_s": round(time.time() - started, 1),
+            "pid": os.getpid(),  # which worker answered, with --workers
             "waiting_texts": batcher.waiting,
             "batches": batcher.batches,
             "batched_texts": batcher.texts,
@@ -303,6 +304,40 @@ def create_app(
     return app
 
 
+#: Where ``fewshot serve --workers N`` puts what each worker process builds its app from.
+WORKER_OPTIONS = "FEWSHOT_SERVE_WORKER"
+
+
+def build_app(
+    directory: str,
+    *,
+    backend: str,
+    limits: Limits,
+    token: str | None,
+    max_batch: int = 128,
+    batch_wait_s: float = 0.0,
+    max_queue: int = 4096,
+):
+    """Load the model in ``directory`` and make its app (what one server process runs)."""
+    from fewshot.deploy.predictor import load_predictor
+
+    model = load_predictor(directory, cache=False, backend=backend)
+    batcher = Batcher(
+        model.predict_with_scores, max_batch=max_batch, wait_s=batch_wait_s, max_queue=max_queue
+    )
+    return create_app(model, name=str(directory), limits=limits, token=token, batcher=batcher)
+
+
+def worker_app():
+    """The app of one worker process of ``fewshot serve --workers N`` (uvicorn's factory),
+    from the options its parent left in the environment."""
+    import json
+
+    options = json.loads(os.environ[WORKER_OPTIONS])
+    options["limits"] = Limits(**options["limits"])
+    return build_app(options.pop("directory"), **options)
+
+
 def serve(
     directory: str,
     *,
@@ -316,21 +351,27 @@ def serve(
     max_batch: int = 128,
     batch_wait_s: float = 0.0,
     max_queue: int = 4096,
+    workers: int = 1,
 ) -> None:
     """Load the model in ``directory`` and serve it until SIGTERM or Ctrl-C: at most
     ``max_connections`` at once (503 past them), and on SIGTERM up to ``shutdown_seconds`` for
-    the requests in flight to finish."""
+    the requests in flight to finish. ``workers`` > 1: that many processes, each with its own
+    copy of the model, share the port (uvicorn's supervisor restarts one that dies)."""
     require_serve()
+    import json
+    from dataclasses import asdict
+
     import uvicorn
 
-    from fewshot.deploy.predictor import load_predictor
-
     token = access_token(host)
-    model = load_predictor(directory, cache=False, backend=backend)
-    batcher = Batcher(
-        model.predict_with_scores, max_batch=max_batch, wait_s=batch_wait_s, max_queue=max_queue
+    options = dict(
+        backend=backend,
+        limits=limits,
+        token=token,
+        max_batch=max_batch,
+        batch_wait_s=batch_wait_s,
+        max_queue=max_queue,
     )
-    app = create_app(model, name=str(directory), limits=limits, token=token, batcher=batcher)
     if token is not None:
         import sys
 
@@ -341,8 +382,7 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
-    config = uvicorn.Config(
-        app,
+    settings = dict(
         host=host,
         port=port,
         log_level=log_level,
@@ -350,4 +390,21 @@ def serve(
         limit_concurrency=max_connections,
         timeout_keep_alive=5,  # an idle connection is closed after 5 s
     )
-    server_class()(config).run()
+    if workers == 1:
+        app = build_app(directory, **options)
+        server_class()(uvicorn.Config(app, **settings)).run()
+        return
+    from pathlib import Path
+
+    from uvicorn.supervisors import Multiprocess
+
+    from fewshot.models.directory import read_config
+
+    read_config(Path(directory))  # a directory that is no model: said here, not by each worker
+    os.environ[WORKER_OPTIONS] = json.dumps(
+        {**options, "directory": str(directory), "limits": asdict(limits)}
+    )
+    config = uvicorn.Config(
+        "fewshot.deploy.serve:worker_app", factory=True, workers=workers, **settings
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
