@@ -273,7 +273,7 @@ def test_a_person_labels_by_keyboard_and_mouse_and_the_model_learns(pool, tmp_pa
             lambda: (
                 (s := httpx.get(url + "api/state").json())["training"].get("learner") == "logreg"
                 and s["training"]["labels"] == len(given)
-                and s["training"]["estimating"] is False
+                and s["training"].get("estimating") is False
                 and s
             ),
             what="a model fitted on the labels",
