@@ -23,30 +23,20 @@ torch).
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations as
 # objects, and the request model is defined inside create_app (it carries the limits).
-import asyncio
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from fewshot.data.blank import invisible_note, is_blank
 from fewshot.deploy.batching import Batcher, Overloaded
+from fewshot.deploy.http_guard import Guard, Limits
 from fewshot.deploy.predictions import prediction_fields
 from fewshot.errors import ConfigError
-from fewshot.util.access import TOKEN_VARIABLE, access_token, is_loopback, token_matches
+from fewshot.util.access import TOKEN_VARIABLE, access_token, is_loopback
 from fewshot.util.http_server import server_class, validation_detail
 from fewshot.util.install import install_hint
 
 __all__ = ["TOKEN_VARIABLE", "Limits", "access_token", "create_app", "is_loopback", "serve"]
-
-
-#: Nothing from elsewhere: /docs loads Swagger UI from this server; FastAPI's page starts it
-#: with an inline script.
-CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
-)
 
 
 def require_serve(command: str = "serve") -> None:
@@ -61,123 +51,11 @@ def require_serve(command: str = "serve") -> None:
         ) from None
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask, so that none makes the server hold more than it bounds.
-
-    Parameters
-    ----------
-    max_texts : int, default 256
-        Texts per request.
-    max_chars : int, default 10000
-        Characters per text.
-    max_body_bytes : int, default 1000000
-        Bytes per request body.
-    max_top_k : int, default 1000
-        The most labels listed per text (``top_k``): with many labels, what bounds the answer.
-    body_seconds : float, default 10.0
-        How long a client may take to send its body (a slow one is answered 408 and dropped).
-    """
-
-    max_texts: int = 256
-    max_chars: int = 10_000
-    max_body_bytes: int = 1_000_000
-    max_top_k: int = 1000
-    body_seconds: float = 10.0
-
-
-class _Guard:
-    """What every request meets first (plain ASGI: it adds no task per request, and the
-    endpoint still hears the client leave): the access token, the body's length and the time it
-    may take to arrive; the security headers on every answer."""
-
-    def __init__(self, app, *, limits: Limits, token: str | None):
-        self.app, self.limits, self.token = app, limits, token
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        from fastapi.responses import JSONResponse
-
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self._refusal(scope, headers)
-        body = b""
-        if refusal is None and scope["method"] == "POST":
-            try:  # read here, with a deadline: a slow sender holds no worker for ever
-                body = await asyncio.wait_for(_read_body(receive), self.limits.body_seconds)
-            except TimeoutError:
-                refusal = JSONResponse(
-                    {"detail": f"the body took over {self.limits.body_seconds:g} s to arrive"},
-                    status_code=408,
-                    headers={"Connection": "close"},
-                )
-        if refusal is not None:
-            return await refusal(scope, receive, _secured(send))
-        given = [False]
-
-        async def replay():
-            if not given[0]:
-                given[0] = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # then the server's own: a disconnect comes through
-
-        await self.app(scope, replay, _secured(send))
-
-    def _refusal(self, scope, headers):
-        from fastapi.responses import JSONResponse
-
-        given = headers.get("authorization", "")
-        # the token before anything else is read, the body included
-        if self.token is not None and not token_matches(given, f"Bearer {self.token}"):
-            return JSONResponse(
-                {"detail": "this server needs its access token: send the header "
-                           "'Authorization: Bearer TOKEN' (fewshot serve printed it)"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
-        if scope["method"] == "POST":
-            length = headers.get("content-length")
-            if length is None:
-                return JSONResponse({"detail": "send a Content-Length header"}, status_code=411)
-            if not length.isdigit() or int(length) > self.limits.max_body_bytes:
-                limit = self.limits.max_body_bytes
-                return JSONResponse(
-                    {"detail": f"the body is over the limit of {limit} bytes"}, status_code=413
-                )
-        return None
-
-
-async def _read_body(receive) -> bytes:
-    chunks, more = [], True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-def _secured(send):
-    """``send`` with the security headers added to the answer's start."""
-
-    async def secured(message):
-        if message["type"] == "http.response.start":
-            message["headers"] = [
-                *message.get("headers", []),
-                (b"content-security-policy", CSP.encode()),
-                (b"x-content-type-options", b"nosniff"),
-            ]
-        await send(message)
-
-    return secured
-
-
 def create_app(
     model,
     *,
     name: str,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     token: str | None = None,
     batcher: Batcher | None = None,
 ):
@@ -193,6 +71,7 @@ def create_app(
     from fastapi_offline import FastAPIOffline
     from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+    limits = limits or Limits()
     labels = model.labels
     multi_label = bool(getattr(model, "multi_label_", False))
     rejection = getattr(model, "rejection_", None)
@@ -246,7 +125,7 @@ def create_app(
                 )
         return JSONResponse({"detail": validation_detail(errors)}, status_code=422)
 
-    app.add_middleware(_Guard, limits=limits, token=token)
+    app.add_middleware(Guard, limits=limits, token=token)
 
     # /health and /labels run on the event loop, not in the thread pool where /predict waits
     # for the model: they answer at once however busy the model is.
