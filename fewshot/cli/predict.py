@@ -71,6 +71,26 @@ def add_parser(commands) -> None:
         help="auto (default): the model's ONNX bundle where it has one (fewshot export), with "
         "no torch imported, else torch",
     )
+    predict.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="label on Ray Data: local (a Ray instance started for the run), auto, HOST:PORT "
+        "or ray://HOST:10001; --out is then a new folder of shards with manifest.json, and the "
+        "input a file or a folder of files of one format (pip install 'fewshot[ray]')",
+    )
+    predict.add_argument(
+        "--workers",
+        type=checked(int, Integer(min=1, max=100_000)),
+        metavar="N",
+        help="with --ray: Ray actors, one model copy and one CPU each (default: the cluster's "
+        "CPUs)",
+    )
+    predict.add_argument(
+        "--shard-format",
+        choices=("parquet", "jsonl"),
+        default="parquet",
+        help="with --ray: the shards' format (default parquet)",
+    )
     predict.set_defaults(handler=run_predict)
 
 
@@ -79,6 +99,11 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from fewshot.util.progress import training_progress
 
+    if args.ray is not None:
+        return _predict_on_ray(args)
+    for flag, given in (("--workers", args.workers), ("--shard-format", args.shard_format)):
+        if given not in (None, "parquet"):
+            raise ConfigError(f"{flag} is for --ray (prediction on Ray Data)")
     # No training here: the line is the encoder's, while it loads and encodes (on a terminal).
     with training_progress("predicting", enabled=not args.no_progress and sys.stderr.isatty()):
         return _predict(args)
@@ -87,16 +112,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fewshot.data.labels import normalize_label
-    from fewshot.deploy.predictions import (
-        OUTPUT_FIELDS,
-        PredictionWriter,
-        input_rows,
-        output_format,
-        output_row,
-        prediction_fields,
-        text_of,
-    )
+    from fewshot.deploy.predictions import PredictionWriter, input_rows, label_rows, output_format
     from fewshot.deploy.predictor import load_predictor
     from fewshot.encoding.encoders import check_device
 
@@ -119,32 +135,19 @@ def _predict(args: argparse.Namespace) -> int:
     correct, gold_seen, total = 0, 0, 0
     try:
         for batch in _batches(rows, args.batch_size):
-            texts = [text_of(where, row, text_column) for where, row in batch]
-            predicted, proba, scores = model.predict_with_scores(texts)
-            fields = prediction_fields(model, predicted, proba, scores, top_k=args.top_k or 0)
-            out_rows = []
-            for (_, row), text, answer in zip(batch, texts, fields, strict=True):
-                prediction = {"text": text, **answer}
-                if multi_label:
-                    gold = _gold_label_set(row.get(args.label_column or "labels"))
-                    right = gold is not None and set(gold) == set(prediction["labels"])
-                else:
-                    gold = normalize_label(row.get(args.label_column or "label"))
-                    right = gold == prediction.get("label")
-                if gold is not None:
-                    gold_seen += 1
-                    correct += right
-                gold_column = args.label_column or ("labels" if multi_label else "label")
-                written = output_row(row, text_column, gold_column, prediction)
-                if multi_label and gold is not None:  # "a|b" from a CSV: a list, as predicted
-                    written[
-                        f"gold_{gold_column}" if gold_column in OUTPUT_FIELDS else gold_column
-                    ] = list(gold)
-                out_rows.append(written)
+            labelled = label_rows(
+                model,
+                batch,
+                text_column=text_column,
+                label_column=args.label_column,
+                top_k=args.top_k or 0,
+            )
+            gold_seen += labelled.gold_seen
+            correct += labelled.correct
             if writer is None:
                 writer = PredictionWriter(args.out, fmt)
-            writer.write(out_rows)
-            total += len(out_rows)
+            writer.write(labelled.rows)
+            total += len(labelled.rows)
         if writer is None:
             where = "standard input" if args.input == "-" else args.input
             raise ConfigError(f"{where}: the file has no texts; expected one text per line or row")
@@ -163,6 +166,38 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_on_ray(args: argparse.Namespace) -> int:
+    import sys
+
+    from fewshot.deploy.ray_predict import predict_on_ray
+
+    for flag, given in (("-", args.input), ("-", args.out)):
+        if given == flag:
+            raise ConfigError("--ray reads a file or folder and writes a folder, not - (stdio)")
+    manifest = predict_on_ray(
+        args.model,
+        args.input,
+        args.out,
+        address=args.ray,
+        text_column=args.text_column or "text",
+        label_column=args.label_column,
+        top_k=args.top_k or 0,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        shard_format=args.shard_format,
+        backend=args.backend,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    rows, seconds = manifest["rows"], manifest["seconds"]
+    err.print(
+        f"{counted(rows, 'prediction')} written to {args.out} in "
+        f"{counted(len(manifest['shards']), 'shard')} ({rows / max(seconds, 1e-9):.0f} texts/s "
+        f"on {counted(manifest['ray']['workers'], 'Ray worker')}); see {args.out}/manifest.json",
+        highlight=False,
+    )
+    return 0
+
+
 def _suggest_onnx(args: argparse.Namespace, model) -> None:
     """Where this run loaded torch and the encoder, which the model's ONNX bundle would have
     spared (a cold start of 5-7 s against 0.4 s on 2 cores, docs/explanation/benchmarks.md),
@@ -177,18 +212,6 @@ def _suggest_onnx(args: argparse.Namespace, model) -> None:
         "a second on 2 CPU cores)",
         highlight=False,
     )
-
-
-def _gold_label_set(value) -> tuple[str, ...] | None:
-    """An input row's gold label list (a JSON list, or a CSV cell joined by ``|``)."""
-    from fewshot.data.labels import parse_label_set
-
-    if value is None:
-        return None
-    try:
-        return parse_label_set(value, "|", "labels")
-    except ValueError:
-        return None
 
 
 def _batches(rows, size: int):

@@ -6,6 +6,7 @@ import argparse
 
 from fewshot.cli.common import checked
 from fewshot.encoding.onnx_encoder import BACKENDS
+from fewshot.errors import ConfigError
 from fewshot.util.params import Integer, Real
 
 
@@ -105,6 +106,20 @@ def add_parser(commands) -> None:
         help="on SIGTERM, how long the requests in flight may take to finish (default 30)",
     )
     serve.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="serve on Ray Serve: local (a Ray instance started for the server), auto, "
+        "HOST:PORT or ray://HOST:10001; --replicas replicas, Ray Serve's batching of up to "
+        "--max-batch requests (pip install 'fewshot[ray]')",
+    )
+    serve.add_argument(
+        "--replicas",
+        type=checked(int, Integer(min=1, max=10_000)),
+        default=1,
+        metavar="N",
+        help="with --ray: replicas of the model, one CPU each (default 1)",
+    )
+    serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.set_defaults(handler=run_serve)
@@ -114,14 +129,19 @@ def run_serve(args: argparse.Namespace) -> int:
     from fewshot.deploy.serve import Limits, require_serve, serve
 
     require_serve()
+    limits = Limits(
+        args.max_texts, args.max_chars, args.max_body_bytes, args.max_top_k, args.body_timeout
+    )
+    if args.ray is not None:
+        return _serve_on_ray(args, limits)
+    if args.replicas != 1:
+        raise ConfigError("--replicas is for --ray (Ray Serve); on one machine: --workers N")
     serve(
         args.model,
         host=args.host,
         port=args.port,
         backend=args.backend,
-        limits=Limits(
-            args.max_texts, args.max_chars, args.max_body_bytes, args.max_top_k, args.body_timeout
-        ),
+        limits=limits,
         log_level=args.log_level,
         max_connections=args.max_connections,
         shutdown_seconds=args.shutdown_timeout,
@@ -129,5 +149,29 @@ def run_serve(args: argparse.Namespace) -> int:
         batch_wait_s=args.batch_wait_ms / 1000,
         max_queue=args.max_queue,
         workers=args.workers,
+    )
+    return 0
+
+
+def _serve_on_ray(args: argparse.Namespace, limits) -> int:
+    from fewshot.deploy.ray_serve import serve_on_ray
+    from fewshot.deploy.serve import access_token, announce_token
+
+    if args.workers != 1:
+        raise ConfigError("--workers is for one machine; on Ray Serve: --replicas N")
+    token = access_token(args.host)
+    announce_token(token)
+    serve_on_ray(
+        args.model,
+        address=args.ray,
+        host=args.host,
+        port=args.port,
+        backend=args.backend,
+        limits=limits,
+        token=token,
+        replicas=args.replicas,
+        max_batch=args.max_batch,
+        batch_wait_s=args.batch_wait_ms / 1000,
+        max_queue=args.max_queue,
     )
     return 0

@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,67 @@ def output_row(
         out[name] = value
     out.update(prediction)
     return out
+
+
+@dataclass
+class LabelledRows:
+    """A batch of input rows, labelled: the rows to write, and how many had a gold label and
+    how many of those were predicted right (exact match, for a multi-label model)."""
+
+    rows: list[dict[str, Any]]
+    gold_seen: int
+    correct: int
+
+
+def label_rows(
+    model,
+    batch: list[tuple[str, dict[str, Any]]],
+    *,
+    text_column: str,
+    label_column: str | None = None,
+    top_k: int = 0,
+) -> LabelledRows:
+    """Label a batch of ``(where, row)`` input rows with ``model`` (what ``load_predictor``
+    gives): each output row is the input's columns, then the prediction (:func:`output_row`),
+    the gold ``label_column`` (default ``label``, ``labels`` for a multi-label model) compared.
+    What ``fewshot predict`` writes, in one process or on Ray."""
+    from fewshot.data.labels import normalize_label
+
+    texts = [text_of(where, row, text_column) for where, row in batch]
+    predicted, proba, scores = model.predict_with_scores(texts)
+    fields = prediction_fields(model, predicted, proba, scores, top_k=top_k)
+    multi_label = getattr(model, "multi_label_", False)
+    gold_column = label_column or ("labels" if multi_label else "label")
+    out = LabelledRows([], 0, 0)
+    for (_, row), text, answer in zip(batch, texts, fields, strict=True):
+        prediction = {"text": text, **answer}
+        if multi_label:
+            gold = _gold_label_set(row.get(gold_column))
+            right = gold is not None and set(gold) == set(prediction["labels"])
+        else:
+            gold = normalize_label(row.get(gold_column))
+            right = gold == prediction.get("label")
+        if gold is not None:
+            out.gold_seen += 1
+            out.correct += right
+        written = output_row(row, text_column, gold_column, prediction)
+        if multi_label and gold is not None:  # "a|b" from a CSV: a list, as predicted
+            name = f"gold_{gold_column}" if gold_column in OUTPUT_FIELDS else gold_column
+            written[name] = list(gold)
+        out.rows.append(written)
+    return out
+
+
+def _gold_label_set(value) -> tuple[str, ...] | None:
+    """An input row's gold label list (a JSON list, or a CSV cell joined by ``|``)."""
+    from fewshot.data.labels import parse_label_set
+
+    if value is None:
+        return None
+    try:
+        return parse_label_set(value, "|", "labels")
+    except ValueError:
+        return None
 
 
 class PredictionWriter:

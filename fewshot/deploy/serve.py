@@ -217,6 +217,22 @@ def worker_app():
     return build_app(options.pop("directory"), **options)
 
 
+def announce_token(token: str | None) -> None:
+    """Say on stderr that every request needs the token, and which (unless it came from the
+    environment, where the user has it already)."""
+    if token is None:
+        return
+    import sys
+
+    where = f"the one in {TOKEN_VARIABLE}" if TOKEN_VARIABLE in os.environ else token
+    print(
+        f"fewshot serve: every request needs the header 'Authorization: Bearer TOKEN'; "
+        f"token: {where}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def serve(
     directory: str,
     *,
@@ -251,16 +267,7 @@ def serve(
         batch_wait_s=batch_wait_s,
         max_queue=max_queue,
     )
-    if token is not None:
-        import sys
-
-        where = f"the one in {TOKEN_VARIABLE}" if TOKEN_VARIABLE in os.environ else token
-        print(
-            f"fewshot serve: every request needs the header 'Authorization: Bearer TOKEN'; "
-            f"token: {where}",
-            file=sys.stderr,
-            flush=True,
-        )
+    announce_token(token)
     settings = dict(
         host=host,
         port=port,

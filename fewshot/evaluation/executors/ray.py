@@ -15,6 +15,7 @@ other units go on. Ctrl-C cancels the tasks in flight.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import uuid
@@ -78,6 +79,47 @@ def import_ray():
     return ray
 
 
+def connect(address: str) -> Reaper | None:
+    """Connect this process to Ray at ``address`` (``--ray ADDRESS``): ``local`` starts an
+    instance that is ours to stop, and returns its :class:`Reaper` (``ray.shutdown()``, then
+    ``close()`` it); any other address joins a running cluster (None). Raises
+    :class:`~fewshot.errors.ConfigError` where Ray cannot be reached."""
+    ray = import_ray()
+    options = {"log_to_driver": False, "logging_level": logging.ERROR}
+    reaper = None
+    try:
+        if address == "local":
+            reaper = Reaper()  # ours to stop, even when this process is killed outright
+            # "local", not None: ray.init() without an address joins the cluster that the last
+            # `ray start` on this machine recorded (or RAY_ADDRESS), even a dead one.
+            ray.init(address="local", include_dashboard=False, **options)
+        else:
+            _check_reachable(address)
+            ray.init(address=address, **options)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        if reaper is not None:
+            if ray.is_initialized():
+                ray.shutdown()
+            reaper.close()
+        raise ConfigError(f"--ray {address}: cannot connect ({exc})") from None
+    return reaper
+
+
+@contextlib.contextmanager
+def ray_session(address: str) -> Iterator[Any]:
+    """``ray`` connected to ``address`` for the block (see :func:`connect`); an instance
+    started here is stopped after it."""
+    reaper = connect(address)
+    try:
+        yield import_ray()
+    finally:
+        if reaper is not None:
+            ray = import_ray()
+            if ray.is_initialized():
+                ray.shutdown()
+            reaper.close()
+
+
 class RayExecutor(Executor):
     """Work units as Ray tasks; see the module docstring."""
 
@@ -91,23 +133,10 @@ class RayExecutor(Executor):
         self._inflight: dict[Any, WorkUnit] = {}
 
     def _connect(self) -> None:
-        ray = self._ray
-        if ray.is_initialized():
+        if self._ray.is_initialized():
             return
-        options = {"log_to_driver": False, "logging_level": logging.ERROR}
-        try:
-            if self.address == "local":
-                # Ours to stop, even when this process is killed outright (see reaper).
-                self._reaper = Reaper()
-                self._started = True
-                # "local", not None: ray.init() without an address joins the cluster that the
-                # last `ray start` on this machine recorded (or RAY_ADDRESS), even a dead one.
-                ray.init(address="local", include_dashboard=False, **options)
-            else:
-                ray.init(address=self.address, **options)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            self.close()
-            raise ConfigError(f"--ray {self.address}: cannot connect ({exc})") from None
+        self._reaper = connect(self.address)
+        self._started = self._reaper is not None
 
     @property
     def parallelism(self) -> int:  # type: ignore[override]
