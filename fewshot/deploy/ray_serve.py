@@ -51,7 +51,6 @@ class ServeBatcher:
         @serve.batch(max_batch_size=max_batch, batch_wait_timeout_s=wait_s)
         async def batched(requests: list[list[str]]) -> list[tuple]:
             texts = [text for request in requests for text in request]
-            self.waiting -= len(texts)
             self.batches += 1
             self.texts += len(texts)
             # in a thread: the event loop goes on answering /health meanwhile
@@ -67,8 +66,11 @@ class ServeBatcher:
         self._batched = batched
 
     async def submit(self, texts: list[str], gone=None) -> tuple:
-        self.waiting += len(texts)
-        return await self._batched(list(texts))
+        self.waiting += len(texts)  # until answered (on one machine: until in a batch)
+        try:
+            return await self._batched(list(texts))
+        finally:
+            self.waiting -= len(texts)
 
 
 def _deployment():

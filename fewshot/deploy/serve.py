@@ -6,7 +6,8 @@ label set, most probable first), ``GET /health``,
 ``GET /labels``, and FastAPI's OpenAPI description (``/openapi.json``, ``/docs``). Bad requests
 get a 4xx answer with a JSON ``detail`` saying what is wrong, never echoing the value: not JSON,
 the wrong shape, a non-finite number, a lone surrogate, empty or too long texts (422), too many
-texts (413), a body over the size limit (413) or too slow to arrive (408). Every limit
+texts (413), a body that is not UTF-8 (400), over the size limit (413) or too slow to arrive
+(408). Every limit
 (:class:`Limits`) is in the OpenAPI schema too. Concurrent requests share the model's batches
 (:mod:`fewshot.deploy.batching`), each answered with its own rows; past the queue's bound a
 request is answered 503 with ``Retry-After``. ``/health`` and ``/labels`` run on the event loop,
@@ -27,7 +28,7 @@ import os
 import time
 from typing import Any
 
-from fewshot.data.blank import invisible_note, is_blank
+from fewshot.data.blank import invisible_note, is_blank, visible_pattern
 from fewshot.deploy.batching import Batcher, Overloaded
 from fewshot.deploy.http_guard import Guard, Limits
 from fewshot.deploy.predictions import prediction_fields
@@ -69,7 +70,7 @@ def create_app(
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from fastapi_offline import FastAPIOffline
-    from pydantic import BaseModel, Field, StringConstraints, field_validator
+    from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema, field_validator
 
     limits = limits or Limits()
     labels = model.labels
@@ -78,7 +79,14 @@ def create_app(
     batcher = batcher or Batcher(model.predict_with_scores)
     started = time.time()
 
-    Text = Annotated[str, StringConstraints(min_length=1, max_length=limits.max_chars)]
+    # The pattern says in the schema what the validator below checks (a visible character, no
+    # lone surrogate), so that a client built from the schema sends only what is accepted.
+    Text = Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=limits.max_chars),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": limits.max_chars,
+                        "pattern": visible_pattern()}),
+    ]  # fmt: skip
 
     class PredictRequest(BaseModel):
         # The limits are in the schema (/openapi.json) as well as enforced.
@@ -153,6 +161,7 @@ def create_app(
         }
 
     refusals = {
+        400: "the body cannot be parsed (not UTF-8 JSON)",
         401: "the access token is missing or wrong (a server on another address than loopback)",
         408: f"the body took over {limits.body_seconds:g} s to arrive",
         411: "no Content-Length header",
