@@ -99,6 +99,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from fewshot.util.progress import training_progress
 
+    if args.top_k is not None and args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
     if args.ray is not None:
         return _predict_on_ray(args)
     for flag, given in (("--workers", args.workers), ("--shard-format", args.shard_format)):
@@ -117,8 +119,6 @@ def _predict(args: argparse.Namespace) -> int:
     from fewshot.encoding.encoders import check_device
 
     device = check_device(args.device)
-    if args.top_k is not None and args.top_k < 1:
-        raise ConfigError(f"--top-k must be at least 1, got {args.top_k}")
     fmt = output_format(args.out, args.format)
     if args.out != "-":
         from fewshot.util.files import check_output_file
