@@ -30,7 +30,7 @@ def datasets(args: argparse.Namespace) -> int:
 
     registry = load_registry()
     warn_failures(registry)
-    table = Table(title="datasets (use as NAME:SPLIT, or give a .jsonl/.csv path)")
+    table = Table(title="datasets (use as NAME:SPLIT; or hf:NAME:SPLIT, a .jsonl/.csv path)")
     for column, justify in (
         ("name", "left"),
         ("split", "left"),

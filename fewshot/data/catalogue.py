@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
+from fewshot.data import huggingface
 from fewshot.data.files import check_input_file, read_labeled_file
 from fewshot.data.texts import LabeledTexts
 from fewshot.errors import ConfigError, unknown_name
@@ -76,9 +77,15 @@ class DatasetCatalog:
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)
 
     def load(self, spec: str, columns: Columns | None = None) -> LabeledTexts:
-        """Load ``NAME:SPLIT`` from the catalog, or a JSONL/CSV file by path."""
+        """Load ``NAME:SPLIT`` from the catalog, a JSONL/CSV file by path, a Hugging Face
+        dataset (``hf:NAME[:CONFIG]:SPLIT``) or a directory written by ``Dataset.save_to_disk``
+        (see :mod:`fewshot.data.huggingface`)."""
         columns = columns or Columns()
+        if spec.startswith(huggingface.PREFIX):
+            return huggingface.load_spec(spec, columns)
         path = Path(spec)
+        if huggingface.is_saved_dataset(path):
+            return huggingface.load_saved(path, columns)
         if (
             path.suffix.lower() in {".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".gz"}
             or path.exists()

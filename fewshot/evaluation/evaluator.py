@@ -19,8 +19,8 @@ that can be checked before any work, journals every outcome as it arrives (the j
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,10 @@ class Evaluator:
         Seconds one episode may take before the learner's setting is marked failed.
     executor : Executor or None, default None
         Who runs the work units (None: this process; see :mod:`fewshot.evaluation.executors`).
+    data : mapping of str to LabeledTexts or datasets.Dataset, or None, default None
+        Data held in memory, by the name settings give it (``{"mine:test": dataset}``): used
+        instead of loading that name. A ``datasets.Dataset`` is read as ``hf:`` data is (see
+        :mod:`fewshot.data.huggingface`).
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class Evaluator:
         journal: Journal | None = None,
         episode_timeout: float | None = None,
         executor: Executor | None = None,
+        data: Mapping[str, Any] | None = None,
     ):
         self.registry = registry
         self.encoder = encoder
@@ -122,7 +127,9 @@ class Evaluator:
         self.journal = journal
         self.episode_timeout = episode_timeout
         self.executor = executor
-        self._data: dict[str, LabeledTexts] = {}
+        self._data: dict[str, LabeledTexts] = {
+            spec: _in_memory(spec, given, self.columns) for spec, given in (data or {}).items()
+        }
         self._embeddings: dict[str, np.ndarray] = {}
         self._encoded: dict[str, np.ndarray] = {}  # which rows of each are encoded
         self._tasks: dict[Setting, Any] = {}
@@ -362,3 +369,16 @@ class Evaluator:
                 )
             )
         return SettingResult(setting, results, paired_comparisons(setting, results))
+
+
+def _in_memory(spec: str, data: Any, columns: Columns) -> LabeledTexts:
+    """Data given to the evaluator by name, as :class:`LabeledTexts` named ``spec``."""
+    from fewshot.data.huggingface import from_hf_dataset, is_hf_dataset
+
+    if is_hf_dataset(data):
+        return from_hf_dataset(data, columns, name=spec)
+    if not isinstance(data, LabeledTexts):
+        raise ConfigError(
+            f"data[{spec!r}] is {type(data).__name__}; expected LabeledTexts or a datasets.Dataset"
+        )
+    return replace(data, name=spec, _arrays={})

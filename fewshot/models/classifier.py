@@ -172,8 +172,8 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
 
     def fit(
         self,
-        X: Sequence[str],
-        y: Sequence[Any],
+        X: Sequence[str] | Any,
+        y: Sequence[Any] | None = None,
         label_names: Mapping[str, str] | None = None,
         unlabeled: Sequence[str] | None = None,
         classes: Sequence[Any] | None = None,
@@ -186,9 +186,14 @@ class FewShotClassifier(SavedModelMixin, ClassifierMixin, BaseEstimator):
         ``unlabeled``: unlabelled texts of the same domain, for learners that use them
         (``finetune`` with ``self_training``, ``zeroshot``). ``classes``: labels to learn
         beside those of ``y``; ``zeroshot`` learns them from their names, with ``X`` and ``y``
-        empty. Returns self."""
+        empty. ``X`` may also be labelled data with ``y`` left out: a ``datasets.Dataset``
+        (its text and label columns found from its features, ``ClassLabel`` names as the
+        labels; see :mod:`fewshot.data.huggingface`) or a
+        :class:`~fewshot.data.texts.LabeledTexts`. Returns self."""
         from fewshot.data.labels import is_label_sets
 
+        if y is None:
+            X, y = _texts_and_labels(X)
         texts = text_list(X)
         if len(texts) and is_label_sets(y):
             if unlabeled is not None:
@@ -375,3 +380,19 @@ def load(directory: str | Path, *, device: str | None = None, cache=True, backen
         Fitted, ready to predict or to fit again.
     """
     return FewShotClassifier.load(directory, device=device, cache=cache, backend=backend)
+
+
+def _texts_and_labels(data: Any) -> tuple[list[str], list]:
+    """The texts and labels of labelled data given as ``fit``'s ``X`` alone."""
+    from fewshot.data.huggingface import from_hf_dataset, is_hf_dataset
+    from fewshot.data.texts import LabeledTexts
+
+    if is_hf_dataset(data):
+        data = from_hf_dataset(data)
+    if not isinstance(data, LabeledTexts):
+        raise ConfigError(
+            "fit needs y, the labels of X, unless X is a datasets.Dataset or LabeledTexts"
+        )
+    if data.is_multi_label:
+        return list(data.texts), [list(labels) for labels in data.label_sets]
+    return list(data.texts), list(data.labels)
