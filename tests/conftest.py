@@ -68,6 +68,7 @@ EXTRAS = {
     "distill": _module_missing("model2vec", "distill"),
     "labelling": _module_missing("cleanlab", "labelling"),
     "hf": _module_missing("datasets", "hf"),
+    "mlflow": _module_missing("mlflow", "mlflow"),
 }
 
 

@@ -206,7 +206,7 @@ PAGE_MARKS = {
     "compress": [pytest.mark.distill, pytest.mark.slow],
     "label-from-zero": [pytest.mark.labelling],
     "label-page": [pytest.mark.serve, pytest.mark.labelling],
-    "your-stack": [pytest.mark.hf],
+    "your-stack": [pytest.mark.hf, pytest.mark.mlflow],
 }
 
 

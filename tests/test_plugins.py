@@ -35,6 +35,7 @@ def test_every_hook_is_documented():
         "fewshot_encoders",
         "fewshot_scorers",
         "fewshot_strategies",
+        "fewshot_trackers",
     }
     for spec in specs:
         assert len(inspect.getdoc(spec) or "") > 80, f"{spec.__name__} needs documentation"

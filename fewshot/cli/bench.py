@@ -12,6 +12,7 @@ from fewshot.cli.common import (
     DEFAULT_ENCODER,
     add_cache_options,
     add_device_option,
+    add_track_option,
     cache_of,
     checked,
     err,
@@ -194,6 +195,7 @@ def add_parser(commands) -> None:
         "--label-separator",
         help="multi-label CSV/TSV: what separates the labels in one cell (default |)",
     )
+    add_track_option(bench)
     bench.set_defaults(handler=run)
 
 
@@ -221,12 +223,27 @@ def _describe_run(suite, evaluator, device: str) -> dict:
     )
 
 
+def _tracked_params(run: dict, suite) -> dict:
+    """What a tracker is told the run is: the suite's learners, data and settings."""
+    return {
+        "suite": run["suite"],
+        "learners": ", ".join(spec.display for spec in suite.learners),
+        "data": ", ".join(sorted(run["parts"]["data"])),
+        "settings": len(suite.settings),
+        "encoder": run["encoder"],
+        "device": run["device"],
+        "fingerprint": run["fingerprint"],
+        "argv": " ".join(run["argv"]),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from fewshot.data.catalogue import Columns
     from fewshot.encoding.encoders import check_device
     from fewshot.evaluation.evaluator import Evaluator
     from fewshot.evaluation.executors import make_executor
     from fewshot.evaluation.run_directory import RunDirectory
+    from fewshot.integrations.tracking import make_trackers, tracked
     from fewshot.plugins.registry import load_registry
 
     registry = load_registry()
@@ -240,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
         from fewshot.report.html import require_matplotlib
 
         require_matplotlib()  # now, not after hours of work
+    trackers = make_trackers(args.track, registry.trackers)
     executor = make_executor(args.workers, args.ray, registry=registry)
     columns = Columns(
         args.text_column or suite.columns.text,
@@ -266,19 +284,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Every input error surfaces here, before --out is touched.
         prepared = evaluator.prepare(suite.settings, suite.learners)
-        return _execute(args, suite, evaluator, prepared, executor, device)
+        with tracked(trackers) as tracking:
+            return _execute(args, suite, evaluator, prepared, executor, device, tracking)
     finally:
         executor.close()
 
 
-def _execute(args, suite, evaluator, prepared, executor, device) -> int:
+def _execute(args, suite, evaluator, prepared, executor, device, tracking) -> int:
     from fewshot.evaluation.journal import Journal
     from fewshot.evaluation.run_directory import RunDirectory
+    from fewshot.integrations.tracking import RunStart
     from fewshot.report.tables import print_report, write_results
 
     run = _describe_run(suite, evaluator, device)
     run["executor"] = executor.describe()
     directory = RunDirectory.open(args.out, run, resume=args.resume, overwrite=args.overwrite)
+    tracking.start(RunStart("bench", suite.name, run["fingerprint"], _tracked_params(run, suite)))
     evaluator.executor = executor
     records: list[dict] = []
     comparisons: list[dict] = []
@@ -288,6 +309,8 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
         try:
             for result in evaluator.execute(prepared):
                 records += [outcome.record for outcome in result.outcomes]
+                for outcome in result.outcomes:
+                    tracking.record(outcome.record)
                 comparisons += result.comparisons
                 # After every setting, so finished work is kept whatever happens next.
                 write_results(directory.path, records, comparisons)
@@ -295,6 +318,7 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
             journal.close()
     except KeyboardInterrupt as exc:
         directory.abandon()
+        tracking.finish("KILLED")
         kept = (
             "the earlier run there is unchanged (the replacement was dropped)"
             if directory.replacing
@@ -328,6 +352,8 @@ def _execute(args, suite, evaluator, prepared, executor, device) -> int:
 
         write_report([out], out / "report.html")
         err.print(f"report: {out / 'report.html'}", highlight=False)
+    for name in ("results.json", "results.csv", "comparisons.json", "run.json", "report.html"):
+        tracking.artifact(out / name)
     failed = [r for r in records if r["status"] != "ok"]
     err.print(
         f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'comparisons.json'}",

@@ -128,6 +128,17 @@ def add_cache_options(parser: argparse.ArgumentParser, *, note: str = "") -> Non
     )
 
 
+def add_track_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="NAME[:URI]",
+        help="log the run to an experiment tracker: mlflow[:URI|DIR] (default "
+        "$MLFLOW_TRACKING_URI or ./mlruns; pip install 'fewshot[mlflow]'); repeatable",
+    )
+
+
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 

@@ -8,11 +8,13 @@ import contextlib
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from fewshot.cli.common import (
     DEFAULT_ENCODER,
     add_cache_options,
     add_device_option,
+    add_track_option,
     cache_of,
     err,
     parse_learner,
@@ -107,6 +109,7 @@ def add_parsers(commands) -> None:
     )
     add_device_option(adapt)
     add_cache_options(adapt)
+    add_track_option(adapt)
     adapt.add_argument("--text-column", help="text column of JSONL/CSV files (default text)")
     adapt.set_defaults(handler=run_adapt)
 
@@ -118,6 +121,18 @@ def _apply_run_options(learner, spec, device: str, seed: int | None) -> None:
         learner.set_params(device=device)
     if seed is not None and "random_state" in params and "random_state" not in spec.params:
         learner.set_params(random_state=seed)
+
+
+def _run_start(args, spec, learner, train, encoder: str, device: str):
+    """What a tracker is told about this adapt run."""
+    from fewshot.evaluation.aggregate import jsonable
+    from fewshot.integrations.tracking import RunStart
+    from fewshot.models.saving import data_fingerprint
+
+    params = {"learner": spec.display, "train": args.train or args.labels, "test": args.test}
+    params |= {"encoder": encoder, "device": device, "examples": len(train)}
+    params["params"] = jsonable(learner.get_params())
+    return RunStart("adapt", Path(args.out).name, data_fingerprint(train), params)
 
 
 def run_adapt(args: argparse.Namespace) -> int:
@@ -139,6 +154,7 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     from fewshot.data.files import read_texts
     from fewshot.encoding.encoders import check_device
     from fewshot.evaluation.protocols.base import label_name_input
+    from fewshot.integrations.tracking import make_trackers, tracked
     from fewshot.models.classifier import FewShotClassifier
     from fewshot.models.fit_inputs import known_classes, label_vector_input
     from fewshot.models.saving import check_model_out, data_fingerprint, writer_lock
@@ -146,6 +162,7 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
 
     registry = load_registry()
     warn_failures(registry)
+    trackers = make_trackers(args.track, registry.trackers)
     device = check_device(args.device)
     columns = Columns(
         args.text_column or "text",
@@ -209,6 +226,9 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
                 "meta-trained learner cannot do; give a threshold (--reject NUMBER)"
             )
     train, classes = training_data(args, registry, columns)
+    tracking = locks.enter_context(tracked(trackers))  # finished as the command ends
+    tracking.start(_run_start(args, spec, learner, train, encoder_name, device))
+    tracking.artifact(Path(args.out))
     if train.is_multi_label:
         from fewshot.cli.adapt_multi_label import adapt_label_sets
 
@@ -275,6 +295,7 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
     if test is not None:
         training.update(test_measures(args, classifier, test))
     out = classifier.save(args.out, training=training)
+    tracking.record(training)
     measured = f"; accuracy on {args.test}: {training['accuracy']:.4f}" if test else ""
     if training.get("oos_recall") is not None:
         measured += (

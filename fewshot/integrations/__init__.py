@@ -1,3 +1,4 @@
 """Other libraries, joined where they meet fewshot: learn2learn (its build and its task
-datasets). Each integration imports its library only when used.
+datasets) and experiment trackers (:mod:`.tracking`, the MLflow one in :mod:`.mlflow_store`).
+Each integration imports its library only when used.
 """

@@ -109,10 +109,11 @@ class TrainingBudget:
         self.end = None if seconds is None else time.monotonic() + seconds
         self.steps = 0
 
-    def step(self) -> None:
-        """Count one optimiser step (and show it, where the command line shows progress)."""
+    def step(self, loss=None) -> None:
+        """Count one optimiser step (and show it, where the command line shows progress);
+        ``loss``, the step's, goes to an experiment tracker where one listens."""
         self.steps += 1
-        progress.step()
+        progress.step(loss)
 
     def exhausted(self) -> bool:
         if self.max_steps is not None and self.steps >= self.max_steps:

@@ -34,3 +34,10 @@ def fewshot_strategies() -> list:
     from fewshot.acquisition import BUILT_IN
 
     return list(BUILT_IN)
+
+
+@hookimpl
+def fewshot_trackers() -> list:
+    from fewshot.integrations.mlflow_store import tracker_info
+
+    return [tracker_info()]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from fewshot.acquisition.base import Strategy
     from fewshot.data.catalogue import DatasetInfo
     from fewshot.encoding.encoders import EncoderInfo
+    from fewshot.integrations.tracking import TrackerInfo
     from fewshot.learners.base import Learner
     from fewshot.learners.rejection import Scorer
 
@@ -74,4 +75,16 @@ def fewshot_strategies() -> list[type[Strategy]]:
     ``name`` (what users give to ``fewshot suggest --strategy`` and active-learning suites)
     and a one-line ``description``; ``rank(pool, budget, rng)`` returns the rows of a
     :class:`~fewshot.acquisition.PoolView` to label, best first.
+    """
+
+
+@hookspec
+def fewshot_trackers() -> list[TrackerInfo]:
+    """Contribute experiment trackers (what ``--track NAME[:ARGUMENT]`` logs runs to).
+
+    Return a list of :class:`fewshot.integrations.tracking.TrackerInfo`; each has a unique
+    ``name`` and a ``factory(argument) -> Tracker``. A
+    :class:`~fewshot.integrations.tracking.Tracker` is told a run's start (its fingerprint and
+    parameters), each result record, each training step's loss and the run's end with its
+    artifacts. The built-in ``mlflow`` tracker is one.
     """

@@ -71,6 +71,8 @@ class Registry:
     scorers: dict[str, type] = field(default_factory=dict)
     #: Acquisition strategies by name (``fewshot.acquisition``).
     strategies: dict[str, type] = field(default_factory=dict)
+    #: Experiment trackers by name (``fewshot.integrations.tracking``).
+    trackers: dict[str, Any] = field(default_factory=dict)
     plugin_versions: dict[str, str] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
 
@@ -222,7 +224,8 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
     Returns
     -------
     Registry
-        Learners, datasets, encoders, scorers and strategies by name, and the plugins that failed.
+        Learners, datasets, encoders, scorers, strategies and trackers by name, and the
+        plugins that failed.
     """
     pm, failures = build_plugin_manager(autoload=autoload)
     registry = Registry(failures=failures)
@@ -262,6 +265,7 @@ def load_registry(*, autoload: bool | None = None) -> Registry:
         ("encoder", "fewshot_encoders", registry.encoders),
         ("scorer", "fewshot_scorers", registry.scorers),
         ("strategy", "fewshot_strategies", registry.strategies),
+        ("tracker", "fewshot_trackers", registry.trackers),
     ):
         owner: dict[str, str] = {}
         for plugin, info in _collect(pm, hook, failures, core):

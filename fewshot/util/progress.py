@@ -27,6 +27,9 @@ _FINISH: ContextVar[Callable[[], None] | None] = ContextVar("fewshot_training_fi
 _FILE: ContextVar[IO[str] | None] = ContextVar("fewshot_progress_file", default=None)
 #: Steps counted by :func:`reported`: no progress lines of any kind then.
 _QUIET: ContextVar[bool] = ContextVar("fewshot_progress_quiet", default=False)
+#: Who is told each step's loss (:func:`losses`: an experiment tracker), and the steps so far.
+_LOSS: ContextVar[Callable[[int, float], None] | None] = ContextVar("fewshot_loss", default=None)
+_LOSS_STEPS: ContextVar[list[int] | None] = ContextVar("fewshot_loss_steps", default=None)
 
 
 def finish() -> None:
@@ -66,11 +69,30 @@ def expect(steps: int) -> None:
         add(steps)
 
 
-def step() -> None:
-    """One optimiser step done (shown only inside :func:`training_progress`)."""
+def step(loss=None) -> None:
+    """One optimiser step done (shown only inside :func:`training_progress`). ``loss``, the
+    step's training loss (a number or a one-element tensor), goes to :func:`losses`' observer
+    where there is one, and is not even read otherwise (reading a GPU tensor waits for it)."""
     advance = _ADVANCE.get()
     if advance is not None:
         advance(1)
+    observe, steps = _LOSS.get(), _LOSS_STEPS.get()
+    if observe is not None and steps is not None:
+        steps[0] += 1
+        if loss is not None:
+            observe(steps[0], float(loss))
+
+
+@contextmanager
+def losses(observe: Callable[[int, float], None]) -> Iterator[None]:
+    """Hand ``observe(step, loss)`` the loss of every training step taken inside this block
+    whose learner reports one (``finetune``, the alignment learners): the tracker's feed."""
+    tokens = _LOSS.set(observe), _LOSS_STEPS.set([0])
+    try:
+        yield
+    finally:
+        _LOSS.reset(tokens[0])
+        _LOSS_STEPS.reset(tokens[1])
 
 
 @contextmanager

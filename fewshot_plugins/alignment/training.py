@@ -232,7 +232,7 @@ def train_aligned(
         if loss.requires_grad:  # False when nothing trainable is in the loss (weights all 0)
             loss.backward()
             optimizer.step()
-        progress.step()
+        progress.step(loss.detach())
         if data.validation_codes is not None and (
             (step + 1) % check_every == 0 or step + 1 == steps
         ):

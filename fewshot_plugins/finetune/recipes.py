@@ -75,7 +75,7 @@ def contrastive_epoch(
         if head is not None:
             loss = loss + head_weight * _towards(head, scale, (a, own), (b, own))
         optimizer_step(optimizer, loss)
-        budget.step()
+        budget.step(loss.detach())
 
 
 def _towards(anchors, scale: float, *sides):
@@ -138,7 +138,7 @@ def contrastive_label_sets_epoch(
             own_a, own_b = (torch.as_tensor(spread[i], device=a.device) for i in (batch, partners))
             loss = loss + name_weight * _towards(embed(model, names), scale, (a, own_a), (b, own_b))
         optimizer_step(optimizer, loss)
-        budget.step()
+        budget.step(loss.detach())
 
 
 def cross_entropy_epoch(
@@ -162,7 +162,6 @@ def cross_entropy_epoch(
         batch = order[start : start + batch_size]
         e = F.normalize(embed(model, [texts[i] for i in batch]), dim=1)
         logits = scale * e @ F.normalize(head, dim=1).T
-        optimizer_step(
-            optimizer, F.cross_entropy(logits, torch.as_tensor(codes[batch], device=logits.device))
-        )
-        budget.step()
+        loss = F.cross_entropy(logits, torch.as_tensor(codes[batch], device=logits.device))
+        optimizer_step(optimizer, loss)
+        budget.step(loss.detach())
