@@ -74,14 +74,7 @@ EXTRAS = {
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked with an extra (``meta``, ``ray``) are skipped, saying what to install, where
-    it is missing, unless FEWSHOT_REQUIRE_EXTRAS=1 (CI), where they run and fail instead.
-
-    Under pytest-xdist (``-n 2 --dist loadgroup``, as CI runs) every Ray test shares one worker:
-    ``ray stop --force`` at the end of a cluster fixture stops every Ray process on the machine,
-    another worker's ``--ray local`` session included."""
-    for item in items:
-        if item.get_closest_marker("ray"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+    it is missing, unless FEWSHOT_REQUIRE_EXTRAS=1 (CI), where they run and fail instead."""
     if os.environ.get(REQUIRE_EXTRAS_ENV) == "1":
         return
     for marker, missing in EXTRAS.items():
