@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Every input error surfaces here, before --out is touched.
         prepared = evaluator.prepare(suite.settings, suite.learners)
-        with tracked(trackers) as tracking:
+        with tracked(trackers, losses=False) as tracking:
             return _execute(args, suite, evaluator, prepared, executor, device, tracking)
     finally:
         executor.close()

@@ -123,16 +123,15 @@ def _apply_run_options(learner, spec, device: str, seed: int | None) -> None:
         learner.set_params(random_state=seed)
 
 
-def _run_start(args, spec, learner, train, encoder: str, device: str):
+def _run_start(args, spec, learner, train, fingerprint: str, encoder: str, device: str):
     """What a tracker is told about this adapt run."""
     from fewshot.evaluation.aggregate import jsonable
     from fewshot.integrations.tracking import RunStart
-    from fewshot.models.saving import data_fingerprint
 
     params = {"learner": spec.display, "train": args.train or args.labels, "test": args.test}
     params |= {"encoder": encoder, "device": device, "examples": len(train)}
     params["params"] = jsonable(learner.get_params())
-    return RunStart("adapt", Path(args.out).name, data_fingerprint(train), params)
+    return RunStart("adapt", Path(args.out).name, fingerprint, params)
 
 
 def run_adapt(args: argparse.Namespace) -> int:
@@ -227,7 +226,8 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
             )
     train, classes = training_data(args, registry, columns)
     tracking = locks.enter_context(tracked(trackers))  # finished as the command ends
-    tracking.start(_run_start(args, spec, learner, train, encoder_name, device))
+    fingerprint = data_fingerprint(train)
+    tracking.start(_run_start(args, spec, learner, train, fingerprint, encoder_name, device))
     tracking.artifact(Path(args.out))
     if train.is_multi_label:
         from fewshot.cli.adapt_multi_label import adapt_label_sets
@@ -281,7 +281,7 @@ def _adapt(args: argparse.Namespace, locks: contextlib.ExitStack) -> int:
         "columns": asdict(columns),  # so that export can read the training data again
         "examples": len(train),
         "classes": len(known),
-        "fingerprint": data_fingerprint(train),
+        "fingerprint": fingerprint,
         "fit_seconds": round(seconds, 3),
         "unlabeled": args.unlabeled,
         "source": args.source,

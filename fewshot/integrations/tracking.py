@@ -4,7 +4,7 @@ A tracker is a :class:`Tracker` that a plugin contributes through the ``fewshot_
 as a :class:`TrackerInfo`; ``--track NAME[:ARGUMENT]`` on ``bench`` and ``adapt`` picks it
 (the built-in ``mlflow``: :mod:`fewshot.integrations.mlflow_store`). :class:`TrackedRun` is
 what the commands hold: it starts the trackers' run once the inputs are checked, hands them each
-result record and each training step's loss, and finishes their run with its status and
+result record and (``adapt``) each training step's loss, and finishes their run with its status and
 artifacts whatever ends it. Nothing is tracked unless asked.
 
 A tracker that fails to start stops the command (before any work, one line); one that fails
@@ -135,10 +135,12 @@ class TrackedRun:
         self.started = bool(self.trackers)
 
     def record(self, record: Mapping[str, Any]) -> None:
-        self._tell("record", record)
+        if self.started:
+            self._tell("record", record)
 
     def loss(self, step: int, value: float) -> None:
-        self._tell("loss", step, value)
+        if self.started:
+            self._tell("loss", step, value)
 
     def artifact(self, path: Path) -> None:
         """A file or directory to hand over when the run finishes, where it exists then."""
@@ -150,8 +152,6 @@ class TrackedRun:
             self._tell("finish", status, [p for p in self.artifacts if p.exists()])
 
     def _tell(self, method: str, *args: Any) -> None:
-        if not self.started and method != "finish":
-            return
         for tracker in list(self.trackers):
             try:
                 getattr(tracker, method)(*args)
@@ -165,13 +165,14 @@ class TrackedRun:
 
 
 @contextmanager
-def tracked(trackers: Sequence[Tracker]) -> Iterator[TrackedRun]:
-    """A :class:`TrackedRun` for the block: training losses inside it go to the trackers, and
-    their run is finished as the block ends (``FINISHED``, ``KILLED`` on an interrupt,
-    ``FAILED`` on an error)."""
+def tracked(trackers: Sequence[Tracker], *, losses: bool = True) -> Iterator[TrackedRun]:
+    """A :class:`TrackedRun` for the block: training losses inside it go to the trackers
+    (unless ``losses`` is false: a benchmark trains a learner per episode, and their steps
+    end to end would be one meaningless curve), and their run is finished as the block ends
+    (``FINISHED``, ``KILLED`` on an interrupt, ``FAILED`` on an error)."""
     run = TrackedRun(trackers)
     with ExitStack() as stack:
-        if run.trackers:
+        if run.trackers and losses:
             stack.enter_context(progress.losses(run.loss))
         try:
             yield run

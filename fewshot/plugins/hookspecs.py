@@ -85,6 +85,6 @@ def fewshot_trackers() -> list[TrackerInfo]:
     Return a list of :class:`fewshot.integrations.tracking.TrackerInfo`; each has a unique
     ``name`` and a ``factory(argument) -> Tracker``. A
     :class:`~fewshot.integrations.tracking.Tracker` is told a run's start (its fingerprint and
-    parameters), each result record, each training step's loss and the run's end with its
+    parameters), each result record, each training step's loss (``adapt``) and the run's end with its
     artifacts. The built-in ``mlflow`` tracker is one.
     """

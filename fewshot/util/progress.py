@@ -10,10 +10,11 @@ done and the time left; early stopping or a time budget may end it before the to
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import IO
+from typing import IO, Any
 
 _ADVANCE: ContextVar[Callable[[int], None] | None] = ContextVar(
     "fewshot_training_progress", default=None
@@ -27,9 +28,8 @@ _FINISH: ContextVar[Callable[[], None] | None] = ContextVar("fewshot_training_fi
 _FILE: ContextVar[IO[str] | None] = ContextVar("fewshot_progress_file", default=None)
 #: Steps counted by :func:`reported`: no progress lines of any kind then.
 _QUIET: ContextVar[bool] = ContextVar("fewshot_progress_quiet", default=False)
-#: Who is told each step's loss (:func:`losses`: an experiment tracker), and the steps so far.
-_LOSS: ContextVar[Callable[[int, float], None] | None] = ContextVar("fewshot_loss", default=None)
-_LOSS_STEPS: ContextVar[list[int] | None] = ContextVar("fewshot_loss_steps", default=None)
+#: Who is told each step's loss, or None for a step without one (:func:`losses`).
+_LOSS: ContextVar[Callable[[Any], None] | None] = ContextVar("fewshot_loss", default=None)
 
 
 def finish() -> None:
@@ -76,23 +76,27 @@ def step(loss=None) -> None:
     advance = _ADVANCE.get()
     if advance is not None:
         advance(1)
-    observe, steps = _LOSS.get(), _LOSS_STEPS.get()
-    if observe is not None and steps is not None:
-        steps[0] += 1
-        if loss is not None:
-            observe(steps[0], float(loss))
+    observe = _LOSS.get()
+    if observe is not None:
+        observe(loss)
 
 
 @contextmanager
 def losses(observe: Callable[[int, float], None]) -> Iterator[None]:
     """Hand ``observe(step, loss)`` the loss of every training step taken inside this block
     whose learner reports one (``finetune``, the alignment learners): the tracker's feed."""
-    tokens = _LOSS.set(observe), _LOSS_STEPS.set([0])
+    numbers = itertools.count(1)
+
+    def numbered(loss) -> None:
+        number = next(numbers)  # steps without a loss count too
+        if loss is not None:
+            observe(number, float(loss))
+
+    token = _LOSS.set(numbered)
     try:
         yield
     finally:
-        _LOSS.reset(tokens[0])
-        _LOSS_STEPS.reset(tokens[1])
+        _LOSS.reset(token)
 
 
 @contextmanager
